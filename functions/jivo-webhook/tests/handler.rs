@@ -1,0 +1,289 @@
+//! The Jivo handler called directly with the API Gateway events in `events/jivo/`: the same
+//! files `sam local invoke` and `chatsource invoke` take.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::appeal::{Author, Kind, Status, Via};
+use shared::ids::AppealId;
+use shared::raw_event::RawStatus;
+use shared::store::Store;
+use shared::store::sqlite::SqliteKv;
+use shared::{demo, ids::IntegrationId};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+struct Harness {
+    app: Arc<App>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = SqliteKv::open(&dir.path().join("test.db")).unwrap();
+    let store = Store::new(Arc::new(kv));
+    demo::seed(&store, Some("test-key-0123456789".into()), Utc::now())
+        .await
+        .unwrap();
+    Harness {
+        app: Arc::new(App::new(store)),
+        _dir: dir,
+    }
+}
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/jivo")
+}
+
+fn event(name: &str) -> Request {
+    let text = std::fs::read_to_string(events_dir().join(format!("{name}.json"))).unwrap();
+    lambda_http::request::from_str(&text).unwrap()
+}
+
+fn body_json(r: &http::Response<String>) -> Value {
+    serde_json::from_str(r.body()).unwrap()
+}
+
+fn chat_appeal_id() -> AppealId {
+    let int = IntegrationId::parse(demo::JIVO_INTEGRATION_ID).unwrap();
+    AppealId::derive(&int, "jivo", "5501234:90817")
+}
+
+async fn post(h: &Harness, name: &str) -> http::Response<String> {
+    jivo_webhook::handler(&h.app, event(name)).await
+}
+
+#[tokio::test]
+async fn every_sample_event_is_answered_as_jivo_expects() {
+    let h = harness().await;
+    let mut names: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        let response = post(&h, &name).await;
+        if name == "malformed" {
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let body = body_json(&response);
+            assert_eq!(body["error"], "invalid_payload");
+            assert!(body["message"].as_str().unwrap().contains("not JSON"));
+        } else {
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{name}: {}",
+                response.body()
+            );
+            assert_eq!(body_json(&response), json!({"result": "ok"}), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_finished_chat_becomes_a_complete_attributed_appeal() {
+    let h = harness().await;
+    post(&h, "chat_finished").await;
+    let appeal = h
+        .app
+        .store
+        .appeal(&chat_appeal_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(appeal.kind, Kind::Chat);
+    assert_eq!(appeal.status, Status::Complete);
+    assert_eq!(appeal.channel.as_str(), "site");
+    assert_eq!(appeal.contact.phones, ["+79161234567"]);
+    assert_eq!(appeal.contact.emails, ["m.kovaleva@example.org"]);
+    assert_eq!(appeal.created_at.timestamp(), 1717410000);
+    let authors: Vec<_> = appeal.messages.iter().map(|m| m.author).collect();
+    assert_eq!(
+        authors,
+        [Author::Visitor, Author::Employee, Author::Visitor]
+    );
+    assert_eq!(appeal.employee.unwrap().id.as_str(), "emp_demo_oleg");
+    assert_eq!(appeal.attribution.via, Via::Utm);
+    assert_eq!(
+        appeal.attribution.campaign_id.unwrap().as_str(),
+        "cmp_demo_spring"
+    );
+    assert_eq!(
+        appeal.attribution.source_id.unwrap().as_str(),
+        "src_demo_yandex"
+    );
+    assert_eq!(
+        appeal.attribution.site_id.unwrap().as_str(),
+        "site_demo_shop"
+    );
+    assert_eq!(appeal.session.click_ids["yclid"], "7315542");
+}
+
+#[tokio::test]
+async fn accepted_updated_finished_leave_one_complete_appeal_with_the_merged_contact() {
+    let h = harness().await;
+    post(&h, "chat_accepted").await;
+    let running = h
+        .app
+        .store
+        .appeal(&chat_appeal_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.status, Status::InProgress);
+    assert!(running.contact.phones.is_empty());
+    post(&h, "chat_updated").await;
+    post(&h, "chat_finished").await;
+    post(&h, "client_updated").await;
+    let appeal = h
+        .app
+        .store
+        .appeal(&chat_appeal_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(appeal.status, Status::Complete);
+    assert_eq!(appeal.contact.name.as_deref(), Some("Мария Ковалёва"));
+    assert_eq!(appeal.contact.phones, ["+79161234567", "+79031112233"]);
+    assert_eq!(
+        appeal.contact.emails,
+        ["m.kovaleva@example.org", "maria.k@example.org"]
+    );
+    let account = appeal.account_id.clone();
+    let page = h
+        .app
+        .store
+        .appeals(&account, &Default::default(), 50, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1, "one chat, one appeal");
+}
+
+#[tokio::test]
+async fn messenger_widgets_follow_the_mapping_and_requests_are_their_own_kinds() {
+    let h = harness().await;
+    post(&h, "telegram_chat_finished").await;
+    post(&h, "offline_message").await;
+    post(&h, "call_event").await;
+    let account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let page = h
+        .app
+        .store
+        .appeals(&account, &Default::default(), 50, None)
+        .await
+        .unwrap();
+    let by_kind = |k: Kind| page.items.iter().find(|a| a.kind == k).unwrap();
+    let chat = by_kind(Kind::Chat);
+    assert_eq!(chat.channel.as_str(), "telegram");
+    assert_eq!(chat.attribution.via, Via::MessengerMapping);
+    assert_eq!(
+        chat.attribution.campaign_id.as_ref().unwrap().as_str(),
+        "cmp_demo_telegram"
+    );
+    let offline = by_kind(Kind::OfflineRequest);
+    assert_eq!(offline.contact.phones, ["+79035550101"]);
+    assert_eq!(offline.messages.len(), 1);
+    let callback = by_kind(Kind::CallbackRequest);
+    assert_eq!(
+        callback.attribution.campaign_id.as_ref().unwrap().as_str(),
+        "cmp_demo_google"
+    );
+}
+
+#[tokio::test]
+async fn ten_identical_posts_at_once_leave_one_appeal() {
+    let h = harness().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let app = Arc::clone(&h.app);
+        tasks.spawn(async move {
+            jivo_webhook::handler(&app, event("chat_finished"))
+                .await
+                .status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let page = h
+        .app
+        .store
+        .appeals(&account, &Default::default(), 50, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].messages.len(), 3);
+}
+
+#[tokio::test]
+async fn unknown_integration_and_wrong_secret_get_the_same_404() {
+    let h = harness().await;
+    let answer = |path: &str| {
+        let mut req = event("chat_finished");
+        *req.uri_mut() = path.parse().unwrap();
+        let app = Arc::clone(&h.app);
+        async move { jivo_webhook::handler(&app, req).await }
+    };
+    let wrong_secret = answer("/hooks/jivo/int_demo_jivo/guess").await;
+    let unknown = answer("/hooks/jivo/int_nope/demo_jivo_secret").await;
+    assert_eq!(wrong_secret.status(), StatusCode::NOT_FOUND);
+    assert_eq!(wrong_secret.body(), unknown.body());
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_other_methods_405() {
+    let h = harness().await;
+    let mut big = event("chat_finished");
+    *big.body_mut() = Body::from(vec![b' '; 1024 * 1024 + 1]);
+    assert_eq!(
+        jivo_webhook::handler(&h.app, big).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let mut get = event("chat_finished");
+    *get.method_mut() = http::Method::GET;
+    assert_eq!(
+        jivo_webhook::handler(&h.app, get).await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn unreadable_bodies_are_quarantined_and_repeats_answer_alike() {
+    let h = harness().await;
+    let first = post(&h, "malformed").await;
+    let again = post(&h, "malformed").await;
+    assert_eq!(first.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(first.body(), again.body());
+    let account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let (quarantined, _) = h.app.store.quarantined(&account, 10, None).await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    let raw = &quarantined[0];
+    assert_eq!(raw.status, RawStatus::Quarantined);
+    assert!(raw.reason.as_deref().unwrap().contains("not JSON"));
+    let kept = h.app.store.raw_body(&raw.id).await.unwrap().unwrap();
+    assert_eq!(
+        kept,
+        std::fs::read(events_dir().join("bodies/malformed.json")).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn every_event_file_carries_its_body_file_unchanged() {
+    for entry in std::fs::read_dir(events_dir().join("bodies")).unwrap() {
+        let path = entry.unwrap().path();
+        let body = std::fs::read(&path).unwrap();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let req = event(&name);
+        assert_eq!(
+            req.body().as_ref(),
+            &body[..],
+            "events/jivo/{name}.json is stale: run python3 events/build.py"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! What every handler borrows: the store, and short-lived caches of the settings a webhook
+//! reads (integration, directory), so a warm Lambda costs about one read and one write per
+//! webhook. Writes through the management API in the same process drop the cached copies;
+//! other processes (other Lambdas) see a change within [`CACHE_TTL`].
+
+use crate::directory::Directory;
+use crate::ids::AccountId;
+use crate::integration::Integration;
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+
+pub struct App {
+    pub store: Store,
+    /// Public base URL (`https://hooks.example.com`) for the URLs we hand out; `None`: take it
+    /// from the request's `Host`.
+    pub public_url: Option<String>,
+    /// Guards `POST /api/accounts`; `None` disables account creation over HTTP.
+    pub admin_key: Option<crate::secret::Secret>,
+    cache_ttl: Duration,
+    integrations: Mutex<HashMap<String, (Instant, Integration)>>,
+    directories: Mutex<HashMap<AccountId, (Instant, Directory)>>,
+}
+
+impl App {
+    pub fn new(store: Store) -> App {
+        App {
+            store,
+            public_url: None,
+            admin_key: None,
+            cache_ttl: CACHE_TTL,
+            integrations: Mutex::default(),
+            directories: Mutex::default(),
+        }
+    }
+
+    pub fn with_public_url(mut self, url: Option<String>) -> App {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_owned());
+        self
+    }
+
+    pub fn with_admin_key(mut self, key: Option<crate::secret::Secret>) -> App {
+        self.admin_key = key;
+        self
+    }
+
+    pub async fn integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
+        if let Some(hit) = fresh(&self.integrations, id, self.cache_ttl) {
+            return Ok(Some(hit));
+        }
+        let found: Option<Integration> = self.store.entity(id).await?;
+        if let Some(found) = &found {
+            remember(&self.integrations, id.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+
+    pub async fn directory(&self, account: &AccountId) -> Result<Directory, StoreError> {
+        if let Some(hit) = fresh(&self.directories, account, self.cache_ttl) {
+            return Ok(hit);
+        }
+        let dir = self.store.directory(account).await?;
+        remember(&self.directories, account.clone(), dir.clone());
+        Ok(dir)
+    }
+
+    /// Drops what is cached for the account: call after changing its settings.
+    pub fn forget(&self, account: &AccountId) {
+        if let Ok(mut map) = self.integrations.lock() {
+            map.retain(|_, (_, i)| &i.account_id != account);
+        }
+        if let Ok(mut map) = self.directories.lock() {
+            map.remove(account);
+        }
+    }
+}
+
+fn fresh<K, Q, V>(map: &Mutex<HashMap<K, (Instant, V)>>, key: &Q, ttl: Duration) -> Option<V>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    V: Clone,
+{
+    let map = map.lock().ok()?;
+    let (at, value) = map.get(key)?;
+    (at.elapsed() < ttl).then(|| value.clone())
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, (Instant, V)>>, key: K, value: V) {
+    if let Ok(mut map) = map.lock() {
+        // Bounded: an account count this large means a cold start is cheaper than the memory.
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(key, (Instant::now(), value));
+    }
+}

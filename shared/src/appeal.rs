@@ -1,0 +1,466 @@
+//! The appeal (one chat or request, normalized and attributed) and the facts that build it.
+//!
+//! Field names here are the contract of the appeals API (DESIGN.md, "An appeal"): add freely,
+//! never rename.
+
+use crate::contact::Contact;
+use crate::ids::{AccountId, AppealId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
+use crate::utm::{ClickIds, Utm};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Jivo,
+    Verbox,
+    Amocrm,
+    Bitrix24,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 4] = [
+        Provider::Jivo,
+        Provider::Verbox,
+        Provider::Amocrm,
+        Provider::Bitrix24,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Jivo => "jivo",
+            Provider::Verbox => "verbox",
+            Provider::Amocrm => "amocrm",
+            Provider::Bitrix24 => "bitrix24",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Chat,
+    /// A question left in an offline form.
+    OfflineRequest,
+    /// A "call me back" request left through a widget.
+    CallbackRequest,
+}
+
+/// Where the conversation happened: `site` for the web widget, else the messenger
+/// (`telegram`, `whatsapp`, `vk`...). A lower-case token, so mappings match exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Channel(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a channel: use 1-32 lower-case letters, digits or `_` (site, telegram, whatsapp, vk...)"
+)]
+pub struct InvalidChannel(pub String);
+
+impl Channel {
+    pub fn site() -> Channel {
+        Channel("site".into())
+    }
+
+    pub fn parse(s: &str) -> Result<Channel, InvalidChannel> {
+        let token = s.trim().to_ascii_lowercase();
+        let ok = !token.is_empty()
+            && token.len() <= 32
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Channel(token))
+        } else {
+            Err(InvalidChannel(s.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_site(&self) -> bool {
+        self.0 == "site"
+    }
+}
+
+impl TryFrom<String> for Channel {
+    type Error = InvalidChannel;
+    fn try_from(s: String) -> Result<Self, InvalidChannel> {
+        Channel::parse(&s)
+    }
+}
+
+impl From<Channel> for String {
+    fn from(c: Channel) -> String {
+        c.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Author {
+    Visitor,
+    Employee,
+    Bot,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub at: DateTime<Utc>,
+    pub author: Author,
+    pub author_name: Option<String>,
+    pub text: String,
+}
+
+/// The provider's operator as the provider names them; resolved to an [`EmployeeRef`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmployeeMatch {
+    /// The agent's provider id is listed on the employee.
+    ExternalId,
+    /// The agent's e-mail is the employee's.
+    Email,
+    /// No agent matched: the integration's default employee.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeRef {
+    pub id: EmployeeId,
+    pub name: String,
+    pub matched_by: EmployeeMatch,
+}
+
+/// What is known of the visit behind the appeal: from our session store when the session id
+/// was found, else what the payload itself said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The session id the payload carried (ours, or whatever the site set in the widget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<SiteId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landing_page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// The page the chat was started on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    #[serde(default)]
+    pub utm: Utm,
+    #[serde(default, skip_serializing_if = "ClickIds::is_empty")]
+    pub click_ids: ClickIds,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+impl SessionInfo {
+    /// Fills what this one lacks from `other`; what is known stays (first touch wins).
+    pub fn fill_from(&mut self, other: &SessionInfo) {
+        fn fill<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        }
+        fill(&mut self.id, &other.id);
+        fill(&mut self.site_id, &other.site_id);
+        fill(&mut self.landing_page, &other.landing_page);
+        fill(&mut self.referrer, &other.referrer);
+        fill(&mut self.page_url, &other.page_url);
+        fill(&mut self.visitor_id, &other.visitor_id);
+        fill(&mut self.started_at, &other.started_at);
+        self.utm.fill_from(&other.utm);
+        for (k, v) in &other.click_ids {
+            self.click_ids.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Session,
+    Utm,
+    MessengerMapping,
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub via: Via,
+    pub campaign_id: Option<CampaignId>,
+    pub source_id: Option<SourceId>,
+    pub site_id: Option<SiteId>,
+    /// One sentence on how the decision was made, for the person reading the report.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The chat is still going; later events complete it.
+    InProgress,
+    /// Waiting for the enrichment worker to fetch what the webhook did not carry.
+    PendingEnrichment,
+    Complete,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Appeal {
+    pub id: AppealId,
+    pub account_id: AccountId,
+    pub integration_id: IntegrationId,
+    pub provider: Provider,
+    pub kind: Kind,
+    pub provider_ref: String,
+    pub channel: Channel,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub contact: Contact,
+    pub employee: Option<EmployeeRef>,
+    /// The provider's operator as the provider named them.
+    pub agent: Option<Agent>,
+    pub messages: Vec<Message>,
+    pub session: SessionInfo,
+    pub attribution: Attribution,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The provider's id for the visitor (Jivo `visitor.number`): later contact edits find the
+    /// appeal by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor_ref: Option<String>,
+    /// Messages dropped to keep the appeal storable; the raw event still has them all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What one provider event says about one appeal. Normalizers produce these; merging them in
+/// any order and any number of times gives the same appeal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppealFacts {
+    pub kind: Kind,
+    pub provider_ref: String,
+    pub channel: Channel,
+    /// The earliest moment the event proves (first message); `None`: when we received it.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub contact: Contact,
+    pub agent: Option<Agent>,
+    /// `Some`: the whole transcript, replacing what was there.
+    pub messages: Option<Vec<Message>>,
+    pub session: SessionInfo,
+    pub visitor_ref: Option<String>,
+    pub status: Status,
+}
+
+/// Transcripts beyond this many bytes of text are cut so one appeal stays one storable item
+/// (DynamoDB's item limit is 400 KB); the raw event keeps everything.
+pub const MAX_TRANSCRIPT_BYTES: usize = 256 * 1024;
+
+impl Appeal {
+    /// A new appeal from its first facts; attribution and employee are settled by the caller.
+    pub fn new(
+        id: AppealId,
+        account_id: AccountId,
+        integration_id: IntegrationId,
+        provider: Provider,
+        facts: &AppealFacts,
+        now: DateTime<Utc>,
+    ) -> Appeal {
+        let mut appeal = Appeal {
+            id,
+            account_id,
+            integration_id,
+            provider,
+            kind: facts.kind,
+            provider_ref: facts.provider_ref.clone(),
+            channel: facts.channel.clone(),
+            created_at: facts.occurred_at.unwrap_or(now),
+            updated_at: now,
+            contact: Contact::default(),
+            employee: None,
+            agent: None,
+            messages: Vec::new(),
+            session: SessionInfo::default(),
+            attribution: Attribution {
+                via: Via::Default,
+                campaign_id: None,
+                source_id: None,
+                site_id: None,
+                detail: String::new(),
+            },
+            status: facts.status,
+            status_reason: None,
+            visitor_ref: None,
+            messages_omitted: 0,
+        };
+        appeal.absorb(facts, now);
+        appeal
+    }
+
+    /// Merges one event's facts in. Idempotent, and order only matters where newer should win
+    /// (the contact's name, the agent).
+    pub fn absorb(&mut self, facts: &AppealFacts, now: DateTime<Utc>) {
+        self.channel = facts.channel.clone();
+        if let Some(at) = facts.occurred_at {
+            self.created_at = self.created_at.min(at);
+        }
+        self.contact.merge(&facts.contact);
+        if facts.agent.is_some() {
+            self.agent.clone_from(&facts.agent);
+        }
+        if let Some(messages) = &facts.messages {
+            self.set_transcript(messages.clone());
+        }
+        self.session.fill_from(&facts.session);
+        if self.visitor_ref.is_none() {
+            self.visitor_ref.clone_from(&facts.visitor_ref);
+        }
+        // A finished chat stays finished when a late "updated" event arrives.
+        if self.status != Status::Complete || facts.status == Status::Complete {
+            self.status = facts.status;
+            self.status_reason = None;
+        }
+        self.updated_at = now;
+    }
+
+    fn set_transcript(&mut self, mut messages: Vec<Message>) {
+        messages.sort_by_key(|m| m.at);
+        let mut total = 0;
+        let keep = messages
+            .iter()
+            .take_while(|m| {
+                total += m.text.len();
+                total <= MAX_TRANSCRIPT_BYTES
+            })
+            .count();
+        self.messages_omitted = messages.len() - keep;
+        messages.truncate(keep);
+        self.messages = messages;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    fn facts(status: Status) -> AppealFacts {
+        AppealFacts {
+            kind: Kind::Chat,
+            provider_ref: "w:1".into(),
+            channel: Channel::site(),
+            occurred_at: None,
+            contact: Contact::default(),
+            agent: None,
+            messages: None,
+            session: SessionInfo::default(),
+            visitor_ref: None,
+            status,
+        }
+    }
+
+    fn new_appeal(f: &AppealFacts, now: DateTime<Utc>) -> Appeal {
+        Appeal::new(
+            AppealId::parse("apl_1").unwrap(),
+            AccountId::parse("acc_1").unwrap(),
+            IntegrationId::parse("int_1").unwrap(),
+            Provider::Jivo,
+            f,
+            now,
+        )
+    }
+
+    fn message(secs: i64, text: &str) -> Message {
+        Message {
+            at: at(secs),
+            author: Author::Visitor,
+            author_name: None,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn created_at_is_the_earliest_moment_any_event_proves() {
+        let mut appeal = new_appeal(&facts(Status::InProgress), at(1000));
+        assert_eq!(appeal.created_at, at(1000));
+        let mut finished = facts(Status::Complete);
+        finished.occurred_at = Some(at(900));
+        appeal.absorb(&finished, at(2000));
+        assert_eq!(appeal.created_at, at(900));
+        assert_eq!(appeal.updated_at, at(2000));
+    }
+
+    #[test]
+    fn a_complete_appeal_stays_complete_when_a_late_update_arrives() {
+        let mut appeal = new_appeal(&facts(Status::Complete), at(1));
+        appeal.absorb(&facts(Status::InProgress), at(2));
+        assert_eq!(appeal.status, Status::Complete);
+    }
+
+    #[test]
+    fn absorbing_the_same_facts_twice_changes_nothing_but_the_clock() {
+        let mut f = facts(Status::Complete);
+        f.contact = Contact::from_raw(Some("Мария"), ["+79161234567"], []);
+        f.messages = Some(vec![message(5, "b"), message(3, "a")]);
+        let mut appeal = new_appeal(&f, at(10));
+        let once = appeal.clone();
+        appeal.absorb(&f, at(10));
+        assert_eq!(appeal, once);
+        assert_eq!(
+            appeal.messages[0].text, "a",
+            "messages are kept in time order"
+        );
+    }
+
+    #[test]
+    fn oversized_transcripts_are_cut_and_say_so() {
+        let mut f = facts(Status::Complete);
+        let big = "x".repeat(MAX_TRANSCRIPT_BYTES / 2 + 1);
+        f.messages = Some(vec![message(1, &big), message(2, &big), message(3, "tail")]);
+        let appeal = new_appeal(&f, at(10));
+        assert_eq!(appeal.messages.len(), 1);
+        assert_eq!(appeal.messages_omitted, 2);
+    }
+
+    #[test]
+    fn channels_are_lower_case_tokens() {
+        assert_eq!(Channel::parse(" Telegram ").unwrap().as_str(), "telegram");
+        assert!(Channel::parse("tele gram").is_err());
+        assert!(Channel::parse("").is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Who wrote: a contact's name, phones (E.164 where parseable) and e-mails (lower-case).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phones: Vec<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+impl Contact {
+    /// Builds a contact from whatever a provider sent, normalizing every part and dropping
+    /// what carries nothing (empty strings, "phones" without digits, "e-mails" without `@`).
+    pub fn from_raw<'a>(
+        name: Option<&str>,
+        phones: impl IntoIterator<Item = &'a str>,
+        emails: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut contact = Contact {
+            name: name.and_then(normalize_name),
+            ..Contact::default()
+        };
+        for phone in phones.into_iter().filter_map(normalize_phone) {
+            push_unique(&mut contact.phones, phone);
+        }
+        for email in emails.into_iter().filter_map(normalize_email) {
+            push_unique(&mut contact.emails, email);
+        }
+        contact
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.phones.is_empty() && self.emails.is_empty()
+    }
+
+    /// Merges newer data in: a newer non-empty name replaces the old one; phones and e-mails
+    /// accumulate (a person who gave two numbers is reachable on both).
+    pub fn merge(&mut self, newer: &Contact) {
+        if newer.name.is_some() {
+            self.name.clone_from(&newer.name);
+        }
+        for phone in &newer.phones {
+            push_unique(&mut self.phones, phone.clone());
+        }
+        for email in &newer.emails {
+            push_unique(&mut self.emails, email.clone());
+        }
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, value: String) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
+}
+
+pub fn normalize_name(raw: &str) -> Option<String> {
+    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
+}
+
+/// Lower-cases and trims an e-mail; `None` for values that are not e-mails at all.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let plausible = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(char::is_whitespace);
+    plausible.then_some(email)
+}
+
+/// E.164 (`+79161234567`) where the number allows it, else the trimmed original; `None` when
+/// there is no digit at all.
+///
+/// Our users are mostly Russian-speaking businesses, so a national number is read as Russian:
+/// `8 916 ...` and `7 916 ...` (11 digits) and bare 10-digit numbers become `+7...`. Numbers
+/// written with `+`, `00` or the Russian international prefix `8 10` keep their country code.
+/// Text after the number (an extension: "доб. 12", "ext 5") is not part of it.
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let mut digits = String::new();
+    let mut plus = false;
+    for c in trimmed.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if digits.is_empty() => plus = true,
+            c if c.is_alphabetic() && !digits.is_empty() => break,
+            _ => {}
+        }
+    }
+    if digits.is_empty() {
+        return None;
+    }
+    let international = if plus {
+        Some(match digits.as_str() {
+            // "+8 916 ..." is a common slip for the Russian trunk prefix.
+            d if d.len() == 11 && d.starts_with("89") => format!("7{}", &d[1..]),
+            d => d.to_owned(),
+        })
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        Some(rest.to_owned())
+    } else if digits.len() >= 13 && digits.starts_with("810") {
+        Some(digits[3..].to_owned())
+    } else {
+        match digits.len() {
+            11 if digits.starts_with('8') || digits.starts_with('7') => {
+                Some(format!("7{}", &digits[1..]))
+            }
+            10 if !digits.starts_with('0') => Some(format!("7{digits}")),
+            12..=15 => Some(digits.clone()),
+            _ => None,
+        }
+    };
+    match international {
+        Some(d) if (8..=15).contains(&d.len()) && !d.starts_with('0') => Some(format!("+{d}")),
+        _ => Some(trimmed.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn russian_numbers_in_every_usual_spelling_become_e164() {
+        for raw in [
+            "8 916 123-45-67",
+            "+7 (916) 123-45-67",
+            "7 916 1234567",
+            "89161234567",
+            "9161234567",
+            "+8 916 123 45 67",
+            " +7-916-123-45-67 ",
+            "+7 916 123-45-67 доб. 12",
+        ] {
+            assert_eq!(
+                normalize_phone(raw).as_deref(),
+                Some("+79161234567"),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn international_numbers_keep_their_country() {
+        assert_eq!(
+            normalize_phone("+380 50 123 4567").as_deref(),
+            Some("+380501234567")
+        );
+        assert_eq!(
+            normalize_phone("00 49 30 1234567").as_deref(),
+            Some("+49301234567")
+        );
+        assert_eq!(
+            normalize_phone("8 10 49 30 1234567").as_deref(),
+            Some("+49301234567")
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_made_e164_is_kept_as_written() {
+        assert_eq!(normalize_phone("12-34").as_deref(), Some("12-34"));
+        assert_eq!(normalize_phone("нет"), None);
+        assert_eq!(normalize_phone(""), None);
+    }
+
+    #[test]
+    fn emails_are_lower_cased_and_junk_is_dropped() {
+        assert_eq!(
+            normalize_email(" M.Kovaleva@Example.ORG ").as_deref(),
+            Some("m.kovaleva@example.org")
+        );
+        for junk in ["", "нет", "a@b", "@x.ru", "a b@x.ru", "a@@x.ru"] {
+            assert_eq!(normalize_email(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn merging_keeps_every_phone_and_the_newest_name() {
+        let mut c = Contact::from_raw(Some("Мария"), ["+79161234567"], []);
+        c.merge(&Contact::from_raw(
+            Some(" Мария  Ковалёва "),
+            ["8 916 123 45 67", "+79031112233"],
+            ["M@X.RU"],
+        ));
+        c.merge(&Contact::from_raw(None, [], []));
+        assert_eq!(c.name.as_deref(), Some("Мария Ковалёва"));
+        assert_eq!(c.phones, ["+79161234567", "+79031112233"]);
+        assert_eq!(c.emails, ["m@x.ru"]);
+    }
+
+    proptest! {
+        #[test]
+        fn a_normalized_phone_is_e164_or_the_input_and_normalizing_again_changes_nothing(raw in "[+0-9 ()-]{0,24}") {
+            if let Some(p) = normalize_phone(&raw) {
+                let e164 = p.starts_with('+') && p.len() >= 9 && p.len() <= 16
+                    && p[1..].bytes().all(|b| b.is_ascii_digit());
+                prop_assert!(e164 || p == raw.trim(), "{p:?} from {raw:?}");
+                if e164 {
+                    prop_assert_eq!(normalize_phone(&p), Some(p.clone()));
+                }
+            }
+        }
+    }
+}

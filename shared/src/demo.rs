@@ -1,0 +1,143 @@
+//! The demo account `chatsource serve` seeds into an empty store: a shop with sources,
+//! campaigns with UTM rules, an employee and a Jivo integration. Its ids are fixed so the
+//! samples in `events/` reach it (`chatsource invoke jivo-webhook events/jivo/...`).
+
+use crate::appeal::{Channel, Provider};
+use crate::directory::{Campaign, Employee, Site, Source};
+use crate::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
+use crate::integration::{Integration, JivoSettings, MappingTarget, TrafficType};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use crate::utm::Utm;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+pub const ACCOUNT_ID: &str = "acc_demo";
+pub const JIVO_INTEGRATION_ID: &str = "int_demo_jivo";
+/// Public on purpose: the demo lives on a laptop. Real integrations get random secrets.
+pub const JIVO_SECRET: &str = "demo_jivo_secret";
+/// The Jivo widget that stands for a Telegram bot in the samples.
+pub const JIVO_TELEGRAM_WIDGET: &str = "7700001";
+
+pub struct Seeded {
+    pub account_id: AccountId,
+    pub api_key: String,
+}
+
+fn id<T, E: std::fmt::Debug>(parse: fn(&str) -> Result<T, E>, s: &str) -> T {
+    parse(s).expect("demo ids are valid")
+}
+
+/// Seeds the demo account; `api_key` fixes its key (else a random one is made).
+pub async fn seed(
+    store: &Store,
+    api_key: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Seeded, StoreError> {
+    let account = id(AccountId::parse, ACCOUNT_ID);
+    let site = Site {
+        id: id(SiteId::parse, "site_demo_shop"),
+        account_id: account.clone(),
+        name: "Demo shop".into(),
+        domain: "shop.example.ru".into(),
+        created_at: now,
+    };
+    let source = |sid: &str, name: &str, utm: &[&str]| Source {
+        id: id(SourceId::parse, sid),
+        account_id: account.clone(),
+        name: name.into(),
+        utm_sources: utm.iter().map(|s| s.to_string()).collect(),
+        created_at: now,
+    };
+    let sources = [
+        source("src_demo_yandex", "Yandex Direct", &["yandex"]),
+        source("src_demo_google", "Google Ads", &["google"]),
+        source("src_demo_telegram", "Telegram", &[]),
+        source("src_demo_organic", "Organic and direct", &[]),
+    ];
+    let campaign = |cid: &str, name: &str, src: &str, tags: &str| Campaign {
+        id: id(CampaignId::parse, cid),
+        account_id: account.clone(),
+        name: name.into(),
+        source_id: Some(id(SourceId::parse, src)),
+        site_id: Some(site.id.clone()),
+        utm: Utm::from_pipe_list(tags),
+        created_at: now,
+    };
+    let campaigns = [
+        campaign(
+            "cmp_demo_spring",
+            "Spring sale (Yandex Direct)",
+            "src_demo_yandex",
+            "source=yandex|medium=cpc|campaign=spring_sale",
+        ),
+        campaign(
+            "cmp_demo_google",
+            "Google search",
+            "src_demo_google",
+            "source=google|medium=cpc",
+        ),
+        campaign(
+            "cmp_demo_telegram",
+            "Telegram channel",
+            "src_demo_telegram",
+            "",
+        ),
+        campaign(
+            "cmp_demo_default",
+            "Chats without a source",
+            "src_demo_organic",
+            "",
+        ),
+    ];
+    let employee = Employee {
+        id: id(EmployeeId::parse, "emp_demo_oleg"),
+        account_id: account.clone(),
+        name: "Олег".into(),
+        email: Some("oleg@shop.example.ru".into()),
+        external_ids: BTreeMap::new(),
+        created_at: now,
+    };
+    let telegram = Channel::parse("telegram").expect("valid channel");
+    let integration = Integration {
+        id: id(IntegrationId::parse, JIVO_INTEGRATION_ID),
+        account_id: account.clone(),
+        provider: Provider::Jivo,
+        name: "Jivo on the demo shop".into(),
+        active: true,
+        secret: Secret::new(JIVO_SECRET),
+        default_employee_id: Some(employee.id.clone()),
+        traffic_type: TrafficType::Campaign,
+        default_campaign_id: Some(id(CampaignId::parse, "cmp_demo_default")),
+        default_source_id: None,
+        default_site_id: None,
+        messenger_mapping: BTreeMap::from([(
+            telegram.clone(),
+            MappingTarget {
+                campaign_id: Some(id(CampaignId::parse, "cmp_demo_telegram")),
+                ..MappingTarget::default()
+            },
+        )]),
+        jivo: Some(JivoSettings {
+            channels: BTreeMap::from([(JIVO_TELEGRAM_WIDGET.to_owned(), telegram)]),
+        }),
+        created_at: now,
+        updated_at: now,
+    };
+
+    store.put_entity(&site).await?;
+    for s in &sources {
+        store.put_entity(s).await?;
+    }
+    for c in &campaigns {
+        store.put_entity(c).await?;
+    }
+    store.put_entity(&employee).await?;
+    store.put_entity(&integration).await?;
+    // The account last: a store with an account is a seeded store.
+    let (account, api_key) = store.create_account(account, "Demo", api_key, now).await?;
+    Ok(Seeded {
+        account_id: account.id,
+        api_key,
+    })
+}

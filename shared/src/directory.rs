@@ -1,0 +1,309 @@
+//! An account's directories (sites, sources, campaigns, employees) and the lookups on them.
+
+use crate::appeal::{Agent, EmployeeMatch, EmployeeRef, Provider};
+use crate::ids::{AccountId, CampaignId, EmployeeId, SiteId, SourceId};
+use crate::utm::Utm;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    pub id: SiteId,
+    pub account_id: AccountId,
+    pub name: String,
+    /// Host name without scheme, lower-case (`shop.example.ru`).
+    pub domain: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub id: SourceId,
+    pub account_id: AccountId,
+    pub name: String,
+    /// `utm_source` values that mean this source (`yandex`, `ya-direct`); matched when no
+    /// campaign matches.
+    #[serde(default)]
+    pub utm_sources: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub source_id: Option<SourceId>,
+    pub site_id: Option<SiteId>,
+    #[serde(default)]
+    pub utm: Utm,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Employee {
+    pub id: EmployeeId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub email: Option<String>,
+    /// The employee's ids at providers (`{"jivo": ["731"]}`), for agents without an e-mail.
+    #[serde(default)]
+    pub external_ids: BTreeMap<String, Vec<String>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How many tags a campaign's rule names when all of them equal the given tags
+/// (case-insensitive); `None` when one differs or the rule names none (such a campaign is only
+/// ever a default or a mapping target).
+pub fn rule_matches(rule: &Utm, tags: &Utm) -> Option<usize> {
+    let mut named = 0;
+    for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
+        if let Some(want) = want {
+            named += 1;
+            if !have.is_some_and(|have| have.eq_ignore_ascii_case(want)) {
+                return None;
+            }
+        }
+    }
+    (named > 0).then_some(named)
+}
+
+/// Host of a URL or a bare domain, lower-case, without `www.`.
+pub fn host_of(url_or_domain: &str) -> Option<String> {
+    let s = url_or_domain.trim();
+    let host = match url::Url::parse(s) {
+        Ok(u) if u.host_str().is_some() => u.host_str()?.to_owned(),
+        _ => s.split(['/', '?', '#', ':']).next()?.to_owned(),
+    };
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    (!host.is_empty() && host.contains('.')).then_some(host)
+}
+
+/// Everything attribution and employee mapping look up, loaded in one read per account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    pub sites: Vec<Site>,
+    pub sources: Vec<Source>,
+    pub campaigns: Vec<Campaign>,
+    pub employees: Vec<Employee>,
+}
+
+impl Directory {
+    pub fn campaign(&self, id: &CampaignId) -> Option<&Campaign> {
+        self.campaigns.iter().find(|c| &c.id == id)
+    }
+
+    pub fn source(&self, id: &SourceId) -> Option<&Source> {
+        self.sources.iter().find(|s| &s.id == id)
+    }
+
+    pub fn site(&self, id: &SiteId) -> Option<&Site> {
+        self.sites.iter().find(|s| &s.id == id)
+    }
+
+    pub fn employee(&self, id: &EmployeeId) -> Option<&Employee> {
+        self.employees.iter().find(|e| &e.id == id)
+    }
+
+    /// The site whose domain is the URL's host or a parent of it (`m.shop.ru` is `shop.ru`).
+    pub fn site_for_url(&self, url: &str) -> Option<&Site> {
+        let host = host_of(url)?;
+        self.sites
+            .iter()
+            .filter(|s| host == s.domain || host.ends_with(&format!(".{}", s.domain)))
+            .max_by_key(|s| s.domain.len())
+    }
+
+    /// The campaign whose rule matches the tags and names the most of them; a campaign bound
+    /// to another site than the known one is not a candidate. Ties go to the older campaign.
+    pub fn campaign_for(&self, tags: &Utm, site: Option<&SiteId>) -> Option<&Campaign> {
+        let mut best: Option<(&Campaign, usize)> = None;
+        for c in &self.campaigns {
+            if let (Some(bound), Some(site)) = (&c.site_id, site) {
+                if bound != site {
+                    continue;
+                }
+            }
+            if let Some(n) = rule_matches(&c.utm, tags) {
+                if best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id)) {
+                    best = Some((c, n));
+                }
+            }
+        }
+        best.map(|(c, _)| c)
+    }
+
+    /// The source that lists the tags' `utm_source`.
+    pub fn source_for(&self, tags: &Utm) -> Option<&Source> {
+        let wanted = tags.source.as_deref()?;
+        self.sources
+            .iter()
+            .find(|s| s.utm_sources.iter().any(|v| v.eq_ignore_ascii_case(wanted)))
+    }
+
+    /// The employee for a provider's agent: by the provider id listed on the employee, then by
+    /// e-mail, else the integration's default.
+    pub fn employee_for(
+        &self,
+        provider: Provider,
+        agent: Option<&Agent>,
+        default: Option<&EmployeeId>,
+    ) -> Option<EmployeeRef> {
+        let reference = |e: &Employee, matched_by| EmployeeRef {
+            id: e.id.clone(),
+            name: e.name.clone(),
+            matched_by,
+        };
+        if let Some(agent) = agent {
+            if let Some(id) = &agent.id {
+                let by_id = self.employees.iter().find(|e| {
+                    e.external_ids
+                        .get(provider.as_str())
+                        .is_some_and(|ids| ids.contains(id))
+                });
+                if let Some(e) = by_id {
+                    return Some(reference(e, EmployeeMatch::ExternalId));
+                }
+            }
+            if let Some(email) = &agent.email {
+                let by_email = self.employees.iter().find(|e| {
+                    e.email
+                        .as_deref()
+                        .is_some_and(|mine| mine.eq_ignore_ascii_case(email))
+                });
+                if let Some(e) = by_email {
+                    return Some(reference(e, EmployeeMatch::Email));
+                }
+            }
+        }
+        let e = self.employee(default?)?;
+        Some(reference(e, EmployeeMatch::Default))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub fn when() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000, 0).unwrap()
+    }
+
+    pub fn acc() -> AccountId {
+        AccountId::parse("acc_t").unwrap()
+    }
+
+    pub fn campaign(id: &str, utm: &str, site: Option<&str>) -> Campaign {
+        Campaign {
+            id: CampaignId::parse(id).unwrap(),
+            account_id: acc(),
+            name: id.into(),
+            source_id: Some(SourceId::parse(&format!("src_{id}")).unwrap()),
+            site_id: site.map(|s| SiteId::parse(s).unwrap()),
+            utm: Utm::from_pipe_list(utm),
+            created_at: when(),
+        }
+    }
+
+    pub fn site(id: &str, domain: &str) -> Site {
+        Site {
+            id: SiteId::parse(id).unwrap(),
+            account_id: acc(),
+            name: id.into(),
+            domain: domain.into(),
+            created_at: when(),
+        }
+    }
+
+    #[test]
+    fn the_campaign_naming_most_matching_tags_wins() {
+        let dir = Directory {
+            campaigns: vec![
+                campaign("cmp_a", "source=yandex", None),
+                campaign("cmp_b", "source=Yandex|medium=cpc", None),
+                campaign("cmp_c", "source=yandex|medium=cpc|campaign=autumn", None),
+                campaign("cmp_empty", "", None),
+            ],
+            ..Directory::default()
+        };
+        let tags = Utm::from_pipe_list("source=yandex|medium=CPC|campaign=spring");
+        assert_eq!(dir.campaign_for(&tags, None).unwrap().id.as_str(), "cmp_b");
+        assert!(dir.campaign_for(&Utm::default(), None).is_none());
+    }
+
+    #[test]
+    fn campaigns_bound_to_another_site_are_skipped() {
+        let dir = Directory {
+            campaigns: vec![campaign("cmp_a", "source=yandex", Some("site_2"))],
+            ..Directory::default()
+        };
+        let tags = Utm::from_pipe_list("source=yandex");
+        let site1 = SiteId::parse("site_1").unwrap();
+        assert!(dir.campaign_for(&tags, Some(&site1)).is_none());
+        assert!(dir.campaign_for(&tags, None).is_some());
+    }
+
+    #[test]
+    fn sites_match_their_host_and_subdomains() {
+        let dir = Directory {
+            sites: vec![
+                site("site_1", "example.ru"),
+                site("site_2", "shop.example.ru"),
+            ],
+            ..Directory::default()
+        };
+        let by = |u: &str| dir.site_for_url(u).map(|s| s.id.as_str().to_owned());
+        assert_eq!(
+            by("https://www.shop.example.ru/x?y").as_deref(),
+            Some("site_2")
+        );
+        assert_eq!(by("https://m.example.ru/").as_deref(), Some("site_1"));
+        assert_eq!(by("https://notexample.ru/"), None);
+        assert_eq!(by("junk"), None);
+    }
+
+    #[test]
+    fn agents_map_to_employees_by_id_then_email_then_default() {
+        let mut ids = BTreeMap::new();
+        ids.insert("jivo".to_string(), vec!["731".to_string()]);
+        let emp = |id: &str, email: Option<&str>, ext| Employee {
+            id: EmployeeId::parse(id).unwrap(),
+            account_id: acc(),
+            name: id.into(),
+            email: email.map(Into::into),
+            external_ids: ext,
+            created_at: when(),
+        };
+        let dir = Directory {
+            employees: vec![
+                emp("emp_a", None, ids),
+                emp("emp_b", Some("Oleg@Shop.ru"), BTreeMap::new()),
+                emp("emp_d", None, BTreeMap::new()),
+            ],
+            ..Directory::default()
+        };
+        let default = EmployeeId::parse("emp_d").unwrap();
+        let agent = |id: &str, email: &str| Agent {
+            id: Some(id.into()),
+            name: None,
+            email: Some(email.into()),
+        };
+        let find = |a: Agent| {
+            dir.employee_for(Provider::Jivo, Some(&a), Some(&default))
+                .unwrap()
+        };
+        assert_eq!(find(agent("731", "x@y.ru")).id.as_str(), "emp_a");
+        assert_eq!(
+            find(agent("1", "oleg@shop.ru")).matched_by,
+            EmployeeMatch::Email
+        );
+        assert_eq!(
+            find(agent("1", "x@y.ru")).matched_by,
+            EmployeeMatch::Default
+        );
+        assert!(dir.employee_for(Provider::Jivo, None, None).is_none());
+    }
+}

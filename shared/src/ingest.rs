@@ -1,0 +1,285 @@
+//! The webhook path, the same for every provider: verify, keep the raw body, decide, apply,
+//! record the outcome. Replay of a kept event runs the same [`handle`].
+
+use crate::app::App;
+use crate::appeal::{Appeal, AppealFacts, Provider};
+use crate::attribution::attribute;
+use crate::directory::Directory;
+use crate::ids::AppealId;
+use crate::integration::Integration;
+use crate::providers::{self, Decision, Unreadable};
+use crate::raw_event::{RawEvent, RawStatus};
+use crate::store::{Kept, StoreError, keys};
+use chrono::{DateTime, Utc};
+
+/// Bodies above this are refused (413) before anything is stored.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One webhook request, as the handler read it from the path and body.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub provider: Provider,
+    pub integration_id: &'a str,
+    pub secret: &'a str,
+    /// Which of the provider's URLs (`chats`, `offline`, `events`).
+    pub hook: &'a str,
+    pub body: &'a [u8],
+    pub content_type: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub raw_event_id: String,
+    pub status: RawStatus,
+    pub reason: Option<String>,
+    pub appeal_ids: Vec<AppealId>,
+    /// The same body reached us before and was already handled.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the body is {0} bytes; at most {MAX_BODY_BYTES} are accepted")]
+    TooLarge(usize),
+    /// Unknown integration, another provider's, or a wrong secret: one answer for all three,
+    /// so the endpoint tells an outsider nothing.
+    #[error("no such webhook")]
+    NotFound,
+    #[error("the integration is switched off; switch it on to receive webhooks")]
+    Inactive,
+    #[error("{reason}")]
+    Unreadable {
+        reason: String,
+        raw_event_id: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The integration a delivery is for, if its provider and secret match.
+pub async fn authenticate(app: &App, d: &Delivery<'_>) -> Result<Integration, IngestError> {
+    if d.body.len() > MAX_BODY_BYTES {
+        return Err(IngestError::TooLarge(d.body.len()));
+    }
+    let integration = app
+        .integration(d.integration_id)
+        .await?
+        .filter(|i| i.provider == d.provider && i.secret.verify(d.secret))
+        .ok_or(IngestError::NotFound)?;
+    if !integration.active {
+        return Err(IngestError::Inactive);
+    }
+    Ok(integration)
+}
+
+pub async fn receive(
+    app: &App,
+    d: Delivery<'_>,
+    now: DateTime<Utc>,
+) -> Result<Receipt, IngestError> {
+    let integration = authenticate(app, &d).await?;
+    let raw = RawEvent {
+        id: RawEvent::id_for(&integration.id, d.hook, d.body),
+        account_id: integration.account_id.clone(),
+        integration_id: integration.id.clone(),
+        provider: d.provider,
+        hook: d.hook.to_owned(),
+        content_type: d.content_type.map(str::to_owned),
+        received_at: now,
+        size: d.body.len(),
+        status: RawStatus::Received,
+        reason: None,
+        appeal_ids: Vec::new(),
+        attempts: 0,
+        handled_at: None,
+    };
+    let raw = match app.store.keep_raw_event(&raw, d.body).await? {
+        Kept::New(raw) => raw,
+        // Still `received`: an earlier attempt stopped half-way, or runs right now. Handling
+        // is idempotent, so finishing it again is safe.
+        Kept::Existing(raw) if raw.status == RawStatus::Received => raw,
+        Kept::Existing(raw) => return repeat(raw),
+    };
+    handle(app, &integration, raw, d.body, now).await
+}
+
+/// The answer to a delivery we handled before, without handling it again.
+fn repeat(raw: RawEvent) -> Result<Receipt, IngestError> {
+    if raw.status == RawStatus::Quarantined {
+        return Err(IngestError::Unreadable {
+            reason: raw.reason.unwrap_or_default(),
+            raw_event_id: raw.id,
+        });
+    }
+    Ok(Receipt {
+        raw_event_id: raw.id,
+        status: raw.status,
+        reason: raw.reason,
+        appeal_ids: raw.appeal_ids,
+        duplicate: true,
+    })
+}
+
+/// Decides what a kept event means and applies it; first deliveries and replays alike.
+pub async fn handle(
+    app: &App,
+    integration: &Integration,
+    mut raw: RawEvent,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Receipt, IngestError> {
+    raw.attempts += 1;
+    raw.handled_at = Some(now);
+    let decision = decide(integration, &raw, body);
+    let (status, reason, appeal_ids) = match decision {
+        Err(Unreadable(reason)) => (RawStatus::Quarantined, Some(reason), Vec::new()),
+        Ok(Decision::Ignore(reason)) => (RawStatus::Ignored, Some(reason), Vec::new()),
+        Ok(Decision::Appeal(facts)) => {
+            let appeal = apply(app, integration, &facts, now).await?;
+            (RawStatus::Processed, None, vec![appeal.id])
+        }
+        Ok(Decision::VisitorContact {
+            visitor_ref,
+            contact,
+            agent,
+        }) => {
+            let ids = app
+                .store
+                .visitor_appeals(&integration.id, &visitor_ref)
+                .await?;
+            let dir = app.directory(&integration.account_id).await?;
+            for id in &ids {
+                update(app, integration, &dir, id, now, |a| {
+                    a.contact.merge(&contact);
+                    if a.agent.is_none() {
+                        a.agent.clone_from(&agent);
+                    }
+                })
+                .await?;
+            }
+            match ids.is_empty() {
+                true => (
+                    RawStatus::Ignored,
+                    Some(format!("no appeal of visitor {visitor_ref} yet")),
+                    ids,
+                ),
+                false => (RawStatus::Processed, None, ids),
+            }
+        }
+    };
+    raw.status = status;
+    raw.reason = reason.clone();
+    raw.appeal_ids = appeal_ids.clone();
+    app.store.save_raw_outcome(&raw).await?;
+    tracing::info!(
+        provider = %integration.provider,
+        integration_id = %integration.id,
+        raw_event_id = %raw.id,
+        status = status.as_str(),
+        appeals = ?appeal_ids.iter().map(AppealId::as_str).collect::<Vec<_>>(),
+        "webhook handled"
+    );
+    if status == RawStatus::Quarantined {
+        return Err(IngestError::Unreadable {
+            reason: reason.unwrap_or_default(),
+            raw_event_id: raw.id,
+        });
+    }
+    Ok(Receipt {
+        raw_event_id: raw.id,
+        status,
+        reason,
+        appeal_ids,
+        duplicate: false,
+    })
+}
+
+fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {
+    match raw.provider {
+        Provider::Jivo => providers::jivo::decide(body, integration, raw.received_at),
+        other => Err(Unreadable(format!("{other} webhooks are not handled yet"))),
+    }
+}
+
+/// Creates or updates the appeal the facts are about.
+pub async fn apply(
+    app: &App,
+    integration: &Integration,
+    facts: &AppealFacts,
+    now: DateTime<Utc>,
+) -> Result<Appeal, StoreError> {
+    let id = AppealId::derive(
+        &integration.id,
+        integration.provider.as_str(),
+        &facts.provider_ref,
+    );
+    let dir = app.directory(&integration.account_id).await?;
+    let key = keys::entity("APPEAL", id.as_str());
+    let (id, dir) = (&id, &dir);
+    app.store
+        .update_record(&key, |current: Option<Appeal>| async move {
+            let mut appeal = match current {
+                Some(mut appeal) => {
+                    appeal.absorb(facts, now);
+                    appeal
+                }
+                None => Appeal::new(
+                    id.clone(),
+                    integration.account_id.clone(),
+                    integration.id.clone(),
+                    integration.provider,
+                    facts,
+                    now,
+                ),
+            };
+            settle(app, integration, dir, &mut appeal).await?;
+            Ok(appeal)
+        })
+        .await
+}
+
+/// Changes an existing appeal and settles it again.
+async fn update(
+    app: &App,
+    integration: &Integration,
+    dir: &Directory,
+    id: &AppealId,
+    now: DateTime<Utc>,
+    change: impl Fn(&mut Appeal) + Sync,
+) -> Result<Appeal, StoreError> {
+    let key = keys::entity("APPEAL", id.as_str());
+    let change = &change;
+    app.store
+        .update_record(&key, |current: Option<Appeal>| async move {
+            let mut appeal =
+                current.ok_or_else(|| StoreError::Corrupt(format!("appeal {id} vanished")))?;
+            change(&mut appeal);
+            appeal.updated_at = now;
+            settle(app, integration, dir, &mut appeal).await?;
+            Ok(appeal)
+        })
+        .await
+}
+
+/// Looks up the appeal's session and decides its employee and attribution from its facts.
+async fn settle(
+    app: &App,
+    integration: &Integration,
+    dir: &Directory,
+    appeal: &mut Appeal,
+) -> Result<(), StoreError> {
+    let session = match &appeal.session.id {
+        Some(id) => app.store.session(id).await?,
+        None => None,
+    };
+    if let Some(session) = &session {
+        appeal.session = session.overlay(&appeal.session);
+    }
+    appeal.employee = dir.employee_for(
+        appeal.provider,
+        appeal.agent.as_ref(),
+        integration.default_employee_id.as_ref(),
+    );
+    appeal.attribution = attribute(appeal, session.is_some(), dir, integration);
+    Ok(())
+}

@@ -1,0 +1,534 @@
+//! Jivo chat webhooks (providers.md section 1) to appeal facts.
+//!
+//! One URL per integration receives every event of the channels pointed at it; `event_name`
+//! tells them apart. `chat_accepted` and `chat_updated` describe a running chat, `chat_finished`
+//! brings the transcript and completes it, `offline_message` is an offline-form request,
+//! `call_event` of type `callback` is a callback request, `client_updated` edits a visitor's
+//! contacts outside any chat. Everything else is acknowledged and ignored.
+//!
+//! Jivo's own samples disagree on types (`visitor.number` is `"2198"` or `1217`, agent ids are
+//! strings or numbers, `analytics` is `{}` or `null`), so every field is read leniently.
+
+use super::lenient;
+use super::{Decision, Unreadable};
+use crate::appeal::{Agent, AppealFacts, Author, Kind, Message, SessionInfo, Status};
+use crate::contact::{Contact, normalize_email, normalize_name};
+use crate::integration::Integration;
+use crate::utm::{self, Utm};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+struct Event {
+    #[serde(default, deserialize_with = "lenient::string")]
+    event_name: Option<String>,
+    /// Present in Jivo's CRM webhooks, which are not chat events.
+    #[serde(default, deserialize_with = "lenient::string")]
+    event_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    widget_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    user_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    chat_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    client_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    offline_message_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    message: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    visitor: Option<Visitor>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    agent: Option<JivoAgent>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    assigned_agent: Option<JivoAgent>,
+    #[serde(default, deserialize_with = "lenient::list")]
+    agents: Vec<JivoAgent>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    session: Option<JivoSession>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    page: Option<Page>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    chat: Option<Chat>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    call: Option<Call>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Visitor {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    phone: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    number: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+struct JivoAgent {
+    #[serde(default, deserialize_with = "lenient::string")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    email: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct JivoSession {
+    #[serde(default, deserialize_with = "lenient::string")]
+    utm: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    utm_json: Option<UtmJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UtmJson {
+    #[serde(default, deserialize_with = "lenient::string")]
+    source: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    medium: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    campaign: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    content: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    term: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Page {
+    #[serde(default, deserialize_with = "lenient::string")]
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Chat {
+    #[serde(default, deserialize_with = "lenient::list")]
+    messages: Vec<ChatMessage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ChatMessage {
+    #[serde(default, deserialize_with = "lenient::string")]
+    message: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    timestamp: Option<i64>,
+    #[serde(default, rename = "type", deserialize_with = "lenient::string")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    agent_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Call {
+    #[serde(default, rename = "type", deserialize_with = "lenient::string")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    phone: Option<String>,
+}
+
+/// Decides what a Jivo webhook body means; `received_at` stands in for times Jivo omits.
+pub fn decide(
+    body: &[u8],
+    integration: &Integration,
+    received_at: DateTime<Utc>,
+) -> Result<Decision, Unreadable> {
+    let object = super::json_object(body)?;
+    let event: Event = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| Unreadable(format!("not a Jivo event: {e}")))?;
+    if event.event_type.is_some() {
+        return Ok(Decision::Ignore(
+            "a Jivo CRM webhook, not a chat event: set this URL in the channel's settings, not under CRM Webhooks".into(),
+        ));
+    }
+    let Some(name) = event.event_name.clone() else {
+        return Err(Unreadable("no event_name: not a Jivo chat event".into()));
+    };
+    let widget = event.widget_id.clone().unwrap_or_default();
+    let chat_id = || {
+        event
+            .chat_id
+            .as_deref()
+            .ok_or_else(|| Unreadable(format!("{name} without chat_id")))
+    };
+    let decision = match name.as_str() {
+        "chat_accepted" | "chat_updated" => {
+            let provider_ref = format!("{widget}:{}", chat_id()?);
+            Decision::Appeal(event.facts(Kind::Chat, provider_ref, Status::InProgress, integration))
+        }
+        "chat_finished" => {
+            let provider_ref = format!("{widget}:{}", chat_id()?);
+            let messages = event.transcript(received_at);
+            let mut facts = event.facts(Kind::Chat, provider_ref, Status::Complete, integration);
+            facts.occurred_at = messages.iter().map(|m| m.at).min();
+            facts.agent = event.answering_agent().map(agent);
+            facts.messages = Some(messages);
+            Decision::Appeal(facts)
+        }
+        "offline_message" => {
+            let id = event
+                .offline_message_id
+                .as_deref()
+                .or(event.chat_id.as_deref())
+                .ok_or_else(|| {
+                    Unreadable("offline_message without offline_message_id or chat_id".into())
+                })?;
+            let mut facts = event.facts(
+                Kind::OfflineRequest,
+                format!("{widget}:offline:{id}"),
+                Status::Complete,
+                integration,
+            );
+            facts.occurred_at = Some(received_at);
+            facts.messages = Some(
+                event
+                    .message
+                    .iter()
+                    .map(|text| Message {
+                        at: received_at,
+                        author: Author::Visitor,
+                        author_name: facts.contact.name.clone(),
+                        text: text.clone(),
+                    })
+                    .collect(),
+            );
+            Decision::Appeal(facts)
+        }
+        "call_event" => match event.call.as_ref().and_then(|c| c.kind.as_deref()) {
+            Some("callback") => {
+                let provider_ref = format!("{widget}:call:{}", chat_id()?);
+                let mut facts = event.facts(
+                    Kind::CallbackRequest,
+                    provider_ref,
+                    Status::Complete,
+                    integration,
+                );
+                let call_phone = event.call.as_ref().and_then(|c| c.phone.as_deref());
+                facts
+                    .contact
+                    .merge(&Contact::from_raw(None, call_phone, []));
+                facts.occurred_at = Some(received_at);
+                Decision::Appeal(facts)
+            }
+            other => Decision::Ignore(format!(
+                "call_event of type {}: a call, not a callback request",
+                other.unwrap_or("unknown")
+            )),
+        },
+        "client_updated" => {
+            let visitor_ref = event
+                .visitor
+                .as_ref()
+                .and_then(|v| v.number.clone())
+                .or_else(|| event.client_id.clone());
+            match visitor_ref {
+                Some(visitor_ref) => Decision::VisitorContact {
+                    visitor_ref,
+                    contact: event.contact(),
+                    agent: event.assigned_agent.clone().map(agent),
+                },
+                None => Decision::Ignore("client_updated without a visitor number".into()),
+            }
+        }
+        other => Decision::Ignore(format!("{other} carries nothing for an appeal")),
+    };
+    Ok(decision)
+}
+
+impl Event {
+    fn facts(
+        &self,
+        kind: Kind,
+        provider_ref: String,
+        status: Status,
+        integration: &Integration,
+    ) -> AppealFacts {
+        AppealFacts {
+            kind,
+            provider_ref,
+            channel: integration.jivo_channel(self.widget_id.as_deref()),
+            occurred_at: None,
+            contact: self.contact(),
+            agent: self.agent.clone().map(agent),
+            messages: None,
+            session: self.session_info(),
+            visitor_ref: self.visitor.as_ref().and_then(|v| v.number.clone()),
+            status,
+        }
+    }
+
+    fn contact(&self) -> Contact {
+        let v = self.visitor.as_ref();
+        Contact::from_raw(
+            v.and_then(|v| v.name.as_deref()),
+            v.and_then(|v| v.phone.as_deref()),
+            v.and_then(|v| v.email.as_deref()),
+        )
+    }
+
+    fn session_info(&self) -> SessionInfo {
+        let page_url = self.page.as_ref().and_then(|p| p.url.clone());
+        let mut tags = Utm::default();
+        if let Some(s) = &self.session {
+            if let Some(j) = &s.utm_json {
+                tags = Utm {
+                    source: j.source.clone(),
+                    medium: j.medium.clone(),
+                    campaign: j.campaign.clone(),
+                    content: j.content.clone(),
+                    term: j.term.clone(),
+                };
+            }
+            if let Some(list) = &s.utm {
+                tags.fill_from(&Utm::from_pipe_list(list));
+            }
+        }
+        let (page_tags, click_ids) = page_url.as_deref().map(utm::from_url).unwrap_or_default();
+        tags.fill_from(&page_tags);
+        SessionInfo {
+            id: self.user_token.clone(),
+            page_url,
+            utm: tags,
+            click_ids,
+            ..SessionInfo::default()
+        }
+    }
+
+    /// The agent who answered first, else the first one listed.
+    fn answering_agent(&self) -> Option<JivoAgent> {
+        let first_reply = self.chat.as_ref().and_then(|c| {
+            c.messages
+                .iter()
+                .filter(|m| m.kind.as_deref() == Some("agent"))
+                .min_by_key(|m| m.timestamp)
+                .and_then(|m| m.agent_id.as_deref())
+        });
+        first_reply
+            .and_then(|id| self.agents.iter().find(|a| a.id.as_deref() == Some(id)))
+            .or(self.agents.first())
+            .cloned()
+    }
+
+    fn transcript(&self, received_at: DateTime<Utc>) -> Vec<Message> {
+        let visitor_name = self
+            .visitor
+            .as_ref()
+            .and_then(|v| v.name.as_deref())
+            .and_then(normalize_name);
+        let Some(chat) = &self.chat else {
+            return Vec::new();
+        };
+        chat.messages
+            .iter()
+            .filter_map(|m| {
+                let text = m.message.clone()?;
+                let (author, author_name) = match m.kind.as_deref() {
+                    Some("visitor" | "client") => (Author::Visitor, visitor_name.clone()),
+                    Some("agent") => (
+                        Author::Employee,
+                        m.agent_id
+                            .as_deref()
+                            .and_then(|id| self.agents.iter().find(|a| a.id.as_deref() == Some(id)))
+                            .and_then(|a| a.name.clone()),
+                    ),
+                    Some("bot") => (Author::Bot, None),
+                    _ => (Author::System, None),
+                };
+                let at = m
+                    .timestamp
+                    .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                    .unwrap_or(received_at);
+                Some(Message {
+                    at,
+                    author,
+                    author_name,
+                    text,
+                })
+            })
+            .collect()
+    }
+}
+
+fn agent(a: JivoAgent) -> Agent {
+    Agent {
+        id: a.id,
+        name: a.name.as_deref().and_then(normalize_name),
+        email: a.email.as_deref().and_then(normalize_email),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appeal::Channel;
+    use crate::ids::{AccountId, IntegrationId};
+    use crate::integration::{JivoSettings, TrafficType};
+    use crate::secret::Secret;
+
+    macro_rules! sample {
+        ($name:literal) => {
+            include_bytes!(concat!("../../../events/jivo/bodies/", $name, ".json"))
+        };
+    }
+
+    fn integration() -> Integration {
+        let mut channels = std::collections::BTreeMap::new();
+        channels.insert("7700001".to_string(), Channel::parse("telegram").unwrap());
+        Integration {
+            id: IntegrationId::parse("int_1").unwrap(),
+            account_id: AccountId::parse("acc_1").unwrap(),
+            provider: crate::appeal::Provider::Jivo,
+            name: "Jivo".into(),
+            active: true,
+            secret: Secret::new("s"),
+            default_employee_id: None,
+            traffic_type: TrafficType::Campaign,
+            default_campaign_id: None,
+            default_source_id: None,
+            default_site_id: None,
+            messenger_mapping: Default::default(),
+            jivo: Some(JivoSettings { channels }),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_717_500_000, 0).unwrap()
+    }
+
+    fn facts(body: &[u8]) -> AppealFacts {
+        match decide(body, &integration(), now()).unwrap() {
+            Decision::Appeal(f) => f,
+            other => panic!("expected appeal facts, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chat_finished_brings_the_contact_the_transcript_in_order_and_the_tags() {
+        let f = facts(sample!("chat_finished"));
+        assert_eq!(f.kind, Kind::Chat);
+        assert_eq!(f.provider_ref, "5501234:90817");
+        assert_eq!(f.status, Status::Complete);
+        assert_eq!(f.channel, Channel::site());
+        assert_eq!(f.contact.name.as_deref(), Some("Мария Ковалёва"));
+        assert_eq!(f.contact.phones, ["+79161234567"]);
+        assert_eq!(f.contact.emails, ["m.kovaleva@example.org"]);
+        let messages = f.messages.unwrap();
+        assert_eq!(messages.len(), 3);
+        assert_eq!(
+            f.occurred_at,
+            Some(Utc.timestamp_opt(1717410000, 0).unwrap())
+        );
+        let agent_msg = messages
+            .iter()
+            .find(|m| m.author == Author::Employee)
+            .unwrap();
+        assert_eq!(agent_msg.author_name.as_deref(), Some("Олег"));
+        assert_eq!(
+            f.agent.unwrap().email.as_deref(),
+            Some("oleg@shop.example.ru")
+        );
+        assert_eq!(f.session.id.as_deref(), Some("sess_7f3c2a9e41b0"));
+        assert_eq!(f.session.utm.campaign.as_deref(), Some("spring_sale"));
+        assert_eq!(f.session.utm.term.as_deref(), Some("купить диван"));
+        assert_eq!(
+            f.session.click_ids.get("yclid").map(String::as_str),
+            Some("7315542")
+        );
+        assert_eq!(f.visitor_ref.as_deref(), Some("48213"));
+    }
+
+    #[test]
+    fn accepted_and_updated_describe_a_running_chat_of_the_same_ref() {
+        let accepted = facts(sample!("chat_accepted"));
+        let updated = facts(sample!("chat_updated"));
+        assert_eq!(accepted.status, Status::InProgress);
+        assert_eq!(accepted.provider_ref, updated.provider_ref);
+        assert!(accepted.contact.is_empty());
+        assert_eq!(updated.contact.phones, ["+79161234567"]);
+        assert_eq!(accepted.agent.unwrap().id.as_deref(), Some("731"));
+    }
+
+    #[test]
+    fn a_messenger_widget_is_its_mapped_channel_and_numeric_strings_are_times() {
+        let f = facts(sample!("telegram_chat_finished"));
+        assert_eq!(f.channel.as_str(), "telegram");
+        assert!(f.session.utm.is_empty());
+        assert_eq!(
+            f.occurred_at,
+            Some(Utc.timestamp_opt(1717420000, 0).unwrap())
+        );
+        assert_eq!(f.agent.unwrap().name.as_deref(), Some("Олег"));
+    }
+
+    #[test]
+    fn offline_messages_and_callbacks_are_requests_of_their_own() {
+        let offline = facts(sample!("offline_message"));
+        assert_eq!(offline.kind, Kind::OfflineRequest);
+        assert_eq!(offline.provider_ref, "5501234:offline:1717412345678");
+        assert_eq!(offline.contact.phones, ["+79035550101"]);
+        assert_eq!(
+            offline.messages.unwrap()[0].author_name.as_deref(),
+            Some("Игорь")
+        );
+        let call = facts(sample!("call_event"));
+        assert_eq!(call.kind, Kind::CallbackRequest);
+        assert_eq!(call.provider_ref, "5501234:call:90901");
+        assert_eq!(call.contact.phones, ["+79260001122"]);
+        assert_eq!(call.session.utm.source.as_deref(), Some("google"));
+    }
+
+    #[test]
+    fn client_updated_addresses_the_visitor_by_number() {
+        match decide(sample!("client_updated"), &integration(), now()).unwrap() {
+            Decision::VisitorContact {
+                visitor_ref,
+                contact,
+                agent,
+            } => {
+                assert_eq!(visitor_ref, "48213");
+                assert_eq!(contact.emails, ["maria.k@example.org"]);
+                assert_eq!(agent.unwrap().id.as_deref(), Some("731"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_without_appeal_data_are_ignored_with_a_reason() {
+        let d = decide(sample!("client_attribute_updated"), &integration(), now()).unwrap();
+        assert!(matches!(d, Decision::Ignore(r) if r.contains("client_attribute_updated")));
+        let incoming = br#"{"event_name":"call_event","chat_id":1,"call":{"type":"incoming"}}"#;
+        assert!(matches!(
+            decide(incoming, &integration(), now()).unwrap(),
+            Decision::Ignore(_)
+        ));
+        let crm = br#"{"event_type":"deal","event_name":"created"}"#;
+        let d = decide(crm, &integration(), now()).unwrap();
+        assert!(matches!(d, Decision::Ignore(r) if r.contains("CRM webhook")));
+    }
+
+    #[test]
+    fn bodies_we_cannot_read_say_why() {
+        let reason = |b: &[u8]| decide(b, &integration(), now()).unwrap_err().0;
+        assert!(reason(sample!("malformed")).contains("not JSON"));
+        assert!(reason(b"[1,2]").contains("not an object"));
+        assert!(reason(b"{}").contains("no event_name"));
+        assert!(reason(br#"{"event_name":"chat_finished"}"#).contains("without chat_id"));
+    }
+
+    #[test]
+    fn odd_shapes_cost_a_field_not_the_event() {
+        let body = br#"{"event_name":"chat_updated","chat_id":"12","visitor":[],"agents":{},
+            "session":"x","page":{"url":7},"agent":{"id":5,"name":" Ann  Lee "}}"#;
+        let f = facts(body);
+        assert!(f.contact.is_empty());
+        assert_eq!(f.agent.unwrap().name.as_deref(), Some("Ann Lee"));
+        assert_eq!(f.provider_ref, ":12");
+    }
+}

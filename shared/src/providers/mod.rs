@@ -1,0 +1,36 @@
+//! Provider normalizers: a webhook body in, a [`Decision`] about appeals out.
+
+pub mod jivo;
+pub mod lenient;
+
+use crate::appeal::{Agent, AppealFacts};
+use crate::contact::Contact;
+
+/// What a provider event means for our appeals.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Facts about one appeal: creates it or merges into it.
+    Appeal(AppealFacts),
+    /// New contact data for the appeals of one visitor (found by the provider's visitor id).
+    VisitorContact {
+        visitor_ref: String,
+        contact: Contact,
+        agent: Option<Agent>,
+    },
+    /// An event we acknowledge and do not use, and why.
+    Ignore(String),
+}
+
+/// A body we cannot understand, with the reason; it is quarantined for replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
+/// The body as a JSON object, or why it is not one.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Unreadable> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Unreadable("the body is JSON but not an object".into())),
+        Err(e) => Err(Unreadable(format!("the body is not JSON: {e}"))),
+    }
+}

@@ -1,0 +1,210 @@
+//! The storage port: items with a primary key, two secondary indexes, a version for
+//! conditional writes and an expiry. DynamoDB implements it natively; SQLite emulates it.
+//!
+//! The contract (held by both adapters, checked by the contract suite):
+//! - `put` with [`Condition::NotExists`] or [`Condition::Version`] fails with
+//!   [`StoreError::ConditionFailed`] when the stored item does not match, atomically;
+//! - queries return items in byte order of the sort key (ascending or descending), at most
+//!   `limit` of them, and `next` to continue after the last one returned;
+//! - items whose `expires_at` has passed are never returned, even before they are purged;
+//! - an item's encoded size may not exceed [`MAX_ITEM_BYTES`] (DynamoDB's 400 KB, with room
+//!   for the key attributes), so an oversize write fails on the laptop as it would on AWS.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const MAX_ITEM_BYTES: usize = 390 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Key {
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Primary,
+    Gsi1,
+    Gsi2,
+}
+
+impl Index {
+    /// The names of the index's partition and sort key attributes, as in the template.
+    pub fn attributes(self) -> (&'static str, &'static str) {
+        match self {
+            Index::Primary => ("pk", "sk"),
+            Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+            Index::Gsi2 => ("gsi2pk", "gsi2sk"),
+        }
+    }
+
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Index::Primary => None,
+            Index::Gsi1 => Some("gsi1"),
+            Index::Gsi2 => Some("gsi2"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    pub gsi1: Option<Key>,
+    pub gsi2: Option<Key>,
+    /// Bumped by every write of the item; conditional writes compare it.
+    pub version: u64,
+    /// Unix seconds after which the item is gone.
+    pub expires_at: Option<i64>,
+    pub data: Value,
+}
+
+impl Item {
+    pub fn new(key: Key, data: Value) -> Item {
+        Item {
+            key,
+            gsi1: None,
+            gsi2: None,
+            version: 1,
+            expires_at: None,
+            data,
+        }
+    }
+
+    pub fn index_key(&self, index: Index) -> Option<&Key> {
+        match index {
+            Index::Primary => Some(&self.key),
+            Index::Gsi1 => self.gsi1.as_ref(),
+            Index::Gsi2 => self.gsi2.as_ref(),
+        }
+    }
+
+    /// Bytes the item takes, counted as DynamoDB roughly does: names plus values.
+    pub fn encoded_size(&self) -> usize {
+        let keys = [Some(&self.key), self.gsi1.as_ref(), self.gsi2.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|k| k.pk.len() + k.sk.len() + 12)
+            .sum::<usize>();
+        keys + 40 + self.data.to_string().len()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// No item with this key may exist (an expired one does not count).
+    NotExists,
+    /// The stored item must have this version.
+    Version(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKey {
+    Any,
+    BeginsWith(String),
+    /// Inclusive on both ends.
+    Between(String, String),
+}
+
+/// Where the previous page stopped: the last item's primary key and, on an index, its index
+/// key. Opaque to callers; serialized into API cursors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub key: Key,
+    pub index_key: Option<Key>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub limit: usize,
+    pub after: Option<Position>,
+}
+
+impl Query {
+    pub fn new(index: Index, pk: impl Into<String>) -> Query {
+        Query {
+            index,
+            pk: pk.into(),
+            sort: SortKey::Any,
+            descending: false,
+            limit: 100,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Set when more items may follow.
+    pub next: Option<Position>,
+}
+
+impl Page {
+    /// The position after a given item of a query on `index`.
+    pub fn position_of(item: &Item, index: Index) -> Position {
+        Position {
+            key: item.key.clone(),
+            index_key: match index {
+                Index::Primary => None,
+                other => item.index_key(other).cloned(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the stored item changed or exists already")]
+    ConditionFailed,
+    #[error("the item is {0} bytes, over the store's limit")]
+    TooLarge(usize),
+    /// The store could not be reached or refused for a passing reason; worth retrying.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Data in the store that we cannot read back: a bug or a hand edit, not retryable.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait Kv: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    async fn put(&self, item: &Item, condition: Condition) -> Result<(), StoreError>;
+    async fn delete(&self, key: &Key) -> Result<(), StoreError>;
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+}
+
+pub(crate) fn check_size(item: &Item) -> Result<(), StoreError> {
+    let size = item.encoded_size();
+    if size > MAX_ITEM_BYTES {
+        Err(StoreError::TooLarge(size))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}

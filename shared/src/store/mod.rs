@@ -1,0 +1,55 @@
+//! Persistence: the key-value port ([`kv`]), the key design ([`keys`]), typed repositories on
+//! top (one file per record family), and the adapters (DynamoDB, embedded SQLite).
+
+mod accounts;
+mod appeals;
+mod directory;
+pub mod keys;
+pub mod kv;
+mod raw_events;
+pub mod record;
+mod sessions;
+
+#[cfg(feature = "aws")]
+pub mod dynamodb;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use appeals::{AppealFilter, AppealPage};
+pub use directory::DirectoryEntity;
+pub use kv::{Condition, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError};
+pub use raw_events::Kept;
+
+use std::sync::Arc;
+
+/// The repositories, over whichever adapter the process was wired with.
+#[derive(Clone)]
+pub struct Store {
+    kv: Arc<dyn Kv>,
+}
+
+impl Store {
+    pub fn new(kv: Arc<dyn Kv>) -> Store {
+        Store { kv }
+    }
+
+    pub fn kv(&self) -> &Arc<dyn Kv> {
+        &self.kv
+    }
+}
+
+/// Cursors handed to API clients: a store position, base64url JSON. Opaque to them.
+pub mod cursor {
+    use super::Position;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    pub fn encode(position: &Position) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+    }
+
+    pub fn decode(cursor: &str) -> Option<Position> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}

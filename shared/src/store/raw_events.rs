@@ -1,0 +1,245 @@
+//! Raw events and their bodies. A body too big for one item (DynamoDB: 400 KB; we accept
+//! 1 MiB) is split into parts stored under the same partition, written before the event
+//! itself, so an event that exists always has its whole body.
+
+use super::kv::{Condition, Index, Item, Key, Page, Position, Query, SortKey, StoreError};
+use super::record::{Record, decode};
+use super::{Store, keys};
+use crate::ids::{AccountId, IntegrationId};
+use crate::raw_event::{RawEvent, RawStatus};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Handled events are kept this long for audit; quarantined ones until replayed.
+const KEEP_HANDLED_DAYS: i64 = 30;
+/// Body bytes per item, well inside the item limit once JSON-escaped.
+const PART_BYTES: usize = 96 * 1024;
+
+/// The event as stored: with its body inline when it fits (the usual case: one item per
+/// delivery), else with the body in parts.
+#[derive(Serialize, Deserialize)]
+struct StoredRaw {
+    #[serde(flatten)]
+    event: RawEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inline: Option<Part>,
+}
+
+fn head_key(id: &str) -> Key {
+    Key::new(format!("RAW#{id}"), "RAW")
+}
+
+impl Record for StoredRaw {
+    fn key(&self) -> Key {
+        head_key(&self.event.id)
+    }
+    fn gsi1(&self) -> Option<Key> {
+        let e = &self.event;
+        Some(Key::new(
+            keys::raws(e.integration_id.as_str()),
+            format!("{}#{}", keys::time_key(e.received_at), e.id),
+        ))
+    }
+    fn gsi2(&self) -> Option<Key> {
+        let e = &self.event;
+        (e.status == RawStatus::Quarantined).then(|| {
+            Key::new(
+                keys::quarantine(e.account_id.as_str()),
+                format!("{}#{}", keys::time_key(e.received_at), e.id),
+            )
+        })
+    }
+    fn expires_at(&self) -> Option<i64> {
+        let e = &self.event;
+        matches!(e.status, RawStatus::Processed | RawStatus::Ignored)
+            .then(|| (e.received_at + Duration::days(KEEP_HANDLED_DAYS)).timestamp())
+    }
+}
+
+/// A piece of a body: UTF-8 text as is, anything else base64.
+#[derive(Serialize, Deserialize)]
+struct Part {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base64: Option<String>,
+}
+
+impl Part {
+    /// Text when that is not bigger than base64 once JSON-escaped; base64 for binary, for
+    /// text full of control characters, and for a piece that splitting cut mid-character.
+    fn of(bytes: &[u8]) -> Part {
+        match std::str::from_utf8(bytes) {
+            Ok(text) if json!(text).to_string().len() <= bytes.len() / 3 * 4 + 8 => Part {
+                text: Some(text.into()),
+                base64: None,
+            },
+            _ => Part {
+                text: None,
+                base64: Some(STANDARD.encode(bytes)),
+            },
+        }
+    }
+
+    fn bytes(self) -> Result<Vec<u8>, StoreError> {
+        match (self.text, self.base64) {
+            (Some(text), _) => Ok(text.into_bytes()),
+            (None, Some(b64)) => STANDARD
+                .decode(b64)
+                .map_err(|e| StoreError::Corrupt(format!("raw body part: {e}"))),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Whether [`Store::keep_raw_event`] stored a new event or found the same delivery.
+#[derive(Debug)]
+pub enum Kept {
+    New(RawEvent),
+    Existing(RawEvent),
+}
+
+impl Store {
+    pub async fn keep_raw_event(&self, event: &RawEvent, body: &[u8]) -> Result<Kept, StoreError> {
+        let inline = (body.len() <= PART_BYTES).then(|| Part::of(body));
+        if inline.is_none() {
+            for (n, chunk) in body.chunks(PART_BYTES).enumerate() {
+                let key = Key::new(format!("RAW#{}", event.id), format!("PART#{n:04}"));
+                // The id comes from the body, so an existing part is this very part; writing
+                // it only once keeps the expiry its event gave it.
+                match self
+                    .kv
+                    .put(
+                        &Item::new(key, json!(Part::of(chunk))),
+                        Condition::NotExists,
+                    )
+                    .await
+                {
+                    Ok(()) | Err(StoreError::ConditionFailed) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let stored = StoredRaw {
+            event: event.clone(),
+            inline,
+        };
+        match self.put_record(&stored, Condition::NotExists).await {
+            Ok(()) => Ok(Kept::New(event.clone())),
+            Err(StoreError::ConditionFailed) => match self.raw_event(&event.id).await? {
+                Some(existing) => Ok(Kept::Existing(existing)),
+                None => Err(StoreError::Unavailable(
+                    "raw event vanished while kept".into(),
+                )),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn raw_event(&self, id: &str) -> Result<Option<RawEvent>, StoreError> {
+        Ok(self
+            .get_record::<StoredRaw>(&head_key(id))
+            .await?
+            .map(|s| s.event))
+    }
+
+    pub async fn raw_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(stored) = self.get_record::<StoredRaw>(&head_key(id)).await? else {
+            return Ok(None);
+        };
+        if let Some(inline) = stored.inline {
+            return inline.bytes().map(Some);
+        }
+        let mut query = Query::new(Index::Primary, format!("RAW#{id}"));
+        query.sort = SortKey::BeginsWith("PART#".into());
+        let mut body = Vec::new();
+        loop {
+            let page = self.kv.query(&query).await?;
+            for item in page.items {
+                let part: Part = serde_json::from_value(item.data)
+                    .map_err(|e| StoreError::Corrupt(format!("raw body part: {e}")))?;
+                body.extend(part.bytes()?);
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(Some(body)),
+            }
+        }
+    }
+
+    /// Records how handling went (status, reason, appeals, attempts). Parts of a big body
+    /// follow the event's expiry.
+    pub async fn save_raw_outcome(&self, event: &RawEvent) -> Result<(), StoreError> {
+        let stored: StoredRaw = self
+            .update_record(&head_key(&event.id), |current: Option<StoredRaw>| {
+                let inline = current.and_then(|c| c.inline);
+                std::future::ready(Ok::<_, StoreError>(StoredRaw {
+                    event: event.clone(),
+                    inline,
+                }))
+            })
+            .await?;
+        if let (None, Some(expires)) = (&stored.inline, stored.expires_at()) {
+            let mut query = Query::new(Index::Primary, format!("RAW#{}", event.id));
+            query.sort = SortKey::BeginsWith("PART#".into());
+            for mut item in self.kv.query(&query).await?.items {
+                item.expires_at = Some(expires);
+                self.kv.put(&item, Condition::Always).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Raw events of an integration, newest first.
+    pub async fn integration_raw_events(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+        after: Option<Position>,
+    ) -> Result<(Vec<RawEvent>, Option<Position>), StoreError> {
+        self.raw_page(Index::Gsi1, keys::raws(integration.as_str()), limit, after)
+            .await
+    }
+
+    /// An account's quarantined events, newest first.
+    pub async fn quarantined(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        after: Option<Position>,
+    ) -> Result<(Vec<RawEvent>, Option<Position>), StoreError> {
+        self.raw_page(
+            Index::Gsi2,
+            keys::quarantine(account.as_str()),
+            limit,
+            after,
+        )
+        .await
+    }
+
+    async fn raw_page(
+        &self,
+        index: Index,
+        pk: String,
+        limit: usize,
+        after: Option<Position>,
+    ) -> Result<(Vec<RawEvent>, Option<Position>), StoreError> {
+        let mut query = Query::new(index, pk);
+        query.descending = true;
+        query.limit = limit.clamp(1, 200);
+        query.after = after;
+        let page = self.kv.query(&query).await?;
+        let next = page
+            .next
+            .and(page.items.last().map(|i| Page::position_of(i, index)));
+        let events = page
+            .items
+            .into_iter()
+            .map(|i| decode::<StoredRaw>(i).map(|s| s.event))
+            .collect::<Result<_, _>>()?;
+        Ok((events, next))
+    }
+}

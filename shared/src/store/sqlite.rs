@@ -1,0 +1,263 @@
+//! The embedded store: the key-value port on one SQLite file (WAL), for `chatsource serve`.
+//!
+//! One table mirrors the DynamoDB one; the two secondary indexes are partial SQLite indexes.
+//! SQLite compares TEXT bytewise, as DynamoDB orders string keys, so queries page alike.
+//! Writes run in `BEGIN IMMEDIATE` transactions, so conditions hold across processes too
+//! (`chatsource invoke` beside a running `serve`).
+
+use super::kv::{
+    Condition, Index, Item, Key, Kv, Page, Query, SortKey, StoreError, check_size, now_unix,
+};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    gsi1pk TEXT, gsi1sk TEXT,
+    gsi2pk TEXT, gsi2sk TEXT,
+    version INTEGER NOT NULL,
+    expires_at INTEGER,
+    data TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk) WHERE gsi2pk IS NOT NULL;
+PRAGMA user_version = 1;
+";
+
+#[derive(Clone)]
+pub struct SqliteKv {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteKv {
+    pub fn open(path: &Path) -> Result<SqliteKv, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        // WAL makes NORMAL durable against application crashes; only power loss can cost the
+        // last transactions, which is fine for a local store.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        let kv = SqliteKv {
+            conn: Arc::new(Mutex::new(conn)),
+        };
+        kv.purge_expired_now()?;
+        Ok(kv)
+    }
+
+    /// Deletes expired items (reads already skip them; this reclaims the space).
+    pub fn purge_expired_now(&self) -> Result<usize, StoreError> {
+        let conn = self.conn.lock().map_err(|_| poisoned())?;
+        conn.execute(
+            "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+            [now_unix()],
+        )
+        .map_err(unavailable)
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| poisoned())?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("sqlite connection poisoned by an earlier panic".into())
+}
+
+const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, version, expires_at, data";
+
+fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Item, String)> {
+    let opt_key = |a: Option<String>, b: Option<String>| match (a, b) {
+        (Some(pk), Some(sk)) => Some(Key { pk, sk }),
+        _ => None,
+    };
+    let data: String = row.get(8)?;
+    let item = Item {
+        key: Key {
+            pk: row.get(0)?,
+            sk: row.get(1)?,
+        },
+        gsi1: opt_key(row.get(2)?, row.get(3)?),
+        gsi2: opt_key(row.get(4)?, row.get(5)?),
+        version: row.get::<_, i64>(6)? as u64,
+        expires_at: row.get(7)?,
+        data: serde_json::Value::Null,
+    };
+    Ok((item, data))
+}
+
+fn with_data((mut item, data): (Item, String)) -> Result<Item, StoreError> {
+    item.data = serde_json::from_str(&data)
+        .map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", item.key.pk, item.key.sk)))?;
+    Ok(item)
+}
+
+#[async_trait]
+impl Kv for SqliteKv {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.run(move |conn| {
+            let row = conn
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 \
+                         AND (expires_at IS NULL OR expires_at > ?3)"
+                    ),
+                    params![key.pk, key.sk, now_unix()],
+                    row_to_item,
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(with_data).transpose()
+        })
+        .await
+    }
+
+    async fn put(&self, item: &Item, condition: Condition) -> Result<(), StoreError> {
+        check_size(item)?;
+        let item = item.clone();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            if condition != Condition::Always {
+                let stored: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM items WHERE pk = ?1 AND sk = ?2 \
+                         AND (expires_at IS NULL OR expires_at > ?3)",
+                        params![item.key.pk, item.key.sk, now_unix()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                let holds = match condition {
+                    Condition::NotExists => stored.is_none(),
+                    Condition::Version(v) => stored == Some(v as i64),
+                    Condition::Always => true,
+                };
+                if !holds {
+                    return Err(StoreError::ConditionFailed);
+                }
+            }
+            let (g1pk, g1sk) = split(item.gsi1.as_ref());
+            let (g2pk, g2sk) = split(item.gsi2.as_ref());
+            tx.execute(
+                &format!("INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![
+                    item.key.pk,
+                    item.key.sk,
+                    g1pk,
+                    g1sk,
+                    g2pk,
+                    g2sk,
+                    item.version as i64,
+                    item.expires_at,
+                    item.data.to_string()
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+                params![key.pk, key.sk],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let query = query.clone();
+        self.run(move |conn| {
+            let (pkc, skc) = query.index.attributes();
+            let mut sql = format!(
+                "SELECT {COLUMNS} FROM items WHERE {pkc} = ?1 AND (expires_at IS NULL OR expires_at > ?2)"
+            );
+            let mut args = vec![Value::Text(query.pk.clone()), Value::Integer(now_unix())];
+            let mut arg = |sql: &mut String, clause: &str, value: String| {
+                args.push(Value::Text(value));
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            match &query.sort {
+                SortKey::Any => {}
+                SortKey::BeginsWith(prefix) => {
+                    arg(&mut sql, &format!(" AND {skc} >= ?"), prefix.clone());
+                    arg(&mut sql, &format!(" AND {skc} < ?"), format!("{prefix}\u{10FFFF}"));
+                }
+                SortKey::Between(lo, hi) => {
+                    arg(&mut sql, &format!(" AND {skc} >= ?"), lo.clone());
+                    arg(&mut sql, &format!(" AND {skc} <= ?"), hi.clone());
+                }
+            }
+            let cmp = if query.descending { "<" } else { ">" };
+            if let Some(after) = &query.after {
+                let sort_after = match query.index {
+                    Index::Primary => Some(after.key.sk.clone()),
+                    _ => after.index_key.as_ref().map(|k| k.sk.clone()),
+                };
+                if let Some(sort_after) = sort_after {
+                    // Index sort keys end in a unique id, so the sort key alone is a position.
+                    arg(&mut sql, &format!(" AND {skc} {cmp} ?"), sort_after);
+                }
+            }
+            let dir = if query.descending { "DESC" } else { "ASC" };
+            sql.push_str(&format!(" ORDER BY {skc} {dir} LIMIT {}", query.limit + 1));
+
+            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), row_to_item)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let more = rows.len() > query.limit;
+            let items = rows
+                .into_iter()
+                .take(query.limit)
+                .map(with_data)
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = more
+                .then(|| items.last().map(|i| Page::position_of(i, query.index)))
+                .flatten();
+            Ok(Page { items, next })
+        })
+        .await
+    }
+}
+
+fn split(key: Option<&Key>) -> (Option<&str>, Option<&str>) {
+    match key {
+        Some(k) => (Some(k.pk.as_str()), Some(k.sk.as_str())),
+        None => (None, None),
+    }
+}

@@ -1,0 +1,158 @@
+//! HTTP glue every handler shares: the one place errors become responses
+//! (`{"error": code, "message": sentence}`), JSON answers, and request helpers.
+
+use crate::ingest::IngestError;
+use crate::store::StoreError;
+use http::{HeaderMap, Response, StatusCode, header};
+use serde::Serialize;
+
+pub type HttpResponse = Response<String>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This path does not take that method.",
+        )
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let mut response = json(
+            self.status,
+            &serde_json::json!({"error": self.code, "message": self.message}),
+        );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::ConditionFailed => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "The record changed or exists already; read it again and retry.",
+            ),
+            StoreError::TooLarge(n) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("The record would take {n} bytes, more than the store holds in one item."),
+            ),
+            StoreError::Unavailable(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("The store is unavailable ({m}); retry shortly."),
+            ),
+            StoreError::Corrupt(m) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("Stored data could not be read: {m}"),
+            ),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            IngestError::TooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            IngestError::NotFound => ApiError::not_found("No such webhook."),
+            IngestError::Inactive => {
+                ApiError::new(StatusCode::FORBIDDEN, "integration_inactive", message)
+            }
+            IngestError::Unreadable {
+                reason,
+                raw_event_id,
+            } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                format!("{reason} (kept as {raw_event_id} for replay)"),
+            ),
+            IngestError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
+    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap_or_default()
+}
+
+/// A result of a handler, answered as JSON with the given status, or as its error.
+pub fn respond<T: Serialize>(status: StatusCode, result: Result<T, ApiError>) -> HttpResponse {
+    match result {
+        Ok(body) => json(status, &body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Path segments, so handlers route with slice patterns: `["api", "sites", id]`.
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+pub fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::CONTENT_TYPE)?.to_str().ok()
+}
+
+/// The scheme and host the client used, for URLs we hand back (`https://abc.execute-api...`).
+pub fn base_url(headers: &HeaderMap, configured: Option<&str>) -> String {
+    if let Some(url) = configured {
+        return url.to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+/// The value of `name` in a query string, percent-decoded.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
