@@ -43,35 +43,36 @@ pub fn attribute(
             .map(|s| s.id.clone())
     });
 
-    if session_found {
-        if let Some(a) = by_tags(
+    if session_found
+        && let Some(a) = by_tags(
             Via::Session,
             &info.utm,
             known_site.as_ref(),
             dir,
             &looked_for,
-        ) {
-            return a;
-        }
+        )
+    {
+        return a;
     }
-    if !session_found && !info.utm.is_empty() {
-        if let Some(a) = by_tags(Via::Utm, &info.utm, known_site.as_ref(), dir, &looked_for) {
-            return a;
-        }
+    if !session_found
+        && !info.utm.is_empty()
+        && let Some(a) = by_tags(Via::Utm, &info.utm, known_site.as_ref(), dir, &looked_for)
+    {
+        return a;
     }
     let tags_note = if info.utm.is_empty() {
         "no UTM tags".to_owned()
     } else {
         "UTM tags matched no campaign or source".to_owned()
     };
-    if !appeal.channel.is_site() {
-        if let Some(target) = integration.messenger_mapping.get(&appeal.channel) {
-            let detail = format!(
-                "{looked_for}; {tags_note}; {} chat mapped by the integration",
-                appeal.channel.as_str()
-            );
-            return to_target(Via::MessengerMapping, target, known_site, dir, detail);
-        }
+    if !appeal.channel.is_site()
+        && let Some(target) = integration.messenger_mapping.get(&appeal.channel)
+    {
+        let detail = format!(
+            "{looked_for}; {tags_note}; {} chat mapped by the integration",
+            appeal.channel.as_str()
+        );
+        return to_target(Via::MessengerMapping, target, known_site, dir, detail);
     }
     let default = match integration.traffic_type {
         TrafficType::Campaign => MappingTarget {

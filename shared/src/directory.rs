@@ -121,15 +121,15 @@ impl Directory {
     pub fn campaign_for(&self, tags: &Utm, site: Option<&SiteId>) -> Option<&Campaign> {
         let mut best: Option<(&Campaign, usize)> = None;
         for c in &self.campaigns {
-            if let (Some(bound), Some(site)) = (&c.site_id, site) {
-                if bound != site {
-                    continue;
-                }
+            if let (Some(bound), Some(site)) = (&c.site_id, site)
+                && bound != site
+            {
+                continue;
             }
-            if let Some(n) = rule_matches(&c.utm, tags) {
-                if best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id)) {
-                    best = Some((c, n));
-                }
+            if let Some(n) = rule_matches(&c.utm, tags)
+                && best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id))
+            {
+                best = Some((c, n));
             }
         }
         best.map(|(c, _)| c)

@@ -20,6 +20,7 @@ pub enum TrafficType {
 
 /// Where messenger chats without a session go: a campaign, or a source plus site.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MappingTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<CampaignId>,
@@ -30,6 +31,7 @@ pub struct MappingTarget {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JivoSettings {
     /// Jivo `widget_id` (a channel: the site widget, a Telegram bot...) to our channel; widgets
     /// not listed are the site widget.

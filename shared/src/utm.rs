@@ -12,6 +12,7 @@ pub const CLICK_ID_KEYS: [&str; 9] = [
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Utm {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,

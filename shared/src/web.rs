@@ -117,6 +117,13 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse
         .unwrap_or_default()
 }
 
+pub fn no_content() -> HttpResponse {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(String::new())
+        .unwrap_or_default()
+}
+
 /// A result of a handler, answered as JSON with the given status, or as its error.
 pub fn respond<T: Serialize>(status: StatusCode, result: Result<T, ApiError>) -> HttpResponse {
     match result {

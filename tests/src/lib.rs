@@ -1,1 +1,5 @@
-//! harness
+//! The harness of chatsource's integration tests: it starts what the tests need (a moto
+//! server, the local chatsource server) on free loopback ports and stops it afterwards.
+
+pub mod moto;
+pub mod server;

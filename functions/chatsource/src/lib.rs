@@ -1,1 +1,90 @@
-//! local
+//! Every chatsource function in one local process, on the embedded store: the same handlers
+//! the Lambdas run, behind one HTTP server (`serve`) or one event file (`invoke`).
+
+mod invoke;
+mod server;
+
+pub use invoke::invoke;
+pub use server::{Running, ServeOptions, serve, spawn_purger};
+
+use lambda_http::Request;
+use shared::app::App;
+use shared::demo;
+use shared::store::sqlite::SqliteKv;
+use shared::store::{Store, StoreError};
+use shared::web::HttpResponse;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The functions of `template.yaml`, by the name `invoke` takes and the paths they serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    JivoWebhook,
+    Api,
+}
+
+impl Function {
+    pub const ALL: [Function; 2] = [Function::JivoWebhook, Function::Api];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::JivoWebhook => "jivo-webhook",
+            Function::Api => "api",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The function API Gateway routes a path to (the `Events` of `template.yaml`).
+    pub fn for_path(path: &str) -> Option<Function> {
+        if path.starts_with("/hooks/jivo/") {
+            Some(Function::JivoWebhook)
+        } else if path == "/api" || path.starts_with("/api/") {
+            Some(Function::Api)
+        } else {
+            None
+        }
+    }
+
+    pub async fn handle(self, app: &App, req: Request) -> HttpResponse {
+        match self {
+            Function::JivoWebhook => jivo_webhook::handler(app, req).await,
+            Function::Api => api::handler(app, req).await,
+        }
+    }
+}
+
+/// The embedded store in `data_dir` (created if missing): one SQLite file.
+pub fn open_store(data_dir: &Path) -> Result<(Store, SqliteKv), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+    })?;
+    let kv = SqliteKv::open(&data_dir.join("chatsource.db"))?;
+    Ok((Store::new(Arc::new(kv.clone())), kv))
+}
+
+/// What `ensure_demo` did.
+pub enum Demo {
+    /// The store was empty: the demo account was seeded with this key.
+    Seeded { api_key: String },
+    /// The store had data; a key given on the command line now also opens the demo account.
+    Existing { api_key: Option<String> },
+}
+
+/// Seeds the demo account into an empty store, and only there.
+pub async fn ensure_demo(store: &Store, api_key: Option<String>) -> Result<Demo, StoreError> {
+    let now = chrono::Utc::now();
+    if !store.has_accounts().await? {
+        let seeded = demo::seed(store, api_key, now).await?;
+        return Ok(Demo::Seeded {
+            api_key: seeded.api_key,
+        });
+    }
+    if let Some(key) = &api_key {
+        let demo_account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).expect("valid id");
+        store.add_api_key(&demo_account, key, now).await?;
+    }
+    Ok(Demo::Existing { api_key })
+}

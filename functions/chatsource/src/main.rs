@@ -1,1 +1,152 @@
-fn main() {}
+//! `chatsource`: the whole product on a laptop. `serve` runs every function behind one HTTP
+//! server on an embedded SQLite store; `invoke` runs one function on one `events/` file.
+#![allow(clippy::print_stdout)] // a command-line tool talks on stdout
+
+use chatsource::{Demo, ServeOptions, ensure_demo, open_store};
+use clap::{Parser, Subcommand};
+use shared::account::MIN_KEY_LEN;
+use shared::app::App;
+use shared::secret::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(version, about = "chatsource: chats to ad analytics, locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route (webhooks, management API) on the embedded store.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Where the SQLite store lives (one file, chatsource.db).
+        #[arg(long, default_value = ".chatsource")]
+        data_dir: PathBuf,
+        /// The demo account's API key (else a random one is made at the first start).
+        #[arg(long, env = "CHATSOURCE_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Enables POST /api/accounts with this key.
+        #[arg(long, env = "CHATSOURCE_ADMIN_KEY", hide_env_values = true)]
+        admin_key: Option<String>,
+        /// Base of the URLs handed out (a tunnel's https URL, say); default: the request's host.
+        #[arg(long, env = "CHATSOURCE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Run one function on an API Gateway event file and print its response like `sam local invoke`.
+    Invoke {
+        /// jivo-webhook or api.
+        function: String,
+        event: PathBuf,
+        #[arg(long, default_value = ".chatsource")]
+        data_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("chatsource: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve {
+            addr,
+            data_dir,
+            api_key,
+            admin_key,
+            public_url,
+        } => {
+            for key in [&api_key, &admin_key].into_iter().flatten() {
+                if key.len() < MIN_KEY_LEN {
+                    return Err(format!("keys must be at least {MIN_KEY_LEN} characters"));
+                }
+            }
+            let (store, kv) = open_store(&data_dir).map_err(|e| e.to_string())?;
+            let demo = ensure_demo(&store, api_key)
+                .await
+                .map_err(|e| e.to_string())?;
+            let app = App::new(store)
+                .with_public_url(public_url.clone())
+                .with_admin_key(admin_key.map(Secret::new));
+            let running = chatsource::serve(Arc::new(app), ServeOptions { addr })
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            chatsource::spawn_purger(kv);
+            let base = public_url.unwrap_or_else(|| format!("http://{}", running.addr));
+            banner(&base, &data_dir, &demo);
+            running
+                .task
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }
+        Command::Invoke {
+            function,
+            event,
+            data_dir,
+        } => {
+            let event = std::fs::read_to_string(&event)
+                .map_err(|e| format!("cannot read {}: {e}", event.display()))?;
+            let (store, _) = open_store(&data_dir).map_err(|e| e.to_string())?;
+            ensure_demo(&store, None).await.map_err(|e| e.to_string())?;
+            let response = chatsource::invoke(&App::new(store), &function, &event)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{response}");
+            Ok(())
+        }
+    }
+}
+
+fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
+    let hook = format!(
+        "{base}/hooks/jivo/{}/{}",
+        shared::demo::JIVO_INTEGRATION_ID,
+        shared::demo::JIVO_SECRET
+    );
+    let key = match demo {
+        Demo::Seeded { api_key }
+        | Demo::Existing {
+            api_key: Some(api_key),
+        } => api_key.clone(),
+        Demo::Existing { api_key: None } => {
+            "<the key printed at the first start, or set one with --api-key>".into()
+        }
+    };
+    println!(
+        "chatsource is listening on {base} (store: {})",
+        data_dir.join("chatsource.db").display()
+    );
+    if let Demo::Seeded { .. } = demo {
+        println!(
+            "Seeded the demo account: a shop, sources, campaigns with UTM rules, an employee, a Jivo integration."
+        );
+    }
+    println!();
+    println!("  API key:           {key}");
+    println!("  Jivo webhook URL:  {hook}");
+    println!();
+    println!("Post a finished Jivo chat, then read it back:");
+    println!(
+        "  curl -s {hook} -H 'content-type: application/json' --data-binary @events/jivo/bodies/chat_finished.json"
+    );
+    println!("  curl -s '{base}/api/appeals' -H 'authorization: Bearer {key}'");
+}

@@ -158,7 +158,12 @@ pub fn decide(
     let decision = match name.as_str() {
         "chat_accepted" | "chat_updated" => {
             let provider_ref = format!("{widget}:{}", chat_id()?);
-            Decision::Appeal(event.facts(Kind::Chat, provider_ref, Status::InProgress, integration))
+            Decision::Appeal(Box::new(event.facts(
+                Kind::Chat,
+                provider_ref,
+                Status::InProgress,
+                integration,
+            )))
         }
         "chat_finished" => {
             let provider_ref = format!("{widget}:{}", chat_id()?);
@@ -167,7 +172,7 @@ pub fn decide(
             facts.occurred_at = messages.iter().map(|m| m.at).min();
             facts.agent = event.answering_agent().map(agent);
             facts.messages = Some(messages);
-            Decision::Appeal(facts)
+            Decision::Appeal(Box::new(facts))
         }
         "offline_message" => {
             let id = event
@@ -196,7 +201,7 @@ pub fn decide(
                     })
                     .collect(),
             );
-            Decision::Appeal(facts)
+            Decision::Appeal(Box::new(facts))
         }
         "call_event" => match event.call.as_ref().and_then(|c| c.kind.as_deref()) {
             Some("callback") => {
@@ -212,7 +217,7 @@ pub fn decide(
                     .contact
                     .merge(&Contact::from_raw(None, call_phone, []));
                 facts.occurred_at = Some(received_at);
-                Decision::Appeal(facts)
+                Decision::Appeal(Box::new(facts))
             }
             other => Decision::Ignore(format!(
                 "call_event of type {}: a call, not a callback request",
@@ -403,7 +408,7 @@ mod tests {
 
     fn facts(body: &[u8]) -> AppealFacts {
         match decide(body, &integration(), now()).unwrap() {
-            Decision::Appeal(f) => f,
+            Decision::Appeal(f) => *f,
             other => panic!("expected appeal facts, got {other:?}"),
         }
     }

@@ -10,7 +10,7 @@ use crate::contact::Contact;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Facts about one appeal: creates it or merges into it.
-    Appeal(AppealFacts),
+    Appeal(Box<AppealFacts>),
     /// New contact data for the appeals of one visitor (found by the provider's visitor id).
     VisitorContact {
         visitor_ref: String,

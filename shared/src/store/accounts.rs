@@ -52,6 +52,30 @@ impl Store {
         Ok((account, key))
     }
 
+    /// Lets `key` open the account too (a key fixed by the operator); a no-op if it does.
+    pub async fn add_api_key(
+        &self,
+        account: &AccountId,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let record = ApiKey {
+            digest: key_digest(key),
+            account_id: account.clone(),
+            created_at: now,
+        };
+        match self.put_record(&record, Condition::NotExists).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => {
+                match self.get_record::<ApiKey>(&record.key()).await? {
+                    Some(existing) if &existing.account_id == account => Ok(()),
+                    _ => Err(StoreError::ConditionFailed),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn account_for_key(&self, key: &str) -> Result<Option<Account>, StoreError> {
         let Some(record) = self
             .get_record::<ApiKey>(&digest_key(&key_digest(key)))

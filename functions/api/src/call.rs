@@ -1,0 +1,96 @@
+//! One management API request, read once: who is calling, the body, the query, the clock.
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared::account::Account;
+use shared::app::App;
+use shared::web::{self, ApiError};
+
+pub struct Call<'a> {
+    pub app: &'a App,
+    pub account: Account,
+    /// Scheme and host for URLs we hand back.
+    pub base_url: String,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+    pub now: DateTime<Utc>,
+}
+
+/// Fields the server owns; clients may echo them back (GET, edit, PATCH) and they are ignored.
+const SERVER_FIELDS: [&str; 5] = [
+    "id",
+    "account_id",
+    "created_at",
+    "updated_at",
+    "webhook_urls",
+];
+
+impl Call<'_> {
+    pub fn param(&self, name: &str) -> Option<String> {
+        web::query_param(self.query, name).filter(|v| !v.is_empty())
+    }
+
+    /// The body as a JSON object, without the fields the server owns.
+    pub fn object(&self) -> Result<serde_json::Map<String, Value>, ApiError> {
+        if self.body.is_empty() {
+            return Err(ApiError::bad_request("Send a JSON object as the body."));
+        }
+        match serde_json::from_slice(self.body) {
+            Ok(Value::Object(mut map)) => {
+                for field in SERVER_FIELDS {
+                    map.remove(field);
+                }
+                Ok(map)
+            }
+            Ok(_) => Err(ApiError::bad_request("The body must be a JSON object.")),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "The body is not valid JSON: {e}."
+            ))),
+        }
+    }
+}
+
+/// `T` from JSON, or a 400 that names the field at fault.
+pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("{e}.")))
+}
+
+/// RFC 7396 JSON merge patch: objects merge, `null` deletes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    merge_patch(t.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patches_merge_objects_and_null_deletes() {
+        let mut doc = json!({"a": 1, "m": {"x": 1, "y": 2}, "gone": true});
+        merge_patch(
+            &mut doc,
+            json!({"a": 2, "m": {"y": null, "z": 3}, "gone": null}),
+        );
+        assert_eq!(doc, json!({"a": 2, "m": {"x": 1, "z": 3}}));
+    }
+}

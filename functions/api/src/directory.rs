@@ -1,0 +1,201 @@
+//! Sites, sources, campaigns and employees as API resources: their inputs and validation.
+
+use crate::call::Call;
+use crate::resources::{Resource, must_exist, name};
+use serde::{Deserialize, Serialize};
+use shared::contact::normalize_email;
+use shared::directory::{Campaign, Directory, Employee, Site, Source, host_of};
+use shared::ids::{CampaignId, EmployeeId, SiteId, SourceId};
+use shared::utm::Utm;
+use shared::web::ApiError;
+use std::collections::BTreeMap;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteInput {
+    name: String,
+    domain: String,
+}
+
+impl Resource for Site {
+    const NOUN: &'static str = "site";
+    type Input = SiteInput;
+
+    fn input(&self) -> SiteInput {
+        SiteInput {
+            name: self.name.clone(),
+            domain: self.domain.clone(),
+        }
+    }
+
+    fn build(
+        call: &Call<'_>,
+        _: &Directory,
+        input: SiteInput,
+        existing: Option<&Site>,
+    ) -> Result<Site, ApiError> {
+        let domain = host_of(&input.domain).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{}` is not a domain: give the site's host, like shop.example.ru.",
+                input.domain
+            ))
+        })?;
+        Ok(Site {
+            id: existing.map_or_else(SiteId::generate, |e| e.id.clone()),
+            account_id: call.account.id.clone(),
+            name: name(&input.name, "site")?,
+            domain,
+            created_at: existing.map_or(call.now, |e| e.created_at),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    name: String,
+    #[serde(default)]
+    utm_sources: Vec<String>,
+}
+
+impl Resource for Source {
+    const NOUN: &'static str = "source";
+    type Input = SourceInput;
+
+    fn input(&self) -> SourceInput {
+        SourceInput {
+            name: self.name.clone(),
+            utm_sources: self.utm_sources.clone(),
+        }
+    }
+
+    fn build(
+        call: &Call<'_>,
+        _: &Directory,
+        input: SourceInput,
+        existing: Option<&Source>,
+    ) -> Result<Source, ApiError> {
+        let mut utm_sources: Vec<String> = input
+            .utm_sources
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        utm_sources.dedup();
+        Ok(Source {
+            id: existing.map_or_else(SourceId::generate, |e| e.id.clone()),
+            account_id: call.account.id.clone(),
+            name: name(&input.name, "source")?,
+            utm_sources,
+            created_at: existing.map_or(call.now, |e| e.created_at),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_id: Option<SourceId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    site_id: Option<SiteId>,
+    /// Tags the campaign matches; none: only a default or a mapping target.
+    #[serde(default)]
+    utm: Utm,
+}
+
+impl Resource for Campaign {
+    const NOUN: &'static str = "campaign";
+    type Input = CampaignInput;
+
+    fn input(&self) -> CampaignInput {
+        CampaignInput {
+            name: self.name.clone(),
+            source_id: self.source_id.clone(),
+            site_id: self.site_id.clone(),
+            utm: self.utm.clone(),
+        }
+    }
+
+    fn build(
+        call: &Call<'_>,
+        dir: &Directory,
+        input: CampaignInput,
+        existing: Option<&Campaign>,
+    ) -> Result<Campaign, ApiError> {
+        if let Some(id) = &input.source_id {
+            must_exist(dir.source(id), "source", id)?;
+        }
+        if let Some(id) = &input.site_id {
+            must_exist(dir.site(id), "site", id)?;
+        }
+        // Blank tags are no tags: a rule naming `"medium": ""` must not match everything.
+        let mut utm = Utm::default();
+        for (key, value) in input.utm.fields() {
+            utm.set(key, value.unwrap_or_default());
+        }
+        Ok(Campaign {
+            id: existing.map_or_else(CampaignId::generate, |e| e.id.clone()),
+            account_id: call.account.id.clone(),
+            name: name(&input.name, "campaign")?,
+            source_id: input.source_id,
+            site_id: input.site_id,
+            utm,
+            created_at: existing.map_or(call.now, |e| e.created_at),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmployeeInput {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// The employee's ids at providers, to recognise agents without an e-mail.
+    #[serde(default)]
+    external_ids: BTreeMap<String, Vec<String>>,
+}
+
+impl Resource for Employee {
+    const NOUN: &'static str = "employee";
+    type Input = EmployeeInput;
+
+    fn input(&self) -> EmployeeInput {
+        EmployeeInput {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            external_ids: self.external_ids.clone(),
+        }
+    }
+
+    fn build(
+        call: &Call<'_>,
+        _: &Directory,
+        input: EmployeeInput,
+        existing: Option<&Employee>,
+    ) -> Result<Employee, ApiError> {
+        let email = match input.email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(normalize_email(raw).ok_or_else(|| {
+                ApiError::bad_request(format!("`{raw}` is not an e-mail address."))
+            })?),
+        };
+        for provider in input.external_ids.keys() {
+            if shared::appeal::Provider::parse(provider).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "external_ids names `{provider}`: use jivo, verbox, amocrm or bitrix24."
+                )));
+            }
+        }
+        Ok(Employee {
+            id: existing.map_or_else(EmployeeId::generate, |e| e.id.clone()),
+            account_id: call.account.id.clone(),
+            name: name(&input.name, "employee")?,
+            email,
+            external_ids: input.external_ids,
+            created_at: existing.map_or(call.now, |e| e.created_at),
+        })
+    }
+}

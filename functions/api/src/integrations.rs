@@ -1,0 +1,173 @@
+//! Integrations as API resources: settings, validation, and the webhook URLs to hand out.
+//! The webhook secret is part of those URLs and is never shown as a field of its own.
+
+use crate::call::Call;
+use crate::resources::{Resource, get, must_exist, name};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::appeal::{Channel, Provider};
+use shared::directory::Directory;
+use shared::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
+use shared::integration::{Integration, JivoSettings, MappingTarget, TrafficType};
+use shared::secret::Secret;
+use shared::store::record::Record;
+use shared::web::ApiError;
+use std::collections::BTreeMap;
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationInput {
+    provider: Provider,
+    name: String,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_employee_id: Option<EmployeeId>,
+    #[serde(default)]
+    traffic_type: TrafficType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_campaign_id: Option<CampaignId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_source_id: Option<SourceId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_site_id: Option<SiteId>,
+    #[serde(default)]
+    messenger_mapping: BTreeMap<Channel, MappingTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jivo: Option<JivoSettings>,
+}
+
+impl Resource for Integration {
+    const NOUN: &'static str = "integration";
+    type Input = IntegrationInput;
+
+    fn input(&self) -> IntegrationInput {
+        IntegrationInput {
+            provider: self.provider,
+            name: self.name.clone(),
+            active: self.active,
+            default_employee_id: self.default_employee_id.clone(),
+            traffic_type: self.traffic_type,
+            default_campaign_id: self.default_campaign_id.clone(),
+            default_source_id: self.default_source_id.clone(),
+            default_site_id: self.default_site_id.clone(),
+            messenger_mapping: self.messenger_mapping.clone(),
+            jivo: self.jivo.clone(),
+        }
+    }
+
+    fn build(
+        call: &Call<'_>,
+        dir: &Directory,
+        input: IntegrationInput,
+        existing: Option<&Integration>,
+    ) -> Result<Integration, ApiError> {
+        if let Some(e) = existing
+            && e.provider != input.provider
+        {
+            return Err(ApiError::bad_request(
+                "An integration's provider cannot change; create another integration.",
+            ));
+        }
+        if input.provider != Provider::Jivo {
+            return Err(ApiError::bad_request(format!(
+                "{} integrations are not available yet; jivo is.",
+                input.provider
+            )));
+        }
+        if let Some(id) = &input.default_employee_id {
+            must_exist(dir.employee(id), "employee", id)?;
+        }
+        check_target(
+            dir,
+            &MappingTarget {
+                campaign_id: input.default_campaign_id.clone(),
+                source_id: input.default_source_id.clone(),
+                site_id: input.default_site_id.clone(),
+            },
+        )?;
+        for target in input.messenger_mapping.values() {
+            if target.campaign_id.is_none() && target.source_id.is_none() {
+                return Err(ApiError::bad_request(
+                    "Each messenger mapping names a campaign_id, or a source_id (with a site_id).",
+                ));
+            }
+            check_target(dir, target)?;
+        }
+        Ok(Integration {
+            id: existing.map_or_else(IntegrationId::generate, |e| e.id.clone()),
+            account_id: call.account.id.clone(),
+            provider: input.provider,
+            name: name(&input.name, "integration")?,
+            active: input.active,
+            secret: existing.map_or_else(Secret::generate, |e| e.secret.clone()),
+            default_employee_id: input.default_employee_id,
+            traffic_type: input.traffic_type,
+            default_campaign_id: input.default_campaign_id,
+            default_source_id: input.default_source_id,
+            default_site_id: input.default_site_id,
+            messenger_mapping: input.messenger_mapping,
+            jivo: input.jivo.or_else(|| Some(JivoSettings::default())),
+            created_at: existing.map_or(call.now, |e| e.created_at),
+            updated_at: call.now,
+        })
+    }
+
+    fn view(&self, call: &Call<'_>) -> Value {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = view.as_object_mut() {
+            map.remove("secret");
+            map.insert("webhook_urls".into(), webhook_urls(self, &call.base_url));
+        }
+        view
+    }
+}
+
+fn check_target(dir: &Directory, target: &MappingTarget) -> Result<(), ApiError> {
+    if let Some(id) = &target.campaign_id {
+        must_exist(dir.campaign(id), "campaign", id)?;
+    }
+    if let Some(id) = &target.source_id {
+        must_exist(dir.source(id), "source", id)?;
+    }
+    if let Some(id) = &target.site_id {
+        must_exist(dir.site(id), "site", id)?;
+    }
+    Ok(())
+}
+
+/// The URLs to paste into the provider's settings; the secret is their last segment.
+pub fn webhook_urls(i: &Integration, base: &str) -> Value {
+    let url = format!("{base}/hooks/{}/{}/{}", i.provider, i.id, i.secret.expose());
+    match i.provider {
+        Provider::Jivo => json!({"chats": url}),
+        _ => json!({"events": url}),
+    }
+}
+
+/// `POST /api/integrations/{id}/rotate-secret`: a new secret; the old URLs stop working.
+pub async fn rotate_secret(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+    let key = get::<Integration>(call, id).await?.key();
+    let now = call.now;
+    let rotated = call
+        .app
+        .store
+        .update_record(&key, |current: Option<Integration>| {
+            std::future::ready(
+                current
+                    .map(|mut i| {
+                        i.secret = Secret::generate();
+                        i.updated_at = now;
+                        i
+                    })
+                    .ok_or_else(|| ApiError::not_found(format!("No integration {id}."))),
+            )
+        })
+        .await?;
+    call.app.forget(&call.account.id);
+    Ok(rotated.view(call))
+}

@@ -1,0 +1,138 @@
+//! The directory collections (sites, sources, campaigns, employees, integrations) share one
+//! CRUD path: create and PATCH both go through [`Resource::build`], so a record is validated
+//! the same way however it was written.
+
+use crate::call::{Call, merge_patch, parse};
+use http::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use shared::directory::Directory;
+use shared::store::record::Record;
+use shared::store::{Condition, DirectoryEntity};
+use shared::web::{ApiError, HttpResponse, no_content, respond};
+
+pub trait Resource: DirectoryEntity + Record {
+    /// Singular noun for messages ("site").
+    const NOUN: &'static str;
+    /// What a client writes.
+    type Input: DeserializeOwned + Serialize;
+
+    /// The record as the input that would build it again (the base a PATCH applies to).
+    fn input(&self) -> Self::Input;
+
+    /// Validates the input against the account's directory and builds the record;
+    /// `existing` is the record a PATCH changes (`None`: a create).
+    fn build(
+        call: &Call<'_>,
+        dir: &Directory,
+        input: Self::Input,
+        existing: Option<&Self>,
+    ) -> Result<Self, ApiError>;
+
+    /// The record as the API shows it.
+    fn view(&self, _call: &Call<'_>) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+pub async fn route<R: Resource>(
+    call: &Call<'_>,
+    method: &Method,
+    id: Option<&str>,
+) -> HttpResponse {
+    match (method, id) {
+        (&Method::GET, None) => respond(StatusCode::OK, list::<R>(call).await),
+        (&Method::POST, None) => respond(StatusCode::CREATED, create::<R>(call).await),
+        (&Method::GET, Some(id)) => respond(
+            StatusCode::OK,
+            get::<R>(call, id).await.map(|r| r.view(call)),
+        ),
+        (&Method::PATCH, Some(id)) => respond(StatusCode::OK, update::<R>(call, id).await),
+        (&Method::DELETE, Some(id)) => match delete::<R>(call, id).await {
+            Ok(()) => no_content(),
+            Err(e) => e.into_response(),
+        },
+        _ => ApiError::method_not_allowed().into_response(),
+    }
+}
+
+async fn list<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
+    let items: Vec<R> = call.app.store.entities(&call.account.id).await?;
+    Ok(json!({"items": items.iter().map(|r| r.view(call)).collect::<Vec<_>>()}))
+}
+
+pub async fn get<R: Resource>(call: &Call<'_>, id: &str) -> Result<R, ApiError> {
+    call.app
+        .store
+        .entity_of(&call.account.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No {} {id}.", R::NOUN)))
+}
+
+async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
+    let input = parse(Value::Object(call.object()?))?;
+    let dir = call.app.store.directory(&call.account.id).await?;
+    let record = R::build(call, &dir, input, None)?;
+    call.app
+        .store
+        .put_record(&record, Condition::NotExists)
+        .await?;
+    call.app.forget(&call.account.id);
+    Ok(record.view(call))
+}
+
+async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+    let patch = Value::Object(call.object()?);
+    let dir = call.app.store.directory(&call.account.id).await?;
+    let key = get::<R>(call, id).await?.key();
+    let record = call
+        .app
+        .store
+        .update_record(&key, |current: Option<R>| {
+            let result = (|| {
+                let current =
+                    current.ok_or_else(|| ApiError::not_found(format!("No {} {id}.", R::NOUN)))?;
+                let mut doc = serde_json::to_value(current.input()).unwrap_or_default();
+                merge_patch(&mut doc, patch.clone());
+                R::build(call, &dir, parse(doc)?, Some(&current))
+            })();
+            std::future::ready(result)
+        })
+        .await?;
+    call.app.forget(&call.account.id);
+    Ok(record.view(call))
+}
+
+async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> {
+    get::<R>(call, id).await?;
+    call.app.store.delete_entity::<R>(id).await?;
+    call.app.forget(&call.account.id);
+    Ok(())
+}
+
+/// A required, trimmed, bounded name.
+pub fn name(value: &str, what: &str) -> Result<String, ApiError> {
+    let name = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    match name.chars().count() {
+        0 => Err(ApiError::bad_request(format!("The {what} needs a name."))),
+        n if n > 200 => Err(ApiError::bad_request(format!(
+            "The {what}'s name is over 200 characters."
+        ))),
+        _ => Ok(name),
+    }
+}
+
+/// A reference to another record of the account must point at one that exists.
+pub fn must_exist<T>(
+    found: Option<T>,
+    noun: &str,
+    id: &impl std::fmt::Display,
+) -> Result<(), ApiError> {
+    match found {
+        Some(_) => Ok(()),
+        None => Err(ApiError::bad_request(format!(
+            "There is no {noun} {id} in this account."
+        ))),
+    }
+}

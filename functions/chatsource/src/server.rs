@@ -1,0 +1,95 @@
+//! `chatsource serve`: all routes in one process, as API Gateway would route them.
+
+use crate::Function;
+use axum::body::{Body as AxumBody, to_bytes};
+use axum::extract::{Request as AxumRequest, State};
+use axum::response::Response;
+use shared::app::App;
+use shared::web::ApiError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// API Gateway refuses HTTP API payloads over 10 MB before any function runs; so do we.
+const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+}
+
+/// A started server: where it listens, and its task.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds and starts serving; returns once the port is open.
+pub async fn serve(app: Arc<App>, options: ServeOptions) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let router = axum::Router::new().fallback(dispatch).with_state(app);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+    });
+    Ok(Running { addr, task })
+}
+
+async fn dispatch(State(app): State<Arc<App>>, req: AxumRequest) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let Some(function) = Function::for_path(parts.uri.path()) else {
+        return into_axum(ApiError::not_found("No such path.").into_response());
+    };
+    let bytes = match to_bytes(body, GATEWAY_MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let e = ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Request bodies above 10 MB never reach a function.",
+            );
+            return into_axum(e.into_response());
+        }
+    };
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::Binary(bytes.to_vec())
+    };
+    let response = function
+        .handle(&app, http::Request::from_parts(parts, body))
+        .await;
+    // The path is not logged: webhook paths carry secrets.
+    tracing::info!(
+        function = function.name(),
+        method = %method,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    into_axum(response)
+}
+
+fn into_axum(response: http::Response<String>) -> Response {
+    response.map(AxumBody::from)
+}
+
+/// Deletes expired rows now and then; reads skip them anyway.
+pub fn spawn_purger(kv: shared::store::sqlite::SqliteKv) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            if let Err(e) = kv.purge_expired_now() {
+                tracing::warn!(error = %e, "purging expired rows failed");
+            }
+        }
+    })
+}

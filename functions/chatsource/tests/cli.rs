@@ -1,0 +1,140 @@
+//! The `chatsource` binary as a newcomer runs it: `serve` on a fresh data dir, a Jivo sample
+//! posted to the printed URL, the appeal read back with the printed key; and `invoke` on an
+//! `events/` file printing the Lambda response.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+fn events() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `chatsource serve` on a free port and reads its banner: (base URL, API key, Jivo URL).
+fn serve(data_dir: &std::path::Path, extra: &[&str]) -> (Killed, String, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatsource"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("CHATSOURCE_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chatsource starts");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut base, mut key, mut hook) = (String::new(), String::new(), String::new());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("chatsource is listening on ") {
+            base = rest.split_whitespace().next().unwrap().to_owned();
+        } else if let Some(rest) = line.trim().strip_prefix("API key:") {
+            key = rest.trim().to_owned();
+        } else if let Some(rest) = line.trim().strip_prefix("Jivo webhook URL:") {
+            hook = rest.trim().to_owned();
+            break;
+        }
+    }
+    (Killed(child), base, key, hook)
+}
+
+#[tokio::test]
+async fn serve_seeds_the_demo_and_a_posted_sample_is_readable_with_the_printed_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, key, hook) = serve(dir.path(), &[]);
+    assert!(key.starts_with("cs_"), "{key}");
+    let client = reqwest::Client::new();
+    let body = std::fs::read(events().join("jivo/bodies/chat_finished.json")).unwrap();
+    let posted = client
+        .post(&hook)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert_eq!(posted.text().await.unwrap(), r#"{"result":"ok"}"#);
+    let listed: serde_json::Value = client
+        .get(format!("{base}/api/appeals"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["attribution"]["via"], "utm");
+    assert_eq!(listed["items"][0]["contact"]["phones"][0], "+79161234567");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_data_and_does_not_seed_again_and_a_fixed_key_opens_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _, first_key, hook) = serve(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let body = std::fs::read(events().join("jivo/bodies/offline_message.json")).unwrap();
+    assert_eq!(
+        client.post(&hook).body(body).send().await.unwrap().status(),
+        200
+    );
+    drop(first);
+
+    let (_second, base, shown, _) = serve(dir.path(), &["--api-key", "my_fixed_demo_key_1234"]);
+    assert_eq!(shown, "my_fixed_demo_key_1234");
+    for key in [&first_key, &shown] {
+        let listed: serde_json::Value = client
+            .get(format!("{base}/api/appeals"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed["items"].as_array().unwrap().len(),
+            1,
+            "with key {key}"
+        );
+    }
+}
+
+#[test]
+fn invoke_prints_the_lambda_response_for_an_event_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |event: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
+            .args(["invoke", "jivo-webhook"])
+            .arg(events().join(event))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let ok = run("jivo/chat_finished.json");
+    assert_eq!(ok["statusCode"], 200);
+    assert_eq!(ok["body"], r#"{"result":"ok"}"#);
+    assert_eq!(ok["isBase64Encoded"], false);
+    let bad = run("jivo/malformed.json");
+    assert_eq!(bad["statusCode"], 400);
+
+    let unknown = Command::new(env!("CARGO_BIN_EXE_chatsource"))
+        .args(["invoke", "no-such-function", "x.json"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}

@@ -1,0 +1,111 @@
+//! A real `chatsource serve` (the same code the binary runs) on a free loopback port and a
+//! temporary store, with the demo account seeded; it stops with the test's runtime.
+
+use serde_json::Value;
+use shared::app::App;
+use shared::secret::Secret;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const API_KEY: &str = "test_demo_key_0123456789";
+pub const ADMIN_KEY: &str = "test_admin_key_0123456789";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = chatsource::open_store(dir.path()).expect("store");
+    chatsource::ensure_demo(&store, Some(API_KEY.into()))
+        .await
+        .expect("demo seed");
+    let app = App::new(store).with_admin_key(Some(Secret::new(ADMIN_KEY)));
+    let options = chatsource::ServeOptions {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+    };
+    let running = chatsource::serve(Arc::new(app), options).await.expect("serve");
+    TestServer {
+        base: format!("http://{}", running.addr),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// The repository's `events/` directory.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+pub fn jivo_body(name: &str) -> Vec<u8> {
+    std::fs::read(events_dir().join(format!("jivo/bodies/{name}.json"))).expect("sample body")
+}
+
+/// A Jivo sample with some fields replaced (`/chat_id` style JSON pointers).
+pub fn jivo_body_with(name: &str, changes: &[(&str, Value)]) -> Vec<u8> {
+    let mut doc: Value = serde_json::from_slice(&jivo_body(name)).expect("sample is JSON");
+    for (pointer, value) in changes {
+        *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} in {name}")) = value.clone();
+    }
+    serde_json::to_vec(&doc).expect("JSON")
+}
+
+/// An answer: status and JSON body (`Null` when empty).
+pub struct Answer {
+    pub status: u16,
+    pub json: Value,
+}
+
+impl TestServer {
+    pub fn jivo_url(&self) -> String {
+        format!(
+            "{}/hooks/jivo/{}/{}",
+            self.base,
+            shared::demo::JIVO_INTEGRATION_ID,
+            shared::demo::JIVO_SECRET
+        )
+    }
+
+    pub async fn post_raw(&self, url: &str, body: Vec<u8>) -> Answer {
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        answer(response).await
+    }
+
+    /// A management API call with the given key.
+    pub async fn api(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.expect("request")).await
+    }
+
+    /// A management API call with the demo account's key.
+    pub async fn demo(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.api(API_KEY, method, path, body).await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    Answer { status, json }
+}

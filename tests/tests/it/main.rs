@@ -1,0 +1,6 @@
+//! chatsource driven as a user drives it: over HTTP, against real wire-level servers.
+//! One test binary, so the harness (moto, servers) is shared and linking happens once.
+
+mod api;
+mod store_contract;
+mod template;
