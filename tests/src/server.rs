@@ -26,7 +26,9 @@ pub async fn start() -> TestServer {
     let options = chatsource::ServeOptions {
         addr: "127.0.0.1:0".parse().expect("addr"),
     };
-    let running = chatsource::serve(Arc::new(app), options).await.expect("serve");
+    let running = chatsource::serve(Arc::new(app), options)
+        .await
+        .expect("serve");
     TestServer {
         base: format!("http://{}", running.addr),
         client: reqwest::Client::new(),
@@ -47,7 +49,8 @@ pub fn jivo_body(name: &str) -> Vec<u8> {
 pub fn jivo_body_with(name: &str, changes: &[(&str, Value)]) -> Vec<u8> {
     let mut doc: Value = serde_json::from_slice(&jivo_body(name)).expect("sample is JSON");
     for (pointer, value) in changes {
-        *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} in {name}")) = value.clone();
+        *doc.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer} in {name}")) = value.clone();
     }
     serde_json::to_vec(&doc).expect("JSON")
 }

@@ -191,6 +191,14 @@ impl Kv for DynamoKv {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        // DynamoDB refuses an empty string in a key condition and a BETWEEN whose bounds are
+        // reversed; the port allows both. No key is empty, so "" bounds nothing from below,
+        // and nothing is at most "" or within reversed bounds.
+        let sort = match &query.sort {
+            SortKey::BeginsWith(prefix) if prefix.is_empty() => &SortKey::Any,
+            SortKey::Between(lo, hi) if hi.is_empty() || lo > hi => return Ok(Page::default()),
+            sort => sort,
+        };
         let (pkn, skn) = query.index.attributes();
         let mut condition = "#pk = :pk".to_owned();
         let mut request = self
@@ -202,16 +210,20 @@ impl Kv for DynamoKv {
             .expression_attribute_values(":pk", s(&query.pk))
             .expression_attribute_values(":now", n(now_unix()))
             .filter_expression(LIVE)
-            .scan_index_forward(!query.descending)
-            .limit(query.limit.clamp(1, 1000) as i32)
-            .set_exclusive_start_key(query.after.as_ref().map(|p| start_key(p, query.index)));
-        match &query.sort {
+            .scan_index_forward(!query.descending);
+        match sort {
             SortKey::Any => {}
             SortKey::BeginsWith(prefix) => {
                 condition.push_str(" AND begins_with(#sk, :lo)");
                 request = request
                     .expression_attribute_names("#sk", skn)
                     .expression_attribute_values(":lo", s(prefix));
+            }
+            SortKey::Between(lo, hi) if lo.is_empty() => {
+                condition.push_str(" AND #sk <= :hi");
+                request = request
+                    .expression_attribute_names("#sk", skn)
+                    .expression_attribute_values(":hi", s(hi));
             }
             SortKey::Between(lo, hi) => {
                 condition.push_str(" AND #sk BETWEEN :lo AND :hi");
@@ -221,19 +233,32 @@ impl Kv for DynamoKv {
                     .expression_attribute_values(":hi", s(hi));
             }
         }
-        let out = request
-            .key_condition_expression(condition)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let items = out
-            .items()
-            .iter()
-            .map(from_attrs)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key()
-            .and_then(|a| position(a, query.index));
-        Ok(Page { items, next })
+        let request = request.key_condition_expression(condition);
+
+        // DynamoDB applies `Limit` before the filter that drops expired items, and stops at
+        // 1 MB: a page can come back short, even empty, with more to read. Reading on until
+        // the page is full keeps the port's promise that `next` follows the last item returned.
+        let mut items = Vec::new();
+        let mut start = query.after.as_ref().map(|p| start_key(p, query.index));
+        loop {
+            let wanted = query.limit.saturating_sub(items.len()).clamp(1, 1000);
+            let out = request
+                .clone()
+                .limit(wanted as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for a in out.items() {
+                items.push(from_attrs(a)?);
+            }
+            match out.last_evaluated_key {
+                Some(last) if items.len() < query.limit => start = Some(last),
+                last => {
+                    let next = last.and_then(|a| position(&a, query.index));
+                    return Ok(Page { items, next });
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! 1 MiB) is split into parts stored under the same partition, written before the event
 //! itself, so an event that exists always has its whole body.
 
-use super::kv::{Condition, Index, Item, Key, Page, Position, Query, SortKey, StoreError};
+use super::kv::{Condition, Index, Item, Key, Position, Query, SortKey, StoreError};
 use super::record::{Record, decode};
 use super::{Store, keys};
 use crate::ids::{AccountId, IntegrationId};
@@ -232,14 +232,11 @@ impl Store {
         query.limit = limit.clamp(1, 200);
         query.after = after;
         let page = self.kv.query(&query).await?;
-        let next = page
-            .next
-            .and(page.items.last().map(|i| Page::position_of(i, index)));
         let events = page
             .items
             .into_iter()
             .map(|i| decode::<StoredRaw>(i).map(|s| s.event))
             .collect::<Result<_, _>>()?;
-        Ok((events, next))
+        Ok((events, page.next))
     }
 }

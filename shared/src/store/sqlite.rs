@@ -205,34 +205,51 @@ impl Kv for SqliteKv {
                 "SELECT {COLUMNS} FROM items WHERE {pkc} = ?1 AND (expires_at IS NULL OR expires_at > ?2)"
             );
             let mut args = vec![Value::Text(query.pk.clone()), Value::Integer(now_unix())];
-            let mut arg = |sql: &mut String, clause: &str, value: String| {
-                args.push(Value::Text(value));
-                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            let mut bind = |value: &str| {
+                args.push(Value::Text(value.to_owned()));
+                format!("?{}", args.len())
             };
             match &query.sort {
                 SortKey::Any => {}
                 SortKey::BeginsWith(prefix) => {
-                    arg(&mut sql, &format!(" AND {skc} >= ?"), prefix.clone());
-                    arg(&mut sql, &format!(" AND {skc} < ?"), format!("{prefix}\u{10FFFF}"));
+                    sql.push_str(&format!(" AND {skc} >= {}", bind(prefix)));
+                    if let Some(end) = prefix_end(prefix) {
+                        sql.push_str(&format!(" AND {skc} < {}", bind(&end)));
+                    }
                 }
                 SortKey::Between(lo, hi) => {
-                    arg(&mut sql, &format!(" AND {skc} >= ?"), lo.clone());
-                    arg(&mut sql, &format!(" AND {skc} <= ?"), hi.clone());
+                    sql.push_str(&format!(" AND {skc} >= {}", bind(lo)));
+                    sql.push_str(&format!(" AND {skc} <= {}", bind(hi)));
                 }
             }
-            let cmp = if query.descending { "<" } else { ">" };
+            let (cmp, dir) = if query.descending {
+                ("<", "DESC")
+            } else {
+                (">", "ASC")
+            };
+            // On an index, several items may share a sort key: the primary key orders them, as
+            // a position names it, so a page boundary among equals skips none of them.
+            let order = match query.index {
+                Index::Primary => format!("{skc} {dir}"),
+                _ => format!("{skc} {dir}, pk {dir}, sk {dir}"),
+            };
             if let Some(after) = &query.after {
-                let sort_after = match query.index {
-                    Index::Primary => Some(after.key.sk.clone()),
-                    _ => after.index_key.as_ref().map(|k| k.sk.clone()),
-                };
-                if let Some(sort_after) = sort_after {
-                    // Index sort keys end in a unique id, so the sort key alone is a position.
-                    arg(&mut sql, &format!(" AND {skc} {cmp} ?"), sort_after);
+                match (query.index, &after.index_key) {
+                    (Index::Primary, _) => {
+                        sql.push_str(&format!(" AND {skc} {cmp} {}", bind(&after.key.sk)));
+                    }
+                    (_, Some(index_key)) => {
+                        let (isk, pk, sk) = (
+                            bind(&index_key.sk),
+                            bind(&after.key.pk),
+                            bind(&after.key.sk),
+                        );
+                        sql.push_str(&format!(" AND ({skc}, pk, sk) {cmp} ({isk}, {pk}, {sk})"));
+                    }
+                    (_, None) => {}
                 }
             }
-            let dir = if query.descending { "DESC" } else { "ASC" };
-            sql.push_str(&format!(" ORDER BY {skc} {dir} LIMIT {}", query.limit + 1));
+            sql.push_str(&format!(" ORDER BY {order} LIMIT {}", query.limit + 1));
 
             let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
             let rows = stmt
@@ -255,9 +272,41 @@ impl Kv for SqliteKv {
     }
 }
 
+/// The least string above every string that starts with `prefix`: its last character
+/// incremented (bytewise order is code point order in UTF-8). `None` when every string from
+/// `prefix` on starts with it (an empty prefix, or one of only U+10FFFF).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 fn split(key: Option<&Key>) -> (Option<&str>, Option<&str>) {
     match key {
         Some(k) => (Some(k.pk.as_str()), Some(k.sk.as_str())),
         None => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_where_its_last_character_is_incremented() {
+        assert_eq!(prefix_end("b#").as_deref(), Some("b$"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
     }
 }

@@ -5,7 +5,9 @@ use chatsource_tests::server::{ADMIN_KEY, Answer, TestServer, jivo_body, jivo_bo
 use serde_json::{Value, json};
 
 async fn appeals(server: &TestServer, query: &str) -> Vec<Value> {
-    let answer = server.demo("GET", &format!("/api/appeals{query}"), None).await;
+    let answer = server
+        .demo("GET", &format!("/api/appeals{query}"), None)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.json);
     answer.json["items"].as_array().unwrap().clone()
 }
@@ -18,7 +20,9 @@ fn ok(answer: &Answer) {
 #[tokio::test]
 async fn a_finished_jivo_chat_posted_over_http_is_listed_as_a_complete_attributed_appeal() {
     let server = start().await;
-    ok(&server.post_raw(&server.jivo_url(), jivo_body("chat_finished")).await);
+    ok(&server
+        .post_raw(&server.jivo_url(), jivo_body("chat_finished"))
+        .await);
 
     let items = appeals(&server, "").await;
     assert_eq!(items.len(), 1);
@@ -31,8 +35,16 @@ async fn a_finished_jivo_chat_posted_over_http_is_listed_as_a_complete_attribute
     assert_eq!(a["contact"]["name"], "Мария Ковалёва");
     assert_eq!(a["contact"]["phones"], json!(["+79161234567"]));
     assert_eq!(a["contact"]["emails"], json!(["m.kovaleva@example.org"]));
-    let texts: Vec<_> = a["messages"].as_array().unwrap().iter().map(|m| m["author"].clone()).collect();
-    assert_eq!(texts, [json!("visitor"), json!("employee"), json!("visitor")]);
+    let texts: Vec<_> = a["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["author"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [json!("visitor"), json!("employee"), json!("visitor")]
+    );
     assert_eq!(a["employee"]["id"], "emp_demo_oleg");
     assert_eq!(a["employee"]["name"], "Олег");
     assert_eq!(a["session"]["utm"]["campaign"], "spring_sale");
@@ -41,7 +53,13 @@ async fn a_finished_jivo_chat_posted_over_http_is_listed_as_a_complete_attribute
     assert_eq!(a["attribution"]["source_id"], "src_demo_yandex");
     assert_eq!(a["attribution"]["site_id"], "site_demo_shop");
 
-    let one = server.demo("GET", &format!("/api/appeals/{}", a["id"].as_str().unwrap()), None).await;
+    let one = server
+        .demo(
+            "GET",
+            &format!("/api/appeals/{}", a["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(one.status, 200);
     assert_eq!(&one.json, a);
 }
@@ -49,7 +67,8 @@ async fn a_finished_jivo_chat_posted_over_http_is_listed_as_a_complete_attribute
 #[tokio::test]
 async fn the_same_body_posted_ten_times_at_once_leaves_one_appeal() {
     let server = start().await;
-    let posts = (0..10).map(|_| server.post_raw(&server.jivo_url(), jivo_body("chat_finished")));
+    let url = server.jivo_url();
+    let posts = (0..10).map(|_| server.post_raw(&url, jivo_body("chat_finished")));
     for answer in futures::future::join_all(posts).await {
         ok(&answer);
     }
@@ -65,7 +84,11 @@ async fn accepted_then_updated_then_finished_leave_one_complete_appeal_with_the_
         ok(&server.post_raw(&server.jivo_url(), jivo_body(event)).await);
         let items = appeals(&server, "").await;
         assert_eq!(items.len(), 1, "after {event}");
-        let expected = if event == "chat_finished" { "complete" } else { "in_progress" };
+        let expected = if event == "chat_finished" {
+            "complete"
+        } else {
+            "in_progress"
+        };
         assert_eq!(items[0]["status"], expected, "after {event}");
     }
     let a = &appeals(&server, "").await[0];
@@ -80,20 +103,40 @@ async fn appeals_filter_by_provider_channel_campaign_and_time_and_page_with_a_cu
     for chat_id in 1..=5 {
         let body = jivo_body_with(
             "chat_finished",
-            &[("/chat_id", json!(chat_id)), ("/chat/messages/1/timestamp", json!(1717400000 + chat_id * 100))],
+            &[
+                ("/chat_id", json!(chat_id)),
+                (
+                    "/chat/messages/1/timestamp",
+                    json!(1717400000 + chat_id * 100),
+                ),
+            ],
         );
         ok(&server.post_raw(&server.jivo_url(), body).await);
     }
-    ok(&server.post_raw(&server.jivo_url(), jivo_body("telegram_chat_finished")).await);
-    ok(&server.post_raw(&server.jivo_url(), jivo_body("call_event")).await);
+    ok(&server
+        .post_raw(&server.jivo_url(), jivo_body("telegram_chat_finished"))
+        .await);
+    ok(&server
+        .post_raw(&server.jivo_url(), jivo_body("call_event"))
+        .await);
 
     assert_eq!(appeals(&server, "").await.len(), 7);
     assert_eq!(appeals(&server, "?channel=telegram").await.len(), 1);
-    assert_eq!(appeals(&server, "?campaign_id=cmp_demo_spring").await.len(), 5);
-    assert_eq!(appeals(&server, "?source_id=src_demo_google").await.len(), 1);
+    assert_eq!(
+        appeals(&server, "?campaign_id=cmp_demo_spring").await.len(),
+        5
+    );
+    assert_eq!(
+        appeals(&server, "?source_id=src_demo_google").await.len(),
+        1
+    );
     assert_eq!(appeals(&server, "?provider=verbox").await.len(), 0);
     // Chats 1..=5 start at 1717400100..1717400500 (their earliest message).
-    let window = appeals(&server, "?from=2024-06-03T07:36:40Z&to=2024-06-03T07:41:40Z").await;
+    let window = appeals(
+        &server,
+        "?from=2024-06-03T07:36:40Z&to=2024-06-03T07:41:40Z",
+    )
+    .await;
     assert_eq!(window.len(), 3, "{window:#?}");
 
     let mut seen = Vec::new();
@@ -103,17 +146,28 @@ async fn appeals_filter_by_provider_channel_campaign_and_time_and_page_with_a_cu
             Some(c) => format!("?campaign_id=cmp_demo_spring&limit=2&cursor={c}"),
             None => "?campaign_id=cmp_demo_spring&limit=2".into(),
         };
-        let page = server.demo("GET", &format!("/api/appeals{query}"), None).await.json;
+        let page = server
+            .demo("GET", &format!("/api/appeals{query}"), None)
+            .await
+            .json;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
-        seen.extend(items.iter().map(|a| (a["created_at"].as_str().unwrap().to_owned(), a["id"].clone())));
+        seen.extend(items.iter().map(|a| {
+            (
+                a["created_at"].as_str().unwrap().to_owned(),
+                a["id"].clone(),
+            )
+        }));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
     }
     assert_eq!(seen.len(), 5, "every appeal exactly once");
-    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 >= w[1].0),
+        "newest first: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -125,35 +179,64 @@ async fn bad_listing_parameters_get_a_400_that_says_why() {
         ("?provider=icq", "provider"),
         ("?channel=tele%20gram", "channel"),
         ("?cursor=abc", "cursor"),
-        ("?from=2024-06-04T00:00:00Z&to=2024-06-03T00:00:00Z", "before"),
+        (
+            "?from=2024-06-04T00:00:00Z&to=2024-06-03T00:00:00Z",
+            "before",
+        ),
     ] {
-        let answer = server.demo("GET", &format!("/api/appeals{query}"), None).await;
+        let answer = server
+            .demo("GET", &format!("/api/appeals{query}"), None)
+            .await;
         assert_eq!(answer.status, 400, "{query}");
         assert_eq!(answer.json["error"], "invalid_request");
-        assert!(answer.json["message"].as_str().unwrap().contains(says), "{query}: {}", answer.json);
+        assert!(
+            answer.json["message"].as_str().unwrap().contains(says),
+            "{query}: {}",
+            answer.json
+        );
     }
 }
 
 #[tokio::test]
 async fn directories_and_integrations_are_created_read_changed_and_deleted() {
     let server = start().await;
-    let site = server.demo("POST", "/api/sites", Some(json!({"name": "Blog", "domain": "https://Blog.Example.ru/"}))).await;
+    let site = server
+        .demo(
+            "POST",
+            "/api/sites",
+            Some(json!({"name": "Blog", "domain": "https://Blog.Example.ru/"})),
+        )
+        .await;
     assert_eq!(site.status, 201, "{}", site.json);
     assert_eq!(site.json["domain"], "blog.example.ru");
     let site_id = site.json["id"].as_str().unwrap().to_owned();
-    let source = server.demo("POST", "/api/sources", Some(json!({"name": "VK Ads", "utm_sources": ["vk"]}))).await;
+    let source = server
+        .demo(
+            "POST",
+            "/api/sources",
+            Some(json!({"name": "VK Ads", "utm_sources": ["vk"]})),
+        )
+        .await;
     let source_id = source.json["id"].as_str().unwrap().to_owned();
     let campaign = server
         .demo(
             "POST",
             "/api/campaigns",
-            Some(json!({"name": "VK retargeting", "source_id": source_id, "site_id": site_id,
-                        "utm": {"source": "vk", "medium": "social"}})),
+            Some(
+                json!({"name": "VK retargeting", "source_id": source_id, "site_id": site_id,
+                        "utm": {"source": "vk", "medium": "social"}}),
+            ),
         )
         .await;
     assert_eq!(campaign.status, 201, "{}", campaign.json);
     let campaign_id = campaign.json["id"].as_str().unwrap().to_owned();
-    let employee = server.demo("POST", "/api/employees", Some(json!({"name": "Анна", "email": "Anna@Shop.Example.ru"}))).await;
+    let employee = server
+        .demo(
+            "POST",
+            "/api/employees",
+            Some(json!({"name": "Анна", "email": "Anna@Shop.Example.ru"})),
+        )
+        .await;
     assert_eq!(employee.json["email"], "anna@shop.example.ru");
 
     let integration = server
@@ -168,12 +251,25 @@ async fn directories_and_integrations_are_created_read_changed_and_deleted() {
         )
         .await;
     assert_eq!(integration.status, 201, "{}", integration.json);
-    assert!(integration.json.get("secret").is_none(), "the secret is never a field");
-    let hook = integration.json["webhook_urls"]["chats"].as_str().unwrap().to_owned();
-    assert!(hook.starts_with(&format!("{}/hooks/jivo/int_", server.base)), "{hook}");
+    assert!(
+        integration.json.get("secret").is_none(),
+        "the secret is never a field"
+    );
+    let hook = integration.json["webhook_urls"]["chats"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        hook.starts_with(&format!("{}/hooks/jivo/int_", server.base)),
+        "{hook}"
+    );
 
     // The new URL works at once, and its chats take the new integration's settings.
-    let body = jivo_body_with("telegram_chat_finished", &[("/widget_id", json!("900"))]);
+    // No agents in the chat: the integration's default employee answers for it.
+    let body = jivo_body_with(
+        "telegram_chat_finished",
+        &[("/widget_id", json!("900")), ("/agents", json!([]))],
+    );
     ok(&server.post_raw(&hook, body).await);
     let integration_id = integration.json["id"].as_str().unwrap();
     let items = appeals(&server, &format!("?integration_id={integration_id}")).await;
@@ -181,103 +277,262 @@ async fn directories_and_integrations_are_created_read_changed_and_deleted() {
     assert_eq!(items[0]["attribution"]["via"], "messenger_mapping");
     assert_eq!(items[0]["attribution"]["source_id"], json!(source_id));
     assert_eq!(items[0]["employee"]["name"], "Анна");
+    assert_eq!(items[0]["employee"]["matched_by"], "default");
 
     let listed = server.demo("GET", "/api/campaigns", None).await;
-    assert!(listed.json["items"].as_array().unwrap().iter().any(|c| c["id"] == json!(campaign_id)));
-    let renamed = server.demo("PATCH", &format!("/api/campaigns/{campaign_id}"), Some(json!({"name": "VK autumn", "utm": {"medium": null}}))).await;
+    assert!(
+        listed.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == json!(campaign_id))
+    );
+    let renamed = server
+        .demo(
+            "PATCH",
+            &format!("/api/campaigns/{campaign_id}"),
+            Some(json!({"name": "VK autumn", "utm": {"medium": null}})),
+        )
+        .await;
     assert_eq!(renamed.status, 200, "{}", renamed.json);
     assert_eq!(renamed.json["name"], "VK autumn");
     assert_eq!(renamed.json["utm"], json!({"source": "vk"}));
-    assert_eq!(renamed.json["source_id"], json!(source_id), "PATCH keeps what it does not name");
+    assert_eq!(
+        renamed.json["source_id"],
+        json!(source_id),
+        "PATCH keeps what it does not name"
+    );
 
-    assert_eq!(server.demo("DELETE", &format!("/api/sites/{site_id}"), None).await.status, 204);
-    assert_eq!(server.demo("GET", &format!("/api/sites/{site_id}"), None).await.status, 404);
+    assert_eq!(
+        server
+            .demo("DELETE", &format!("/api/sites/{site_id}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        server
+            .demo("GET", &format!("/api/sites/{site_id}"), None)
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
 async fn invalid_settings_are_refused_with_the_reason() {
     let server = start().await;
     for (path, body, says) in [
-        ("/api/sites", json!({"name": "x", "domain": "nowhere"}), "not a domain"),
-        ("/api/sites", json!({"name": "x", "domain": "a.ru", "color": "red"}), "unknown field"),
-        ("/api/campaigns", json!({"name": "x", "source_id": "src_missing"}), "no source src_missing"),
-        ("/api/campaigns", json!({"name": "x", "utm": {"sourse": "vk"}}), "unknown field"),
-        ("/api/employees", json!({"name": "x", "email": "not-an-email"}), "not an e-mail"),
-        ("/api/integrations", json!({"provider": "jivo", "name": "j", "default_campaign_id": "cmp_nope"}), "no campaign"),
-        ("/api/integrations", json!({"provider": "icq", "name": "j"}), "unknown variant"),
-        ("/api/integrations", json!({"provider": "jivo", "name": "j", "messenger_mapping": {"telegram": {}}}), "names a campaign_id"),
-        ("/api/integrations", json!({"provider": "jivo", "name": "   "}), "needs a name"),
+        (
+            "/api/sites",
+            json!({"name": "x", "domain": "nowhere"}),
+            "not a domain",
+        ),
+        (
+            "/api/sites",
+            json!({"name": "x", "domain": "a.ru", "color": "red"}),
+            "unknown field",
+        ),
+        (
+            "/api/campaigns",
+            json!({"name": "x", "source_id": "src_missing"}),
+            "no source src_missing",
+        ),
+        (
+            "/api/campaigns",
+            json!({"name": "x", "utm": {"sourse": "vk"}}),
+            "unknown field",
+        ),
+        (
+            "/api/employees",
+            json!({"name": "x", "email": "not-an-email"}),
+            "not an e-mail",
+        ),
+        (
+            "/api/integrations",
+            json!({"provider": "jivo", "name": "j", "default_campaign_id": "cmp_nope"}),
+            "no campaign",
+        ),
+        (
+            "/api/integrations",
+            json!({"provider": "icq", "name": "j"}),
+            "unknown variant",
+        ),
+        (
+            "/api/integrations",
+            json!({"provider": "jivo", "name": "j", "messenger_mapping": {"telegram": {}}}),
+            "names a campaign_id",
+        ),
+        (
+            "/api/integrations",
+            json!({"provider": "jivo", "name": "   "}),
+            "needs a name",
+        ),
     ] {
         let answer = server.demo("POST", path, Some(body.clone())).await;
         assert_eq!(answer.status, 400, "{path} {body}: {}", answer.json);
         assert_eq!(answer.json["error"], "invalid_request");
-        assert!(answer.json["message"].as_str().unwrap().contains(says), "{path} {body}: {}", answer.json);
+        assert!(
+            answer.json["message"].as_str().unwrap().contains(says),
+            "{path} {body}: {}",
+            answer.json
+        );
     }
-    let not_json = server.client.post(format!("{}/api/sites", server.base)).bearer_auth(chatsource_tests::server::API_KEY).body("{").send().await.unwrap();
+    let not_json = server
+        .client
+        .post(format!("{}/api/sites", server.base))
+        .bearer_auth(chatsource_tests::server::API_KEY)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), 400);
 }
 
 #[tokio::test]
 async fn one_accounts_key_never_reaches_another_accounts_data() {
     let server = start().await;
-    ok(&server.post_raw(&server.jivo_url(), jivo_body("chat_finished")).await);
-    let demo_appeal = appeals(&server, "").await[0]["id"].as_str().unwrap().to_owned();
+    ok(&server
+        .post_raw(&server.jivo_url(), jivo_body("chat_finished"))
+        .await);
+    let demo_appeal = appeals(&server, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let created = server.api(ADMIN_KEY, "POST", "/api/accounts", Some(json!({"name": "Other shop"}))).await;
+    let created = server
+        .api(
+            ADMIN_KEY,
+            "POST",
+            "/api/accounts",
+            Some(json!({"name": "Other shop"})),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.json);
     let other = created.json["api_key"].as_str().unwrap().to_owned();
 
     let theirs = server.api(&other, "GET", "/api/appeals", None).await;
     assert_eq!(theirs.json["items"], json!([]));
-    assert_eq!(server.api(&other, "GET", &format!("/api/appeals/{demo_appeal}"), None).await.status, 404);
-    assert_eq!(server.api(&other, "GET", "/api/sites", None).await.json["items"], json!([]));
-    for path in ["/api/sites/site_demo_shop", "/api/integrations/int_demo_jivo", "/api/campaigns/cmp_demo_spring"] {
-        assert_eq!(server.api(&other, "GET", path, None).await.status, 404, "{path}");
-        assert_eq!(server.api(&other, "PATCH", path, Some(json!({"name": "mine"}))).await.status, 404, "{path}");
-        assert_eq!(server.api(&other, "DELETE", path, None).await.status, 404, "{path}");
+    assert_eq!(
+        server
+            .api(&other, "GET", &format!("/api/appeals/{demo_appeal}"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        server.api(&other, "GET", "/api/sites", None).await.json["items"],
+        json!([])
+    );
+    for path in [
+        "/api/sites/site_demo_shop",
+        "/api/integrations/int_demo_jivo",
+        "/api/campaigns/cmp_demo_spring",
+    ] {
+        assert_eq!(
+            server.api(&other, "GET", path, None).await.status,
+            404,
+            "{path}"
+        );
+        assert_eq!(
+            server
+                .api(&other, "PATCH", path, Some(json!({"name": "mine"})))
+                .await
+                .status,
+            404,
+            "{path}"
+        );
+        assert_eq!(
+            server.api(&other, "DELETE", path, None).await.status,
+            404,
+            "{path}"
+        );
     }
     // Nor can they point their settings at the demo account's records.
     let borrowed = server
-        .api(&other, "POST", "/api/campaigns", Some(json!({"name": "x", "source_id": "src_demo_yandex"})))
+        .api(
+            &other,
+            "POST",
+            "/api/campaigns",
+            Some(json!({"name": "x", "source_id": "src_demo_yandex"})),
+        )
         .await;
     assert_eq!(borrowed.status, 400);
-    let raw = server.api(&other, "GET", "/api/raw-events?integration_id=int_demo_jivo", None).await;
+    let raw = server
+        .api(
+            &other,
+            "GET",
+            "/api/raw-events?integration_id=int_demo_jivo",
+            None,
+        )
+        .await;
     assert_eq!(raw.status, 404);
 }
 
 #[tokio::test]
 async fn the_api_wants_a_valid_key_and_account_creation_wants_the_admin_key() {
     let server = start().await;
-    let no_key = server.client.get(format!("{}/api/appeals", server.base)).send().await.unwrap();
+    let no_key = server
+        .client
+        .get(format!("{}/api/appeals", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_key.status(), 401);
-    let wrong = server.api("cs_not_a_key", "GET", "/api/appeals", None).await;
+    let wrong = server
+        .api("cs_not_a_key", "GET", "/api/appeals", None)
+        .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.json["error"], "unauthorized");
-    let not_admin = server.demo("POST", "/api/accounts", Some(json!({"name": "x"}))).await;
+    let not_admin = server
+        .demo("POST", "/api/accounts", Some(json!({"name": "x"})))
+        .await;
     assert_eq!(not_admin.status, 401);
 }
 
 #[tokio::test]
 async fn a_switched_off_integration_refuses_webhooks_and_stores_nothing() {
     let server = start().await;
-    let off = server.demo("PATCH", "/api/integrations/int_demo_jivo", Some(json!({"active": false}))).await;
+    let off = server
+        .demo(
+            "PATCH",
+            "/api/integrations/int_demo_jivo",
+            Some(json!({"active": false})),
+        )
+        .await;
     assert_eq!(off.status, 200, "{}", off.json);
-    let refused = server.post_raw(&server.jivo_url(), jivo_body("chat_finished")).await;
+    let refused = server
+        .post_raw(&server.jivo_url(), jivo_body("chat_finished"))
+        .await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json["error"], "integration_inactive");
     assert_eq!(appeals(&server, "").await.len(), 0);
-    let raw = server.demo("GET", "/api/raw-events?integration_id=int_demo_jivo", None).await;
+    let raw = server
+        .demo("GET", "/api/raw-events?integration_id=int_demo_jivo", None)
+        .await;
     assert_eq!(raw.json["items"], json!([]));
 }
 
 #[tokio::test]
 async fn webhook_urls_do_not_tell_unknown_integrations_from_wrong_secrets() {
     let server = start().await;
-    let wrong = server.post_raw(&format!("{}/hooks/jivo/int_demo_jivo/guess", server.base), jivo_body("chat_finished")).await;
-    let unknown = server.post_raw(&format!("{}/hooks/jivo/int_other/demo_jivo_secret", server.base), jivo_body("chat_finished")).await;
+    let wrong = server
+        .post_raw(
+            &format!("{}/hooks/jivo/int_demo_jivo/guess", server.base),
+            jivo_body("chat_finished"),
+        )
+        .await;
+    let unknown = server
+        .post_raw(
+            &format!("{}/hooks/jivo/int_other/demo_jivo_secret", server.base),
+            jivo_body("chat_finished"),
+        )
+        .await;
     assert_eq!((wrong.status, unknown.status), (404, 404));
     assert_eq!(wrong.json, unknown.json);
-    let huge = server.post_raw(&server.jivo_url(), vec![b' '; 1024 * 1024 + 1]).await;
+    let huge = server
+        .post_raw(&server.jivo_url(), vec![b' '; 1024 * 1024 + 1])
+        .await;
     assert_eq!(huge.status, 413);
     assert_eq!(huge.json["error"], "payload_too_large");
 }
@@ -285,26 +540,62 @@ async fn webhook_urls_do_not_tell_unknown_integrations_from_wrong_secrets() {
 #[tokio::test]
 async fn an_unreadable_body_is_quarantined_and_a_replay_applies_current_settings() {
     let server = start().await;
-    let bad = server.post_raw(&server.jivo_url(), jivo_body("malformed")).await;
+    let bad = server
+        .post_raw(&server.jivo_url(), jivo_body("malformed"))
+        .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json["error"], "invalid_payload");
     let quarantine = server.demo("GET", "/api/raw-events", None).await.json;
     let kept = &quarantine["items"][0];
     assert_eq!(kept["status"], "quarantined");
     assert!(kept["reason"].as_str().unwrap().contains("not JSON"));
-    let one = server.demo("GET", &format!("/api/raw-events/{}", kept["id"].as_str().unwrap()), None).await;
-    assert_eq!(one.json["body"].as_str().unwrap().as_bytes(), jivo_body("malformed"));
+    let one = server
+        .demo(
+            "GET",
+            &format!("/api/raw-events/{}", kept["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        one.json["body"].as_str().unwrap().as_bytes(),
+        jivo_body("malformed")
+    );
 
     // A kept event is replayed against the settings of now: remap Telegram, replay, and the
     // appeal moves to the new campaign.
-    ok(&server.post_raw(&server.jivo_url(), jivo_body("telegram_chat_finished")).await);
+    ok(&server
+        .post_raw(&server.jivo_url(), jivo_body("telegram_chat_finished"))
+        .await);
     let before = &appeals(&server, "?channel=telegram").await[0];
     assert_eq!(before["attribution"]["campaign_id"], "cmp_demo_telegram");
     let remap = json!({"messenger_mapping": {"telegram": {"campaign_id": "cmp_demo_google"}}});
-    assert_eq!(server.demo("PATCH", "/api/integrations/int_demo_jivo", Some(remap)).await.status, 200);
-    let events = server.demo("GET", "/api/raw-events?integration_id=int_demo_jivo", None).await.json;
-    let processed = events["items"].as_array().unwrap().iter().find(|e| e["status"] == "processed").unwrap();
-    let replay = server.demo("POST", &format!("/api/raw-events/{}/replay", processed["id"].as_str().unwrap()), None).await;
+    assert_eq!(
+        server
+            .demo("PATCH", "/api/integrations/int_demo_jivo", Some(remap))
+            .await
+            .status,
+        200
+    );
+    let events = server
+        .demo("GET", "/api/raw-events?integration_id=int_demo_jivo", None)
+        .await
+        .json;
+    let processed = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == "processed")
+        .unwrap();
+    let replay = server
+        .demo(
+            "POST",
+            &format!(
+                "/api/raw-events/{}/replay",
+                processed["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
     assert_eq!(replay.status, 200, "{}", replay.json);
     assert_eq!(replay.json["appeal_ids"][0], before["id"]);
     let after = &appeals(&server, "?channel=telegram").await[0];

@@ -1,0 +1,906 @@
+//! The storage port's contract (`shared::store::kv`), written once and run against both
+//! adapters: SQLite on a temporary file and DynamoDB on moto (a fresh table per test, made
+//! from `template.yaml`). Then the repositories that lean on it, on both adapters alike.
+
+use chatsource_tests::moto;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::appeal::{Appeal, AppealFacts, Channel, Kind, Provider, SessionInfo, Status};
+use shared::contact::Contact;
+use shared::ids::{AccountId, AppealId, CampaignId, IntegrationId, SessionId, SiteId};
+use shared::raw_event::{RawEvent, RawStatus};
+use shared::session::Session;
+use shared::store::dynamodb::DynamoKv;
+use shared::store::kv::MAX_ITEM_BYTES;
+use shared::store::record::Record;
+use shared::store::sqlite::SqliteKv;
+use shared::store::{
+    AppealFilter, Condition, Index, Item, Kept, Key, Kv, Query, SortKey, Store, StoreError, cursor,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// One adapter, with what it needs kept alive for the test (the SQLite file's directory).
+struct Backend {
+    kv: Arc<dyn Kv>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    async fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kv = SqliteKv::open(&dir.path().join("store.db")).expect("open sqlite store");
+        Backend {
+            kv: Arc::new(kv),
+            _dir: Some(dir),
+        }
+    }
+
+    async fn dynamodb() -> Backend {
+        let (client, table) = moto::dynamodb_table().await;
+        Backend {
+            kv: Arc::new(DynamoKv::new(client, table)),
+            _dir: None,
+        }
+    }
+}
+
+/// Every case, once per adapter: `store_contract::sqlite::<case>` and
+/// `store_contract::dynamodb::<case>`.
+macro_rules! contract_suite {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::Backend::sqlite().await;
+                    super::$case(backend.kv.clone()).await;
+                }
+            )+
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::Backend::dynamodb().await;
+                    super::$case(backend.kv.clone()).await;
+                }
+            )+
+        }
+    };
+}
+
+contract_suite!(
+    an_item_reads_back_exactly_as_written_and_is_gone_once_deleted,
+    a_put_that_requires_absence_fails_on_a_live_item_and_changes_nothing,
+    a_versioned_put_succeeds_only_on_the_version_it_names,
+    ten_writers_racing_on_one_record_lose_no_update,
+    primary_key_queries_page_through_every_match_once_in_byte_order,
+    gsi1_queries_page_through_every_match_once_in_byte_order,
+    gsi2_queries_page_through_every_match_once_and_skip_items_without_the_key,
+    an_index_whose_sort_keys_repeat_still_pages_through_every_item_once,
+    expired_items_are_neither_read_nor_listed_and_do_not_block_a_new_item,
+    an_item_at_the_size_limit_is_stored_and_one_byte_more_is_refused,
+    an_accounts_appeals_list_newest_first_across_cursor_pages,
+    an_appeal_listing_keeps_to_the_time_range_from_inclusive_to_exclusive,
+    appeal_filters_on_provider_channel_and_campaign_hold_across_pages,
+    a_visitors_appeals_are_found_by_integration_and_visitor,
+    the_same_raw_event_kept_twice_is_found_rather_than_stored_again,
+    raw_bodies_read_back_byte_for_byte_whatever_their_size_or_encoding,
+    a_session_is_found_until_its_retention_runs_out,
+);
+
+// ---------------------------------------------------------------------------------------
+// The key-value port
+// ---------------------------------------------------------------------------------------
+
+fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+async fn an_item_reads_back_exactly_as_written_and_is_gone_once_deleted(kv: Arc<dyn Kv>) {
+    let item = Item {
+        key: Key::new("THING#1", "THING"),
+        gsi1: Some(Key::new("G1#a", "2025-01-01#1")),
+        gsi2: Some(Key::new("G2#a", "1")),
+        version: 7,
+        expires_at: Some(now() + 3600),
+        data: json!({
+            "name": "Ольга 🙂 \"quoted\" \\ back\nslash",
+            "n": -42, "big": 9_007_199_254_740_993_u64, "ok": true, "none": null,
+            "nested": {"list": [1, "two", {"three": 3}], "empty": {}}
+        }),
+    };
+    let bare = Item::new(Key::new("THING#2", "THING"), json!("just a string"));
+    kv.put(&item, Condition::Always).await.expect("put");
+    kv.put(&bare, Condition::Always).await.expect("put bare");
+    assert_eq!(kv.get(&item.key).await.expect("get"), Some(item.clone()));
+    assert_eq!(
+        kv.get(&bare.key).await.expect("get bare"),
+        Some(bare.clone())
+    );
+
+    let changed = Item {
+        data: json!({"name": "changed"}),
+        gsi2: None,
+        version: 8,
+        ..item.clone()
+    };
+    kv.put(&changed, Condition::Always)
+        .await
+        .expect("overwrite");
+    assert_eq!(kv.get(&item.key).await.expect("get"), Some(changed));
+
+    kv.delete(&item.key).await.expect("delete");
+    assert_eq!(kv.get(&item.key).await.expect("get deleted"), None);
+    kv.delete(&item.key)
+        .await
+        .expect("deleting an absent item is not an error");
+    assert_eq!(
+        kv.get(&bare.key).await.expect("get bare"),
+        Some(bare),
+        "deleting one item left another alone"
+    );
+}
+
+async fn a_put_that_requires_absence_fails_on_a_live_item_and_changes_nothing(kv: Arc<dyn Kv>) {
+    let first = Item::new(Key::new("ONCE#1", "ONCE"), json!({"writer": 1}));
+    kv.put(&first, Condition::NotExists)
+        .await
+        .expect("a free key takes the item");
+    let second = Item::new(first.key.clone(), json!({"writer": 2}));
+    assert!(
+        matches!(
+            kv.put(&second, Condition::NotExists).await,
+            Err(StoreError::ConditionFailed)
+        ),
+        "a second NotExists put on the same key must fail"
+    );
+    assert_eq!(kv.get(&first.key).await.expect("get"), Some(first));
+    // Same partition, other sort key: a different item.
+    let sibling = Item::new(Key::new("ONCE#1", "OTHER"), json!({"writer": 3}));
+    kv.put(&sibling, Condition::NotExists)
+        .await
+        .expect("another sort key is another item");
+}
+
+async fn a_versioned_put_succeeds_only_on_the_version_it_names(kv: Arc<dyn Kv>) {
+    let key = Key::new("VERSIONED#1", "V");
+    let mut item = Item::new(key.clone(), json!({"step": 1}));
+    kv.put(&item, Condition::NotExists).await.expect("create");
+
+    item.version = 2;
+    item.data = json!({"step": 2});
+    kv.put(&item, Condition::Version(1))
+        .await
+        .expect("the stored version is 1");
+
+    let stale = Item {
+        version: 2,
+        data: json!({"step": "stale"}),
+        ..item.clone()
+    };
+    assert!(matches!(
+        kv.put(&stale, Condition::Version(1)).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    assert_eq!(kv.get(&key).await.expect("get"), Some(item));
+
+    let absent = Item::new(Key::new("VERSIONED#2", "V"), json!({}));
+    assert!(
+        matches!(
+            kv.put(&absent, Condition::Version(1)).await,
+            Err(StoreError::ConditionFailed)
+        ),
+        "no stored item has no version"
+    );
+    assert_eq!(kv.get(&absent.key).await.expect("get"), None);
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Tally {
+    id: String,
+    marks: Vec<u32>,
+}
+
+impl Record for Tally {
+    fn key(&self) -> Key {
+        Key::new(format!("TALLY#{}", self.id), "TALLY")
+    }
+}
+
+async fn ten_writers_racing_on_one_record_lose_no_update(kv: Arc<dyn Kv>) {
+    const WRITERS: u32 = 10;
+    let store = Store::new(kv);
+    let key = Key::new("TALLY#race", "TALLY");
+    let start = Arc::new(tokio::sync::Barrier::new(WRITERS as usize));
+    let mut writers = tokio::task::JoinSet::new();
+    for mark in 0..WRITERS {
+        let (store, key, start) = (store.clone(), key.clone(), Arc::clone(&start));
+        writers.spawn(async move {
+            start.wait().await;
+            store
+                .update_record(&key, |current: Option<Tally>| async move {
+                    let mut tally = current.unwrap_or(Tally {
+                        id: "race".into(),
+                        marks: Vec::new(),
+                    });
+                    tally.marks.push(mark);
+                    Ok::<_, StoreError>(tally)
+                })
+                .await
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("writer task").expect("update_record");
+    }
+    let item = store.kv().get(&key).await.expect("get").expect("the tally");
+    assert_eq!(item.version, u64::from(WRITERS), "one version per write");
+    let tally: Tally = serde_json::from_value(item.data).expect("a tally");
+    let marks: BTreeSet<u32> = tally.marks.iter().copied().collect();
+    assert_eq!(tally.marks.len(), WRITERS as usize, "{:?}", tally.marks);
+    assert_eq!(marks, (0..WRITERS).collect(), "every writer's mark is kept");
+}
+
+/// Sort keys whose byte order differs from naive expectations: upper case before lower,
+/// `#` (0x23) before `$` (0x24), a prefix before its extensions, multi-byte characters last,
+/// up to the greatest character there is.
+const SORT_KEYS: [&str; 15] = [
+    "b#a",
+    "a#1",
+    "b#😀",
+    "b",
+    "b#10",
+    "c#1",
+    "b#\u{10FFFF}z",
+    "b#",
+    "b#é",
+    "b$",
+    "b#2",
+    "b#B",
+    "a#2",
+    "b#\u{10FFFF}",
+    "b#1",
+];
+
+/// Items of one partition with keys on all three indexes (gsi2 on every other item only),
+/// each index ordering them differently, plus neighbours whose partition keys share a prefix.
+fn listing() -> Vec<Item> {
+    let n = SORT_KEYS.len();
+    let mut items: Vec<Item> = (0..n)
+        .map(|i| Item {
+            key: Key::new("LIST#p", SORT_KEYS[i]),
+            // Multipliers prime to n: each index orders the items its own way.
+            gsi1: Some(Key::new("G1#p", SORT_KEYS[(i * 4) % n])),
+            gsi2: (i % 2 == 0).then(|| Key::new("G2#p", SORT_KEYS[(i * 7) % n])),
+            version: 1,
+            expires_at: None,
+            data: json!({"i": i}),
+        })
+        .collect();
+    for (i, pk) in ["LIST#pp", "LIST#", "list#p"].iter().enumerate() {
+        items.push(Item {
+            key: Key::new(*pk, "b#1"),
+            gsi1: Some(Key::new(pk.replace("LIST", "G1"), "b#1")),
+            gsi2: Some(Key::new(pk.replace("LIST", "G2"), "b#1")),
+            version: 1,
+            expires_at: None,
+            data: json!({"neighbour": i}),
+        });
+    }
+    items
+}
+
+fn sort_matches(sort: &SortKey, sk: &str) -> bool {
+    match sort {
+        SortKey::Any => true,
+        SortKey::BeginsWith(prefix) => sk.starts_with(prefix.as_str()),
+        SortKey::Between(lo, hi) => lo.as_str() <= sk && sk <= hi.as_str(),
+    }
+}
+
+/// What the query must answer, computed here: Rust orders strings bytewise, as DynamoDB does.
+fn expected(items: &[Item], query: &Query) -> Vec<Item> {
+    let mut hits: Vec<(&str, &Item)> = items
+        .iter()
+        .filter_map(|item| Some((item.index_key(query.index)?, item)))
+        .filter(|(k, _)| k.pk == query.pk && sort_matches(&query.sort, &k.sk))
+        .map(|(k, item)| (k.sk.as_str(), item))
+        .collect();
+    hits.sort_by_key(|(sk, _)| *sk);
+    if query.descending {
+        hits.reverse();
+    }
+    hits.into_iter().map(|(_, item)| item.clone()).collect()
+}
+
+/// Follows `next` to the end, checking every page keeps to the limit, and that a page is
+/// short only at the end: `next` continues "after the last one returned", so a page that
+/// returned none (say, every item it read had expired) cannot hand one out.
+async fn query_all(kv: &dyn Kv, query: &Query) -> Vec<Item> {
+    let mut query = query.clone();
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let page = kv.query(&query).await.expect("query");
+        let (len, limit) = (page.items.len(), query.limit);
+        assert!(len <= limit, "{len} items on a page of {limit}: {query:?}");
+        assert!(
+            page.next.is_none() || len == limit,
+            "a page of {len} (limit {limit}) with a position to go on from: {query:?}"
+        );
+        out.extend(page.items);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return out,
+        }
+    }
+    panic!("still paging after 1000 pages: {query:?}");
+}
+
+async fn check_index(kv: Arc<dyn Kv>, index: Index, pk: &str) {
+    let items = listing();
+    for item in &items {
+        kv.put(item, Condition::Always).await.expect("seed");
+    }
+    let sorts = [
+        SortKey::Any,
+        SortKey::BeginsWith("b#".into()),
+        SortKey::BeginsWith("b#\u{10FFFF}".into()),
+        SortKey::BeginsWith(String::new()),
+        SortKey::Between("b#1".into(), "b#a".into()),
+        SortKey::Between(String::new(), "b#1".into()),
+        SortKey::Between("b#3".into(), "b#9".into()),
+        // Reversed bounds hold nothing.
+        SortKey::Between("b#a".into(), "b#1".into()),
+    ];
+    for sort in sorts {
+        for descending in [false, true] {
+            for limit in [1, 3, 100] {
+                let query = Query {
+                    index,
+                    pk: pk.into(),
+                    sort: sort.clone(),
+                    descending,
+                    limit,
+                    after: None,
+                };
+                let want = expected(&items, &query);
+                let got = query_all(kv.as_ref(), &query).await;
+                let keys = |v: &[Item]| v.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+                assert_eq!(keys(&got), keys(&want), "{query:?}");
+                assert_eq!(got, want, "whole items come back: {query:?}");
+            }
+        }
+    }
+}
+
+async fn primary_key_queries_page_through_every_match_once_in_byte_order(kv: Arc<dyn Kv>) {
+    check_index(kv, Index::Primary, "LIST#p").await;
+}
+
+async fn gsi1_queries_page_through_every_match_once_in_byte_order(kv: Arc<dyn Kv>) {
+    check_index(kv, Index::Gsi1, "G1#p").await;
+}
+
+async fn gsi2_queries_page_through_every_match_once_and_skip_items_without_the_key(
+    kv: Arc<dyn Kv>,
+) {
+    check_index(kv, Index::Gsi2, "G2#p").await;
+}
+
+async fn an_index_whose_sort_keys_repeat_still_pages_through_every_item_once(kv: Arc<dyn Kv>) {
+    // Index keys need not be unique (only the primary key is): several items may share one.
+    let shared_sks = [
+        "2025-01-02",
+        "2025-01-01",
+        "2025-01-02",
+        "2025-01-02",
+        "2025-01-03",
+    ];
+    let items: Vec<Item> = shared_sks
+        .iter()
+        .enumerate()
+        .map(|(i, sk)| Item {
+            gsi1: Some(Key::new("G1#same", *sk)),
+            ..Item::new(Key::new(format!("SAME#{i}"), "SAME"), json!({"i": i}))
+        })
+        .collect();
+    for item in &items {
+        kv.put(item, Condition::Always).await.expect("seed");
+    }
+    for descending in [false, true] {
+        for limit in [1, 2, 10] {
+            let mut query = Query::new(Index::Gsi1, "G1#same");
+            query.descending = descending;
+            query.limit = limit;
+            let got = query_all(kv.as_ref(), &query).await;
+            let got_keys: Vec<&Key> = got.iter().map(|i| &i.key).collect();
+            let unique: BTreeSet<&Key> = got_keys.iter().copied().collect();
+            assert_eq!(
+                (got.len(), unique.len()),
+                (items.len(), items.len()),
+                "every item exactly once (descending {descending}, limit {limit}): {got_keys:?}"
+            );
+            let sks: Vec<&str> = got
+                .iter()
+                .map(|i| i.gsi1.as_ref().expect("gsi1").sk.as_str())
+                .collect();
+            let mut sorted = sks.clone();
+            sorted.sort_unstable();
+            if descending {
+                sorted.reverse();
+            }
+            assert_eq!(sks, sorted, "in sort key order");
+        }
+    }
+}
+
+async fn expired_items_are_neither_read_nor_listed_and_do_not_block_a_new_item(kv: Arc<dyn Kv>) {
+    let at = now();
+    let item = |n: usize, expires_at: Option<i64>| Item {
+        gsi1: Some(Key::new("G1#ttl", format!("{n:02}"))),
+        gsi2: Some(Key::new("G2#ttl", format!("{n:02}"))),
+        expires_at,
+        ..Item::new(Key::new("TTL#p", format!("{n:02}")), json!({"n": n}))
+    };
+    // Expired and live items interleaved, so pages of one have to step over the expired.
+    let items: Vec<Item> = (0..8)
+        .map(|n| match n % 3 {
+            0 => item(n, Some(at - 60)),
+            1 => item(n, Some(at + 3600)),
+            _ => item(n, None),
+        })
+        .collect();
+    for it in &items {
+        kv.put(it, Condition::Always).await.expect("seed");
+    }
+    let live: Vec<Item> = items
+        .iter()
+        .filter(|i| i.expires_at.is_none_or(|t| t > at))
+        .cloned()
+        .collect();
+
+    for it in &items {
+        let want = live.contains(it).then(|| it.clone());
+        assert_eq!(kv.get(&it.key).await.expect("get"), want, "{:?}", it.key);
+    }
+    for (index, pk) in [
+        (Index::Primary, "TTL#p"),
+        (Index::Gsi1, "G1#ttl"),
+        (Index::Gsi2, "G2#ttl"),
+    ] {
+        for limit in [1, 2, 100] {
+            let mut query = Query::new(index, pk);
+            query.limit = limit;
+            assert_eq!(query_all(kv.as_ref(), &query).await, live, "{query:?}");
+        }
+    }
+
+    let expired = &items[0];
+    let stale_update = Item {
+        version: 2,
+        ..expired.clone()
+    };
+    assert!(
+        matches!(
+            kv.put(&stale_update, Condition::Version(expired.version))
+                .await,
+            Err(StoreError::ConditionFailed)
+        ),
+        "an expired item has no version to match"
+    );
+    let reborn = Item::new(expired.key.clone(), json!({"reborn": true}));
+    kv.put(&reborn, Condition::NotExists)
+        .await
+        .expect("an expired item does not block NotExists");
+    assert_eq!(kv.get(&reborn.key).await.expect("get"), Some(reborn));
+}
+
+async fn an_item_at_the_size_limit_is_stored_and_one_byte_more_is_refused(kv: Arc<dyn Kv>) {
+    let empty = Item::new(Key::new("BIG#1", "BIG"), json!(""));
+    let fill = MAX_ITEM_BYTES - empty.encoded_size();
+    let at_limit = Item {
+        data: json!("x".repeat(fill)),
+        ..empty.clone()
+    };
+    assert_eq!(at_limit.encoded_size(), MAX_ITEM_BYTES);
+    kv.put(&at_limit, Condition::Always)
+        .await
+        .expect("an item of exactly MAX_ITEM_BYTES is stored");
+    assert_eq!(
+        kv.get(&at_limit.key).await.expect("get"),
+        Some(at_limit.clone())
+    );
+
+    let over = Item {
+        data: json!("y".repeat(fill + 1)),
+        ..empty
+    };
+    match kv.put(&over, Condition::Always).await {
+        Err(StoreError::TooLarge(size)) => assert_eq!(size, MAX_ITEM_BYTES + 1),
+        other => panic!("an item one byte over the limit was not refused: {other:?}"),
+    }
+    assert_eq!(
+        kv.get(&over.key).await.expect("get"),
+        Some(at_limit),
+        "the refused write changed nothing"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Repositories over the port
+// ---------------------------------------------------------------------------------------
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn account(id: &str) -> AccountId {
+    AccountId::parse(id).expect("account id")
+}
+
+fn appeal(
+    account_id: &AccountId,
+    integration: &str,
+    provider_ref: &str,
+    created_at: DateTime<Utc>,
+) -> Appeal {
+    let integration = IntegrationId::parse(integration).expect("integration id");
+    let facts = AppealFacts {
+        kind: Kind::Chat,
+        provider_ref: provider_ref.into(),
+        channel: Channel::site(),
+        occurred_at: Some(created_at),
+        contact: Contact::default(),
+        agent: None,
+        messages: None,
+        session: SessionInfo::default(),
+        visitor_ref: None,
+        status: Status::Complete,
+    };
+    let id = AppealId::derive(&integration, "jivo", provider_ref);
+    Appeal::new(
+        id,
+        account_id.clone(),
+        integration,
+        Provider::Jivo,
+        &facts,
+        created_at,
+    )
+}
+
+/// 120 appeals of `acc_main` (two per minute, so times tie and ids decide) with providers,
+/// channels and campaigns spread so that some filters are sparse, plus a few of another
+/// account interleaved in time.
+async fn seed_appeals(store: &Store) -> Vec<Appeal> {
+    let main = account("acc_main");
+    let channels = ["site", "telegram", "whatsapp"];
+    let mut appeals = Vec::new();
+    for i in 0..120_i64 {
+        let mut a = appeal(
+            &main,
+            "int_main",
+            &format!("chat-{i}"),
+            t0() + Duration::minutes(i / 2),
+        );
+        a.provider = if i % 13 == 0 {
+            Provider::Bitrix24
+        } else {
+            Provider::ALL[(i % 3) as usize]
+        };
+        a.channel = Channel::parse(channels[(i % 3) as usize]).expect("channel");
+        a.attribution.campaign_id = match i % 5 {
+            0 => Some(CampaignId::parse("cmp_a").expect("campaign")),
+            1 => Some(CampaignId::parse("cmp_b").expect("campaign")),
+            _ => None,
+        };
+        appeals.push(a);
+    }
+    for i in 0..5 {
+        let other = appeal(
+            &account("acc_other"),
+            "int_other",
+            &format!("chat-{i}"),
+            t0() + Duration::minutes(i * 10),
+        );
+        store
+            .put_record(&other, Condition::NotExists)
+            .await
+            .expect("seed other");
+    }
+    for a in &appeals {
+        store
+            .put_record(a, Condition::NotExists)
+            .await
+            .expect("seed appeal");
+    }
+    appeals
+}
+
+/// The account's appeals matching `keep`, newest first (ties: the greater id first).
+fn newest_first(appeals: &[Appeal], keep: impl Fn(&Appeal) -> bool) -> Vec<AppealId> {
+    let mut hits: Vec<&Appeal> = appeals.iter().filter(|a| keep(a)).collect();
+    hits.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    hits.into_iter().map(|a| a.id.clone()).collect()
+}
+
+/// Pages through a listing as an API client does: through opaque cursor strings.
+async fn list_all(store: &Store, filter: &AppealFilter, limit: usize) -> Vec<AppealId> {
+    let mut ids = Vec::new();
+    let mut cursor_text: Option<String> = None;
+    for _ in 0..500 {
+        let after = cursor_text
+            .as_deref()
+            .map(|c| cursor::decode(c).expect("a cursor we were given decodes"));
+        let page = store
+            .appeals(&account("acc_main"), filter, limit, after)
+            .await
+            .expect("list appeals");
+        assert!(page.items.len() <= limit, "page over the limit");
+        ids.extend(page.items.iter().map(|a| a.id.clone()));
+        match page.next {
+            // Far below the scan budget, only the last page may be short.
+            Some(next) => {
+                assert_eq!(page.items.len(), limit, "a short page with a cursor");
+                cursor_text = Some(cursor::encode(&next));
+            }
+            None => return ids,
+        }
+    }
+    panic!("listing did not end after 500 pages: {filter:?}");
+}
+
+async fn an_accounts_appeals_list_newest_first_across_cursor_pages(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let appeals = seed_appeals(&store).await;
+    let want = newest_first(&appeals, |_| true);
+    assert_eq!(want.len(), 120);
+    for limit in [7, 50, 200] {
+        let got = list_all(&store, &AppealFilter::default(), limit).await;
+        assert_eq!(got, want, "limit {limit}");
+    }
+    let first = store
+        .appeals(&account("acc_main"), &AppealFilter::default(), 3, None)
+        .await
+        .expect("list");
+    let stored = store
+        .appeal(&first.items[0].id)
+        .await
+        .expect("get appeal")
+        .expect("the listed appeal exists");
+    assert_eq!(first.items[0], stored, "listings carry whole appeals");
+}
+
+async fn an_appeal_listing_keeps_to_the_time_range_from_inclusive_to_exclusive(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let appeals = seed_appeals(&store).await;
+    // Both bounds fall on minutes that have appeals.
+    let (from, to) = (t0() + Duration::minutes(10), t0() + Duration::minutes(40));
+    let cases = [(Some(from), Some(to)), (Some(from), None), (None, Some(to))];
+    for (from, to) in cases {
+        let filter = AppealFilter {
+            from,
+            to,
+            ..AppealFilter::default()
+        };
+        let want = newest_first(&appeals, |a| {
+            from.is_none_or(|f| a.created_at >= f) && to.is_none_or(|t| a.created_at < t)
+        });
+        assert!(!want.is_empty() && want.len() < appeals.len());
+        assert_eq!(list_all(&store, &filter, 9).await, want, "{filter:?}");
+    }
+}
+
+async fn appeal_filters_on_provider_channel_and_campaign_hold_across_pages(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let appeals = seed_appeals(&store).await;
+    let cmp_a = CampaignId::parse("cmp_a").expect("campaign");
+    let telegram = Channel::parse("telegram").expect("channel");
+    let filters = [
+        // Sparse: one appeal in thirteen, so pages span several store queries.
+        AppealFilter {
+            provider: Some(Provider::Bitrix24),
+            ..AppealFilter::default()
+        },
+        AppealFilter {
+            provider: Some(Provider::Verbox),
+            ..AppealFilter::default()
+        },
+        AppealFilter {
+            channel: Some(telegram.clone()),
+            ..AppealFilter::default()
+        },
+        AppealFilter {
+            campaign_id: Some(cmp_a.clone()),
+            ..AppealFilter::default()
+        },
+        AppealFilter {
+            channel: Some(telegram),
+            campaign_id: Some(cmp_a),
+            from: Some(t0() + Duration::minutes(5)),
+            ..AppealFilter::default()
+        },
+    ];
+    for filter in filters {
+        let want = newest_first(&appeals, |a| {
+            filter.provider.is_none_or(|p| p == a.provider)
+                && filter.channel.as_ref().is_none_or(|c| c == &a.channel)
+                && filter
+                    .campaign_id
+                    .as_ref()
+                    .is_none_or(|c| a.attribution.campaign_id.as_ref() == Some(c))
+                && filter.from.is_none_or(|f| a.created_at >= f)
+        });
+        assert!(!want.is_empty(), "{filter:?} matches something");
+        for limit in [2, 5] {
+            assert_eq!(list_all(&store, &filter, limit).await, want, "{filter:?}");
+        }
+    }
+}
+
+async fn a_visitors_appeals_are_found_by_integration_and_visitor(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let acc = account("acc_main");
+    let seeds = [
+        ("int_a", "chat-1", Some("v1")),
+        ("int_a", "chat-2", Some("v1")),
+        ("int_a", "chat-3", Some("v2")),
+        ("int_b", "chat-4", Some("v1")),
+        ("int_a", "chat-5", None),
+    ];
+    let mut want = BTreeSet::new();
+    for (integration, chat, visitor) in seeds {
+        let mut a = appeal(&acc, integration, chat, t0());
+        a.visitor_ref = visitor.map(str::to_owned);
+        if integration == "int_a" && visitor == Some("v1") {
+            want.insert(a.id.clone());
+        }
+        store
+            .put_record(&a, Condition::NotExists)
+            .await
+            .expect("seed");
+    }
+    let int_a = IntegrationId::parse("int_a").expect("integration id");
+    let got: BTreeSet<AppealId> = store
+        .visitor_appeals(&int_a, "v1")
+        .await
+        .expect("visitor appeals")
+        .into_iter()
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        store
+            .visitor_appeals(&int_a, "v3")
+            .await
+            .expect("visitor appeals")
+            .is_empty()
+    );
+}
+
+fn raw_event(body: &[u8], received_at: DateTime<Utc>) -> RawEvent {
+    let integration = IntegrationId::parse("int_raw").expect("integration id");
+    RawEvent {
+        id: RawEvent::id_for(&integration, "chats", body),
+        account_id: account("acc_main"),
+        integration_id: integration,
+        provider: Provider::Jivo,
+        hook: "chats".into(),
+        content_type: Some("application/json".into()),
+        received_at,
+        size: body.len(),
+        status: RawStatus::Received,
+        reason: None,
+        appeal_ids: Vec::new(),
+        attempts: 0,
+        handled_at: None,
+    }
+}
+
+async fn the_same_raw_event_kept_twice_is_found_rather_than_stored_again(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    for body in [
+        br#"{"event_name":"chat_finished"}"#.to_vec(),
+        pseudo_random_bytes(250 * 1024, 3),
+    ] {
+        let first = raw_event(&body, t0());
+        match store.keep_raw_event(&first, &body).await.expect("keep") {
+            Kept::New(kept) => assert_eq!(kept, first),
+            Kept::Existing(e) => panic!("a new event was reported as existing: {e:?}"),
+        }
+        // The same delivery again, a minute later: the first one is what is kept.
+        let again = raw_event(&body, t0() + Duration::minutes(1));
+        assert_eq!(again.id, first.id);
+        match store.keep_raw_event(&again, &body).await.expect("keep") {
+            Kept::Existing(existing) => assert_eq!(existing, first),
+            Kept::New(_) => panic!("the same event was stored twice"),
+        }
+        assert_eq!(
+            store.raw_event(&first.id).await.expect("get"),
+            Some(first.clone())
+        );
+        assert_eq!(
+            store.raw_body(&first.id).await.expect("body").as_deref(),
+            Some(body.as_slice()),
+            "keeping it again did not duplicate the body"
+        );
+    }
+}
+
+/// Deterministic bytes covering every value (xorshift), so nothing below is valid UTF-8.
+fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+async fn raw_bodies_read_back_byte_for_byte_whatever_their_size_or_encoding(kv: Arc<dyn Kv>) {
+    const PART: usize = 96 * 1024;
+    let store = Store::new(kv);
+    // Two-byte letters with an odd-length separator: the 96 KB cuts fall mid-character.
+    let cyrillic = "Здравствуйте, нужна доставка! ".repeat(11_000).into_bytes();
+    assert!(
+        cyrillic.len() > 3 * PART && std::str::from_utf8(&cyrillic[..PART]).is_err(),
+        "the text body is big and its first part ends mid-character"
+    );
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("small JSON", br#"{"chat_id": 1, "text": "hi"}"#.to_vec()),
+        (
+            "small non-UTF-8",
+            vec![0xff, 0xfe, 0x00, b'{', 0x80, 0xc3, b'}'],
+        ),
+        ("exactly one part of text", "a".repeat(PART).into_bytes()),
+        ("one byte over one part", "a".repeat(PART + 1).into_bytes()),
+        ("300 KB of Cyrillic text", cyrillic),
+        ("200 KB of control characters", vec![0x01; 200 * 1024]),
+        ("200 KB of binary", pseudo_random_bytes(200 * 1024, 1)),
+        ("1 MiB of binary", pseudo_random_bytes(1024 * 1024, 2)),
+    ];
+    for (what, body) in &bodies {
+        let event = raw_event(body, t0());
+        store.keep_raw_event(&event, body).await.expect(what);
+        let back = store.raw_body(&event.id).await.expect(what);
+        assert!(
+            back.as_deref() == Some(body.as_slice()),
+            "{what}: {} bytes kept, {:?} bytes read back",
+            body.len(),
+            back.as_ref().map(Vec::len)
+        );
+    }
+    assert_eq!(store.raw_body("raw_unknown").await.expect("body"), None);
+}
+
+async fn a_session_is_found_until_its_retention_runs_out(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let session = |id: &str, days_ago: i64| {
+        let seen = Utc::now() - Duration::days(days_ago);
+        Session {
+            id: SessionId::parse(id).expect("session id"),
+            account_id: account("acc_main"),
+            site_id: SiteId::parse("site_1").expect("site id"),
+            visitor_id: "visitor-1".into(),
+            landing_page: Some("https://shop.example.ru/?utm_source=yandex".into()),
+            referrer: None,
+            utm: Default::default(),
+            click_ids: Default::default(),
+            started_at: seen - Duration::minutes(5),
+            last_seen_at: seen,
+        }
+    };
+    let recent = session("ses_recent", 89);
+    let old = session("ses_old", 91);
+    store.put_session(&recent).await.expect("put");
+    store.put_session(&old).await.expect("put");
+    assert_eq!(
+        store.session("ses_recent").await.expect("get"),
+        Some(recent)
+    );
+    assert_eq!(store.session("ses_old").await.expect("get"), None);
+}
