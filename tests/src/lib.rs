@@ -1,5 +1,6 @@
 //! The harness of chatsource's integration tests: it starts what the tests need (a moto
 //! server, the local chatsource server) on free loopback ports and stops it afterwards.
 
+pub mod lambda;
 pub mod moto;
 pub mod server;

@@ -2,5 +2,6 @@
 //! One test binary, so the harness (moto, servers) is shared and linking happens once.
 
 mod api;
+mod lambda;
 mod store_contract;
 mod template;

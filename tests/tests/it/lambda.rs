@@ -1,0 +1,154 @@
+//! The Lambda binaries themselves on DynamoDB (moto), driven through a stand-in of the Lambda
+//! Runtime API with the `events/` files: configuration from the environment as
+//! `template.yaml` sets it, clients built at cold start, JSON logs without personal data.
+
+use chatsource_tests::lambda::{LambdaProcess, http_event};
+use chatsource_tests::moto;
+use serde_json::{Value, json};
+use shared::store::Store;
+use shared::store::dynamodb::DynamoKv;
+use std::sync::Arc;
+
+const KEY: &str = "lambda_test_key_0123456789";
+
+/// The environment `template.yaml` gives the functions, pointed at moto.
+fn env(table: &str) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = moto::env_vars().into_iter().collect();
+    env.push(("TABLE_NAME", table.to_owned()));
+    env.push(("RUST_LOG", "info".to_owned()));
+    env.push(("PUBLIC_BASE_URL", String::new()));
+    env
+}
+
+fn sample(path: &str) -> String {
+    std::fs::read_to_string(moto::repo_root().join("events").join(path)).expect("sample")
+}
+
+fn payload(answer: &str) -> (u64, Value) {
+    let response: Value = serde_json::from_str(answer).expect("a Lambda proxy response");
+    let status = response["statusCode"].as_u64().expect("statusCode");
+    let body =
+        serde_json::from_str(response["body"].as_str().unwrap_or("null")).expect("JSON body");
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_lambda_binaries_turn_a_jivo_sample_into_an_appeal_on_dynamodb() {
+    let (client, table) = moto::dynamodb_table().await;
+    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
+    shared::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
+        .await
+        .expect("seed");
+
+    let jivo = LambdaProcess::start("jivo-webhook", &env(&table)).await;
+    let (status, body) = payload(
+        &jivo
+            .invoke(&sample("jivo/chat_finished.json"))
+            .await
+            .expect("invoked"),
+    );
+    assert_eq!((status, body), (200, json!({"result": "ok"})));
+    let (status, body) = payload(
+        &jivo
+            .invoke(&sample("jivo/malformed.json"))
+            .await
+            .expect("invoked"),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_payload");
+
+    let api = LambdaProcess::start("api", &env(&table)).await;
+    let auth = format!("Bearer {KEY}");
+    let event = http_event(
+        "GET",
+        "/api/appeals?channel=site",
+        &[("authorization", &auth)],
+        None,
+    );
+    let (status, body) = payload(&api.invoke(&event).await.expect("invoked"));
+    assert_eq!(status, 200, "{body}");
+    let appeal = &body["items"][0];
+    assert_eq!(appeal["contact"]["phones"], json!(["+79161234567"]));
+    assert_eq!(appeal["attribution"]["via"], "utm");
+    assert_eq!(appeal["attribution"]["campaign_id"], "cmp_demo_spring");
+    let event = http_event(
+        "GET",
+        "/api/appeals",
+        &[("authorization", "Bearer wrong")],
+        None,
+    );
+    assert_eq!(payload(&api.invoke(&event).await.expect("invoked")).0, 401);
+
+    // Webhook URLs handed out on AWS use the host API Gateway was called on.
+    let event = http_event(
+        "GET",
+        "/api/integrations/int_demo_jivo",
+        &[("authorization", &auth)],
+        None,
+    );
+    let (_, integration) = payload(&api.invoke(&event).await.expect("invoked"));
+    assert_eq!(
+        integration["webhook_urls"]["chats"],
+        "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/hooks/jivo/int_demo_jivo/demo_jivo_secret"
+    );
+}
+
+#[tokio::test]
+async fn lambda_logs_are_json_lines_with_ids_and_no_personal_data() {
+    let (client, table) = moto::dynamodb_table().await;
+    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
+    shared::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
+        .await
+        .expect("seed");
+    let jivo = LambdaProcess::start("jivo-webhook", &env(&table)).await;
+    for event in [
+        "chat_accepted",
+        "chat_updated",
+        "chat_finished",
+        "client_updated",
+        "offline_message",
+        "malformed",
+    ] {
+        jivo.invoke(&sample(&format!("jivo/{event}.json")))
+            .await
+            .expect("invoked");
+    }
+    let logs = jivo.logs();
+    let handled: Vec<Value> = logs
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
+        })
+        .filter(|l| l["fields"]["message"] == "webhook handled")
+        .collect();
+    assert_eq!(handled.len(), 6, "{logs:#?}");
+    assert!(
+        handled
+            .iter()
+            .all(|l| l["fields"]["integration_id"] == "int_demo_jivo")
+    );
+    assert!(
+        handled
+            .iter()
+            .any(|l| l["fields"]["status"] == "quarantined")
+    );
+    let everything = logs.join("\n");
+    for personal in [
+        "+79161234567",
+        "79161234567",
+        "916",
+        "m.kovaleva",
+        "Мария",
+        "Ковалёва",
+        "диван",
+        "Перезвоните",
+        "igor@",
+        "demo_jivo_secret",
+    ] {
+        assert!(
+            !everything.contains(personal),
+            "the logs contain {personal:?}:\n{everything}"
+        );
+    }
+}
