@@ -21,9 +21,12 @@ impl Record for Session {
 
 impl Store {
     /// The session a payload names, if it is one of ours and still kept. Ids that are not
-    /// session ids at all (a site's own token in Jivo's `user_token`) are simply not found.
+    /// ours (a site's own token in Jivo's `user_token`) are not found, without a read.
     pub async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let Ok(id) = SessionId::parse(id) else {
+        let ours = id
+            .strip_prefix(SessionId::PREFIX)
+            .is_some_and(|rest| rest.starts_with('_'));
+        let Some(id) = SessionId::parse(id).ok().filter(|_| ours) else {
             return Ok(None);
         };
         self.get_record(&keys::entity("SESSION", id.as_str())).await

@@ -186,3 +186,52 @@ fn the_table_declares_the_keys_and_indexes_the_store_queries() {
     assert_eq!(ttl.attribute_name, "expires_at");
     assert_eq!(spec.billing_mode, "PAY_PER_REQUEST");
 }
+
+/// `chatsource serve` routes a path to the function API Gateway would call: every HttpApi
+/// event of every function in the template reaches that function's binary locally, and
+/// every local function is deployed.
+#[test]
+fn the_local_server_routes_every_path_to_the_function_the_template_routes_it_to() {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).expect("template.yaml is YAML");
+    let mut deployed = Vec::new();
+    for (name, resource) in doc["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name:?} names no Binary"));
+        deployed.push(binary.to_owned());
+        let events = resource["Properties"]["Events"]
+            .as_mapping()
+            .expect("Events");
+        for event in events
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        {
+            let template_path = event["Properties"]["Path"].as_str().expect("Path");
+            // A concrete request path for the route: `{proxy+}` spans segments.
+            let path = template_path
+                .split('/')
+                .map(|s| match s {
+                    "{proxy+}" => "a/b",
+                    s if s.starts_with('{') => "x",
+                    s => s,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let local = chatsource::Function::for_path(&path).map(chatsource::Function::name);
+            assert_eq!(local, Some(binary), "{template_path} (as {path})");
+        }
+    }
+    let mut local: Vec<_> = chatsource::Function::ALL
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
+    local.sort();
+    deployed.sort();
+    assert_eq!(
+        local, deployed,
+        "the local functions and the template's differ"
+    );
+}
