@@ -7,32 +7,21 @@ use shared::appeal::{Appeal, Provider};
 use shared::attribution::attribute;
 use shared::directory::{Campaign, Directory};
 use shared::ids::{AccountId, AppealId, CampaignId, IntegrationId};
-use shared::integration::{Integration, TrafficType};
+use shared::integration::Integration;
 use shared::providers::{Decision, jivo};
-use shared::secret::Secret;
 use shared::utm::Utm;
 use std::hint::black_box;
 
 const CHAT_FINISHED: &[u8] = include_bytes!("../../events/jivo/bodies/chat_finished.json");
 
 fn integration() -> Integration {
-    Integration {
-        id: IntegrationId::parse("int_bench").unwrap(),
-        account_id: AccountId::parse("acc_bench").unwrap(),
-        provider: Provider::Jivo,
-        name: "bench".into(),
-        active: true,
-        secret: Secret::new("s"),
-        default_employee_id: None,
-        traffic_type: TrafficType::Campaign,
-        default_campaign_id: None,
-        default_source_id: None,
-        default_site_id: None,
-        messenger_mapping: Default::default(),
-        jivo: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    }
+    Integration::new(
+        IntegrationId::parse("int_bench").unwrap(),
+        AccountId::parse("acc_bench").unwrap(),
+        Provider::Jivo,
+        "bench",
+        Utc::now(),
+    )
 }
 
 /// An account with 200 campaigns, the last of which matches the sample.

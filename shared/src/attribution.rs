@@ -184,7 +184,6 @@ mod tests {
     use crate::contact::Contact;
     use crate::directory::tests::{acc, campaign, site, when};
     use crate::ids::{AppealId, CampaignId, IntegrationId, SourceId};
-    use crate::secret::Secret;
 
     fn integration() -> Integration {
         let mut mapping = std::collections::BTreeMap::new();
@@ -196,21 +195,17 @@ mod tests {
             },
         );
         Integration {
-            id: IntegrationId::parse("int_1").unwrap(),
-            account_id: acc(),
-            provider: Provider::Jivo,
-            name: "j".into(),
-            active: true,
-            secret: Secret::new("s"),
-            default_employee_id: None,
-            traffic_type: TrafficType::Campaign,
             default_campaign_id: Some(CampaignId::parse("cmp_default").unwrap()),
             default_source_id: Some(SourceId::parse("src_organic").unwrap()),
             default_site_id: Some(SiteId::parse("site_main").unwrap()),
             messenger_mapping: mapping,
-            jivo: None,
-            created_at: when(),
-            updated_at: when(),
+            ..Integration::new(
+                IntegrationId::parse("int_1").unwrap(),
+                acc(),
+                Provider::Jivo,
+                "j",
+                when(),
+            )
         }
     }
 

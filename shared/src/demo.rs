@@ -100,17 +100,10 @@ pub async fn seed(
     };
     let telegram = Channel::parse("telegram").expect("valid channel");
     let integration = Integration {
-        id: id(IntegrationId::parse, JIVO_INTEGRATION_ID),
-        account_id: account.clone(),
-        provider: Provider::Jivo,
-        name: "Jivo on the demo shop".into(),
-        active: true,
         secret: Secret::new(JIVO_SECRET),
         default_employee_id: Some(employee.id.clone()),
         traffic_type: TrafficType::Campaign,
         default_campaign_id: Some(id(CampaignId::parse, "cmp_demo_default")),
-        default_source_id: None,
-        default_site_id: None,
         messenger_mapping: BTreeMap::from([(
             telegram.clone(),
             MappingTarget {
@@ -121,8 +114,13 @@ pub async fn seed(
         jivo: Some(JivoSettings {
             channels: BTreeMap::from([(JIVO_TELEGRAM_WIDGET.to_owned(), telegram)]),
         }),
-        created_at: now,
-        updated_at: now,
+        ..Integration::new(
+            id(IntegrationId::parse, JIVO_INTEGRATION_ID),
+            account.clone(),
+            Provider::Jivo,
+            "Jivo on the demo shop",
+            now,
+        )
     };
 
     store.put_entity(&site).await?;

@@ -63,6 +63,33 @@ pub struct Integration {
 }
 
 impl Integration {
+    /// A switched-on integration with a fresh webhook secret and no defaults or mappings yet.
+    pub fn new(
+        id: IntegrationId,
+        account_id: AccountId,
+        provider: Provider,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Integration {
+        Integration {
+            id,
+            account_id,
+            provider,
+            name: name.to_owned(),
+            active: true,
+            secret: Secret::generate(),
+            default_employee_id: None,
+            traffic_type: TrafficType::default(),
+            default_campaign_id: None,
+            default_source_id: None,
+            default_site_id: None,
+            messenger_mapping: BTreeMap::new(),
+            jivo: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The channel of a Jivo widget: mapped in the settings, else the site widget.
     pub fn jivo_channel(&self, widget_id: Option<&str>) -> Channel {
         widget_id

@@ -49,16 +49,7 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| ApiError::bad_request("limit is a whole number from 1 to 200."))?,
     };
-    let own_partition = keys::appeals(call.account.id.as_str());
-    let after = match call.param("cursor") {
-        None => None,
-        // A cursor only ever continues the caller's own listing.
-        Some(c) => Some(
-            cursor::decode(&c)
-                .filter(|p| p.index_key.as_ref().is_some_and(|k| k.pk == own_partition))
-                .ok_or_else(|| ApiError::bad_request("The cursor is not one this API gave out."))?,
-        ),
-    };
+    let after = call.cursor(&keys::appeals(call.account.id.as_str()))?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from >= to
     {

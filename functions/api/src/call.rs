@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared::account::Account;
 use shared::app::App;
+use shared::store::{Position, cursor};
 use shared::web::{self, ApiError};
 
 pub struct Call<'a> {
@@ -30,6 +31,18 @@ const SERVER_FIELDS: [&str; 5] = [
 impl Call<'_> {
     pub fn param(&self, name: &str) -> Option<String> {
         web::query_param(self.query, name).filter(|v| !v.is_empty())
+    }
+
+    /// The `cursor` parameter as a store position. A cursor only ever continues a listing of
+    /// `partition` (the caller's own): one crafted to reach another is refused.
+    pub fn cursor(&self, partition: &str) -> Result<Option<Position>, ApiError> {
+        let Some(c) = self.param("cursor") else {
+            return Ok(None);
+        };
+        cursor::decode(&c)
+            .filter(|p| p.index_key.as_ref().is_some_and(|k| k.pk == partition))
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("The cursor is not one this API gave out."))
     }
 
     /// The body as a JSON object, without the fields the server owns.

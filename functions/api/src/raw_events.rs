@@ -31,14 +31,7 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
             }
         },
     };
-    let after = match call.param("cursor") {
-        None => None,
-        Some(c) => Some(
-            cursor::decode(&c)
-                .filter(|p| p.index_key.as_ref().is_some_and(|k| k.pk == partition))
-                .ok_or_else(|| ApiError::bad_request("The cursor is not one this API gave out."))?,
-        ),
-    };
+    let after = call.cursor(&partition)?;
     let (items, next) = match &integration {
         Some(id) => {
             call.app

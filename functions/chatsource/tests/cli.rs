@@ -46,6 +46,18 @@ fn serve(data_dir: &std::path::Path, extra: &[&str]) -> (Killed, String, String,
     (Killed(child), base, key, hook)
 }
 
+async fn appeals(base: &str, key: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{base}/api/appeals"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn serve_seeds_the_demo_and_a_posted_sample_is_readable_with_the_printed_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,15 +74,7 @@ async fn serve_seeds_the_demo_and_a_posted_sample_is_readable_with_the_printed_k
         .unwrap();
     assert_eq!(posted.status(), 200);
     assert_eq!(posted.text().await.unwrap(), r#"{"result":"ok"}"#);
-    let listed: serde_json::Value = client
-        .get(format!("{base}/api/appeals"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = appeals(&base, &key).await;
     assert_eq!(listed["items"][0]["attribution"]["via"], "utm");
     assert_eq!(listed["items"][0]["contact"]["phones"][0], "+79161234567");
 }
@@ -90,15 +94,7 @@ async fn a_restart_keeps_the_data_and_does_not_seed_again_and_a_fixed_key_opens_
     let (_second, base, shown, _) = serve(dir.path(), &["--api-key", "my_fixed_demo_key_1234"]);
     assert_eq!(shown, "my_fixed_demo_key_1234");
     for key in [&first_key, &shown] {
-        let listed: serde_json::Value = client
-            .get(format!("{base}/api/appeals"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = appeals(&base, key).await;
         assert_eq!(
             listed["items"].as_array().unwrap().len(),
             1,

@@ -371,8 +371,7 @@ mod tests {
     use super::*;
     use crate::appeal::Channel;
     use crate::ids::{AccountId, IntegrationId};
-    use crate::integration::{JivoSettings, TrafficType};
-    use crate::secret::Secret;
+    use crate::integration::JivoSettings;
 
     macro_rules! sample {
         ($name:literal) => {
@@ -384,21 +383,14 @@ mod tests {
         let mut channels = std::collections::BTreeMap::new();
         channels.insert("7700001".to_string(), Channel::parse("telegram").unwrap());
         Integration {
-            id: IntegrationId::parse("int_1").unwrap(),
-            account_id: AccountId::parse("acc_1").unwrap(),
-            provider: crate::appeal::Provider::Jivo,
-            name: "Jivo".into(),
-            active: true,
-            secret: Secret::new("s"),
-            default_employee_id: None,
-            traffic_type: TrafficType::Campaign,
-            default_campaign_id: None,
-            default_source_id: None,
-            default_site_id: None,
-            messenger_mapping: Default::default(),
             jivo: Some(JivoSettings { channels }),
-            created_at: now(),
-            updated_at: now(),
+            ..Integration::new(
+                IntegrationId::parse("int_1").unwrap(),
+                AccountId::parse("acc_1").unwrap(),
+                crate::appeal::Provider::Jivo,
+                "Jivo",
+                now(),
+            )
         }
     }
 

@@ -20,6 +20,16 @@ fn env(table: &str) -> Vec<(&'static str, String)> {
     env
 }
 
+/// A fresh table on moto holding the demo account (with [`KEY`] as its API key).
+async fn demo_table() -> String {
+    let (client, table) = moto::dynamodb_table().await;
+    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
+    shared::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
+        .await
+        .expect("seed");
+    table
+}
+
 fn sample(path: &str) -> String {
     std::fs::read_to_string(moto::repo_root().join("events").join(path)).expect("sample")
 }
@@ -34,11 +44,7 @@ fn payload(answer: &str) -> (u64, Value) {
 
 #[tokio::test]
 async fn the_lambda_binaries_turn_a_jivo_sample_into_an_appeal_on_dynamodb() {
-    let (client, table) = moto::dynamodb_table().await;
-    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
-    shared::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
-        .await
-        .expect("seed");
+    let table = demo_table().await;
 
     let jivo = LambdaProcess::start("jivo-webhook", &env(&table)).await;
     let (status, body) = payload(
@@ -95,11 +101,7 @@ async fn the_lambda_binaries_turn_a_jivo_sample_into_an_appeal_on_dynamodb() {
 
 #[tokio::test]
 async fn lambda_logs_are_json_lines_with_ids_and_no_personal_data() {
-    let (client, table) = moto::dynamodb_table().await;
-    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
-    shared::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
-        .await
-        .expect("seed");
+    let table = demo_table().await;
     let jivo = LambdaProcess::start("jivo-webhook", &env(&table)).await;
     for event in [
         "chat_accepted",
