@@ -72,7 +72,7 @@ fn webhook(c: &mut Criterion) {
                     &facts,
                     Utc::now(),
                 );
-                appeal.attribution = attribute(&appeal, false, &dir, &integration);
+                appeal.attribution = attribute(&appeal, None, &dir, &integration);
                 black_box(appeal)
             })
         },

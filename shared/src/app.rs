@@ -1,9 +1,9 @@
 //! What every handler borrows: the store, and short-lived caches of the settings a webhook
-//! reads (integration, directory), so a warm Lambda costs about one read and one write per
+//! reads (integration, site, directory), so a warm Lambda costs about one read and one write per
 //! webhook. Writes through the management API in the same process drop the cached copies;
 //! other processes (other Lambdas) see a change within [`CACHE_TTL`].
 
-use crate::directory::Directory;
+use crate::directory::{Directory, Site};
 use crate::ids::AccountId;
 use crate::integration::Integration;
 use crate::store::{Store, StoreError};
@@ -22,6 +22,7 @@ pub struct App {
     pub admin_key: Option<crate::secret::Secret>,
     cache_ttl: Duration,
     integrations: Mutex<HashMap<String, (Instant, Integration)>>,
+    sites: Mutex<HashMap<String, (Instant, Site)>>,
     directories: Mutex<HashMap<AccountId, (Instant, Directory)>>,
 }
 
@@ -33,6 +34,7 @@ impl App {
             admin_key: None,
             cache_ttl: CACHE_TTL,
             integrations: Mutex::default(),
+            sites: Mutex::default(),
             directories: Mutex::default(),
         }
     }
@@ -58,6 +60,18 @@ impl App {
         Ok(found)
     }
 
+    /// A site by id (every tracker request).
+    pub async fn site(&self, id: &str) -> Result<Option<Site>, StoreError> {
+        if let Some(hit) = fresh(&self.sites, id, self.cache_ttl) {
+            return Ok(Some(hit));
+        }
+        let found: Option<Site> = self.store.entity(id).await?;
+        if let Some(found) = &found {
+            remember(&self.sites, id.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+
     pub async fn directory(&self, account: &AccountId) -> Result<Directory, StoreError> {
         if let Some(hit) = fresh(&self.directories, account, self.cache_ttl) {
             return Ok(hit);
@@ -71,6 +85,9 @@ impl App {
     pub fn forget(&self, account: &AccountId) {
         if let Ok(mut map) = self.integrations.lock() {
             map.retain(|_, (_, i)| &i.account_id != account);
+        }
+        if let Ok(mut map) = self.sites.lock() {
+            map.retain(|_, (_, s)| &s.account_id != account);
         }
         if let Ok(mut map) = self.directories.lock() {
             map.remove(account);

@@ -216,8 +216,30 @@ pub struct Attribution {
     pub campaign_id: Option<CampaignId>,
     pub source_id: Option<SourceId>,
     pub site_id: Option<SiteId>,
+    /// The session id looked for, where it came from, and whether it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_lookup: Option<SessionLookup>,
     /// One sentence on how the decision was made, for the person reading the report.
     pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupSource {
+    /// A field of the provider's payload (Jivo `user_token`, a CRM field).
+    Payload,
+    /// A messenger deep-link code in the chat (`/start CS...`).
+    DeepLink,
+    /// Our session id written into the chat by a widget (Bitrix24 custom data).
+    Message,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionLookup {
+    /// The session id, or the deep-link code, that was looked up.
+    pub id: String,
+    pub source: LookupSource,
+    pub found: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +339,7 @@ impl Appeal {
                 campaign_id: None,
                 source_id: None,
                 site_id: None,
+                session_lookup: None,
                 detail: String::new(),
             },
             status: facts.status,

@@ -11,7 +11,7 @@
 //! A found session whose tags match nothing (a direct visit) keeps its site but does not decide
 //! the campaign: the next steps do, and `via` names the step that did.
 
-use crate::appeal::{Appeal, Attribution, Via};
+use crate::appeal::{Appeal, Attribution, LookupSource, SessionLookup, Via};
 use crate::directory::{Campaign, Directory, Source};
 use crate::ids::SiteId;
 use crate::integration::{Integration, MappingTarget, TrafficType};
@@ -19,15 +19,34 @@ use crate::utm::Utm;
 
 pub fn attribute(
     appeal: &Appeal,
-    session_found: bool,
+    lookup: Option<&SessionLookup>,
+    dir: &Directory,
+    integration: &Integration,
+) -> Attribution {
+    let mut attribution = decide(appeal, lookup, dir, integration);
+    attribution.session_lookup = lookup.cloned();
+    attribution
+}
+
+fn decide(
+    appeal: &Appeal,
+    lookup: Option<&SessionLookup>,
     dir: &Directory,
     integration: &Integration,
 ) -> Attribution {
     let info = &appeal.session;
-    let looked_for = match (&info.id, session_found) {
-        (None, _) => "no session id came with the chat".to_owned(),
-        (Some(id), true) => format!("session {id} found"),
-        (Some(id), false) => format!("session {id} not found"),
+    let session_found = lookup.is_some_and(|l| l.found);
+    let looked_for = match lookup {
+        None => "no session id came with the chat".to_owned(),
+        Some(l) => {
+            let what = match l.source {
+                LookupSource::Payload => "session",
+                LookupSource::DeepLink => "deep-link code",
+                LookupSource::Message => "session (named in the chat)",
+            };
+            let found = if l.found { "found" } else { "not found" };
+            format!("{what} {} {found}", l.id)
+        }
     };
     // The site is known from our session, else from the page the chat ran on.
     let known_site = if session_found {
@@ -153,6 +172,7 @@ fn to_target(
             .clone()
             .filter(|id| dir.source(id).is_some()),
         site_id: known_site.or_else(|| target.site_id.clone()),
+        session_lookup: None,
         detail,
     }
 }
@@ -163,6 +183,7 @@ fn from_campaign(via: Via, c: &Campaign, site: Option<SiteId>, detail: String) -
         campaign_id: Some(c.id.clone()),
         source_id: c.source_id.clone(),
         site_id: site.or_else(|| c.site_id.clone()),
+        session_lookup: None,
         detail,
     }
 }
@@ -173,6 +194,7 @@ fn from_source(via: Via, s: &Source, site: Option<SiteId>, detail: String) -> At
         campaign_id: None,
         source_id: Some(s.id.clone()),
         site_id: site,
+        session_lookup: None,
         detail,
     }
 }
@@ -249,6 +271,15 @@ mod tests {
         )
     }
 
+    /// The lookup of session `ses_1` from the payload.
+    fn lookup(found: bool) -> Option<&'static SessionLookup> {
+        Some(Box::leak(Box::new(SessionLookup {
+            id: "ses_1".into(),
+            source: LookupSource::Payload,
+            found,
+        })))
+    }
+
     fn tagged(tags: &str) -> SessionInfo {
         SessionInfo {
             id: Some("ses_1".into()),
@@ -262,7 +293,7 @@ mod tests {
     fn a_found_session_decides_by_its_tags() {
         let a = attribute(
             &appeal("site", tagged("source=yandex|medium=cpc|campaign=spring")),
-            true,
+            lookup(true),
             &dir(),
             &integration(),
         );
@@ -278,7 +309,7 @@ mod tests {
         let mut info = tagged("source=google");
         info.site_id = None;
         info.page_url = Some("https://shop.example.ru/p".into());
-        let a = attribute(&appeal("site", info), false, &dir(), &integration());
+        let a = attribute(&appeal("site", info), lookup(false), &dir(), &integration());
         assert_eq!(a.via, Via::Utm);
         assert_eq!(a.campaign_id.unwrap().as_str(), "cmp_google");
         assert_eq!(
@@ -293,7 +324,7 @@ mod tests {
     fn messenger_chats_without_session_or_tags_follow_the_mapping() {
         let a = attribute(
             &appeal("telegram", SessionInfo::default()),
-            false,
+            lookup(false),
             &dir(),
             &integration(),
         );
@@ -305,7 +336,7 @@ mod tests {
     fn everything_else_takes_the_default_of_its_traffic_type() {
         let a = attribute(
             &appeal("whatsapp", SessionInfo::default()),
-            false,
+            lookup(false),
             &dir(),
             &integration(),
         );
@@ -317,7 +348,7 @@ mod tests {
         by_source.traffic_type = TrafficType::Source;
         let a = attribute(
             &appeal("site", SessionInfo::default()),
-            false,
+            lookup(false),
             &dir(),
             &by_source,
         );
@@ -328,7 +359,12 @@ mod tests {
 
     #[test]
     fn a_session_whose_tags_match_nothing_keeps_its_site_and_falls_through() {
-        let a = attribute(&appeal("site", tagged("")), true, &dir(), &integration());
+        let a = attribute(
+            &appeal("site", tagged("")),
+            lookup(true),
+            &dir(),
+            &integration(),
+        );
         assert_eq!(a.via, Via::Default);
         assert_eq!(a.site_id.unwrap().as_str(), "site_main");
     }
@@ -345,7 +381,7 @@ mod tests {
         });
         let a = attribute(
             &appeal("site", tagged("source=VK|medium=social")),
-            false,
+            lookup(false),
             &d,
             &integration(),
         );

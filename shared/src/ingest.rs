@@ -2,13 +2,15 @@
 //! record the outcome. Replay of a kept event runs the same [`handle`].
 
 use crate::app::App;
-use crate::appeal::{Appeal, AppealFacts, Provider};
+use crate::appeal::{Appeal, AppealFacts, Author, LookupSource, Provider, SessionLookup};
 use crate::attribution::attribute;
+use crate::deeplink::{Code, find_session_id};
 use crate::directory::Directory;
 use crate::ids::AppealId;
 use crate::integration::Integration;
 use crate::providers::{self, Decision, Unreadable};
 use crate::raw_event::{RawEvent, RawStatus};
+use crate::session::Session;
 use crate::store::{Kept, StoreError, keys};
 use chrono::{DateTime, Utc};
 
@@ -268,10 +270,7 @@ async fn settle(
     dir: &Directory,
     appeal: &mut Appeal,
 ) -> Result<(), StoreError> {
-    let session = match &appeal.session.id {
-        Some(id) => app.store.session(id).await?,
-        None => None,
-    };
+    let (session, lookup) = find_session(app, appeal).await?;
     if let Some(session) = &session {
         appeal.session = session.overlay(&appeal.session);
     }
@@ -280,6 +279,69 @@ async fn settle(
         appeal.agent.as_ref(),
         integration.default_employee_id.as_ref(),
     );
-    appeal.attribution = attribute(appeal, session.is_some(), dir, integration);
+    appeal.attribution = attribute(appeal, lookup.as_ref(), dir, integration);
     Ok(())
+}
+
+/// Messages searched for a deep-link code or a session id: the start of the conversation,
+/// where `/start <code>`, a prefilled WhatsApp text or a widget's custom data appear.
+const MESSAGES_SEARCHED: usize = 10;
+
+/// The session a chat belongs to: the one found before (a later event must not lose it),
+/// else the id its payload carried, else a deep-link code or one of our session ids in its
+/// first messages. Sessions of other accounts are never found.
+async fn find_session(
+    app: &App,
+    appeal: &Appeal,
+) -> Result<(Option<Session>, Option<SessionLookup>), StoreError> {
+    let mut tries: Vec<(String, LookupSource)> = Vec::new();
+    if let Some(previous) = appeal
+        .attribution
+        .session_lookup
+        .as_ref()
+        .filter(|l| l.found)
+    {
+        tries.push((previous.id.clone(), previous.source));
+    }
+    if let Some(id) = &appeal.session.id {
+        tries.push((id.clone(), LookupSource::Payload));
+    }
+    for message in appeal
+        .messages
+        .iter()
+        .filter(|m| m.author != Author::Employee)
+        .take(MESSAGES_SEARCHED)
+    {
+        if let Some(code) = Code::find_in(&message.text) {
+            tries.push((code.to_string(), LookupSource::DeepLink));
+        }
+        if let Some(id) = find_session_id(&message.text) {
+            tries.push((id.to_owned(), LookupSource::Message));
+        }
+    }
+    // The same id may come from the previous lookup and the payload: look it up once.
+    let mut seen = std::collections::HashSet::new();
+    tries.retain(|(key, _)| seen.insert(key.clone()));
+    let mut first_miss = None;
+    for (key, source) in tries {
+        let session = match source {
+            LookupSource::DeepLink => match Code::parse(&key) {
+                Some(code) => app.store.session_for_code(&code).await?,
+                None => None,
+            },
+            LookupSource::Payload | LookupSource::Message => app.store.session(&key).await?,
+        }
+        .filter(|s| s.account_id == appeal.account_id);
+        let found = session.is_some();
+        let lookup = SessionLookup {
+            id: key,
+            source,
+            found,
+        };
+        if found {
+            return Ok((session, Some(lookup)));
+        }
+        first_miss.get_or_insert(lookup);
+    }
+    Ok((None, first_miss))
 }

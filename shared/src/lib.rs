@@ -12,6 +12,7 @@ pub mod attribution;
 pub mod aws;
 pub mod config;
 pub mod contact;
+pub mod deeplink;
 pub mod demo;
 pub mod directory;
 pub mod ids;

@@ -1,10 +1,19 @@
-//! A visit recorded by our site script: the ad session a later chat is tied to.
+//! A visit recorded by our site script: the ad session a later chat is tied to, and the rules
+//! that decide when a page view continues a session and when it starts a new one.
 
 use crate::appeal::SessionInfo;
+use crate::deeplink::Code;
+use crate::directory::{Site, host_of};
 use crate::ids::{AccountId, SessionId, SiteId};
-use crate::utm::{ClickIds, Utm};
-use chrono::{DateTime, Utc};
+use crate::utm::{self, ClickIds, Utm};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A visit ends after this long without a page view (the usual web-analytics rule).
+pub const INACTIVITY: Duration = Duration::minutes(30);
+/// Page views closer together than this do not rewrite the session (fewer writes); the
+/// inactivity clock is that much coarse.
+pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -12,6 +21,8 @@ pub struct Session {
     pub account_id: AccountId,
     pub site_id: SiteId,
     pub visitor_id: String,
+    /// Short code for messenger deep links (`t.me/bot?start=<code>`).
+    pub code: Option<Code>,
     pub landing_page: Option<String>,
     pub referrer: Option<String>,
     #[serde(default)]
@@ -39,5 +50,231 @@ impl Session {
         };
         info.fill_from(from_payload);
         info
+    }
+}
+
+/// One page view reported by the script, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageView {
+    pub url: String,
+    /// Only a referrer from outside the site: internal navigation is not where a visit came from.
+    pub referrer: Option<String>,
+    pub utm: Utm,
+    pub click_ids: ClickIds,
+}
+
+impl PageView {
+    pub fn new(site: &Site, url: &str, referrer: Option<&str>) -> PageView {
+        let (utm, click_ids) = utm::from_url(url);
+        let on_site =
+            |host: &str| host == site.domain || host.ends_with(&format!(".{}", site.domain));
+        let referrer = referrer
+            .filter(|r| host_of(r).is_some_and(|h| !on_site(&h)))
+            .map(str::to_owned);
+        PageView {
+            url: url.to_owned(),
+            referrer,
+            utm,
+            click_ids,
+        }
+    }
+
+    /// The view came from an ad (it carries UTM tags or a click id).
+    pub fn is_ad_click(&self) -> bool {
+        !self.utm.is_empty() || !self.click_ids.is_empty()
+    }
+}
+
+/// What a page view does to the visitor's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visit {
+    /// The visit goes on; `touched` says the session changed and must be written.
+    Continue { session: Session, touched: bool },
+    /// A new visit: a new session (inactivity, a new ad click, or no session yet).
+    Start(Session),
+}
+
+/// Continues `current` or starts a new session. `current` counts only if it belongs to this
+/// site and visitor, was active within [`INACTIVITY`], and the view is not a new ad click
+/// (tags or click ids other than the session's): otherwise the first touch of the visit
+/// stands, and later views without tags never overwrite it.
+pub fn visit(
+    current: Option<Session>,
+    site: &Site,
+    visitor_id: &str,
+    view: &PageView,
+    now: DateTime<Utc>,
+) -> Visit {
+    if let Some(mut session) = current {
+        let same_visit = session.site_id == site.id
+            && session.visitor_id == visitor_id
+            && now - session.last_seen_at <= INACTIVITY;
+        let new_ad_click =
+            view.is_ad_click() && (view.utm != session.utm || view.click_ids != session.click_ids);
+        if same_visit && !new_ad_click {
+            let touched = now - session.last_seen_at >= TOUCH_EVERY;
+            if touched {
+                session.last_seen_at = now;
+            }
+            return Visit::Continue { session, touched };
+        }
+    }
+    Visit::Start(Session {
+        id: SessionId::generate(),
+        account_id: site.account_id.clone(),
+        site_id: site.id.clone(),
+        visitor_id: visitor_id.to_owned(),
+        code: Some(Code::generate()),
+        landing_page: Some(view.url.clone()),
+        referrer: view.referrer.clone(),
+        utm: view.utm.clone(),
+        click_ids: view.click_ids.clone(),
+        started_at: now,
+        last_seen_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::tests::site;
+    use chrono::TimeZone;
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    fn shop() -> Site {
+        site("site_1", "shop.example.ru")
+    }
+
+    fn view(url: &str) -> PageView {
+        PageView::new(&shop(), url, Some("https://yandex.ru/search?text=x"))
+    }
+
+    fn first(url: &str) -> Session {
+        match visit(None, &shop(), "v_1", &view(url), t(0)) {
+            Visit::Start(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_first_view_starts_a_session_with_its_landing_page_tags_and_click_ids() {
+        let s = first(
+            "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring&yclid=123",
+        );
+        assert_eq!(s.utm.campaign.as_deref(), Some("spring"));
+        assert_eq!(s.click_ids["yclid"], "123");
+        assert_eq!(
+            s.landing_page.as_deref(),
+            Some(
+                "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring&yclid=123"
+            )
+        );
+        assert_eq!(
+            s.referrer.as_deref(),
+            Some("https://yandex.ru/search?text=x")
+        );
+        assert!(s.code.is_some());
+    }
+
+    #[test]
+    fn later_views_without_tags_keep_the_first_touch() {
+        let s = first("https://shop.example.ru/?utm_source=yandex");
+        match visit(
+            Some(s.clone()),
+            &shop(),
+            "v_1",
+            &view("https://shop.example.ru/cart"),
+            t(10),
+        ) {
+            Visit::Continue { session, touched } => {
+                assert_eq!(session.id, s.id);
+                assert_eq!(session.utm, s.utm);
+                assert!(touched);
+                assert_eq!(session.last_seen_at, t(10));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn thirty_minutes_of_silence_or_a_new_ad_click_start_a_new_session() {
+        let s = first("https://shop.example.ru/?utm_source=yandex");
+        let later = visit(
+            Some(s.clone()),
+            &shop(),
+            "v_1",
+            &view("https://shop.example.ru/"),
+            t(31),
+        );
+        assert!(matches!(later, Visit::Start(n) if n.id != s.id && n.utm.is_empty()));
+        let other_ad = visit(
+            Some(s.clone()),
+            &shop(),
+            "v_1",
+            &view("https://shop.example.ru/?utm_source=google"),
+            t(5),
+        );
+        assert!(matches!(other_ad, Visit::Start(n) if n.utm.source.as_deref() == Some("google")));
+        let same_ad = visit(
+            Some(s.clone()),
+            &shop(),
+            "v_1",
+            &view("https://shop.example.ru/?utm_source=yandex"),
+            t(5),
+        );
+        assert!(
+            matches!(same_ad, Visit::Continue { .. }),
+            "reloading the landing page is the same visit"
+        );
+    }
+
+    #[test]
+    fn a_session_of_another_visitor_or_site_is_not_continued() {
+        let s = first("https://shop.example.ru/");
+        assert!(matches!(
+            visit(
+                Some(s.clone()),
+                &shop(),
+                "v_2",
+                &view("https://shop.example.ru/"),
+                t(1)
+            ),
+            Visit::Start(_)
+        ));
+        let other = site("site_2", "shop.example.ru");
+        assert!(matches!(
+            visit(
+                Some(s),
+                &other,
+                "v_1",
+                &view("https://shop.example.ru/"),
+                t(1)
+            ),
+            Visit::Start(_)
+        ));
+    }
+
+    #[test]
+    fn quick_page_views_do_not_rewrite_the_session_and_internal_referrers_are_not_kept() {
+        let s = first("https://shop.example.ru/");
+        assert!(matches!(
+            visit(
+                Some(s),
+                &shop(),
+                "v_1",
+                &view("https://shop.example.ru/a"),
+                t(0) + Duration::seconds(20)
+            ),
+            Visit::Continue { touched: false, .. }
+        ));
+        let internal = PageView::new(
+            &shop(),
+            "https://shop.example.ru/b",
+            Some("https://m.shop.example.ru/a"),
+        );
+        assert_eq!(internal.referrer, None);
     }
 }

@@ -3,6 +3,7 @@
 use crate::call::Call;
 use crate::resources::{Resource, must_exist, name};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use shared::contact::normalize_email;
 use shared::directory::{Campaign, Directory, Employee, Site, Source, host_of};
 use shared::ids::{CampaignId, EmployeeId, SiteId, SourceId};
@@ -26,6 +27,13 @@ impl Resource for Site {
             name: self.name.clone(),
             domain: self.domain.clone(),
         }
+    }
+
+    /// With the script tag to paste on every page of the site.
+    async fn view(&self, call: &Call<'_>) -> Result<Value, ApiError> {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        view["script"] = json!(tracker::script_tag(&call.base_url, self.id.as_str()));
+        Ok(view)
     }
 
     fn build(

@@ -6,7 +6,7 @@ use crate::resources::{Resource, get, must_exist, name};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::appeal::{Channel, Provider};
-use shared::directory::Directory;
+use shared::directory::{Directory, Site};
 use shared::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
 use shared::integration::{Integration, JivoSettings, MappingTarget, TrafficType};
 use shared::secret::Secret;
@@ -117,13 +117,33 @@ impl Resource for Integration {
         })
     }
 
-    fn view(&self, call: &Call<'_>) -> Value {
+    /// Without the secret; with the webhook URLs, and the script tags of the account's sites
+    /// ("after saving, install the script on every page of the site").
+    async fn view(&self, call: &Call<'_>) -> Result<Value, ApiError> {
+        let sites: Vec<Site> = call.app.store.entities(&call.account.id).await?;
+        let scripts: Vec<Value> = sites
+            .iter()
+            .map(|s| json!({"site_id": s.id, "domain": s.domain, "script": tracker::script_tag(&call.base_url, s.id.as_str())}))
+            .collect();
+        // The integration's own site, else the account's only one.
+        let main = self
+            .default_site_id
+            .as_ref()
+            .and_then(|id| sites.iter().find(|s| &s.id == id))
+            .or(if sites.len() == 1 {
+                sites.first()
+            } else {
+                None
+            })
+            .map(|s| tracker::script_tag(&call.base_url, s.id.as_str()));
         let mut view = serde_json::to_value(self).unwrap_or_default();
         if let Some(map) = view.as_object_mut() {
             map.remove("secret");
             map.insert("webhook_urls".into(), webhook_urls(self, &call.base_url));
+            map.insert("site_script".into(), json!(main));
+            map.insert("site_scripts".into(), json!(scripts));
         }
-        view
+        Ok(view)
     }
 }
 
@@ -169,5 +189,5 @@ pub async fn rotate_secret(call: &Call<'_>, id: &str) -> Result<Value, ApiError>
         })
         .await?;
     call.app.forget(&call.account.id);
-    Ok(rotated.view(call))
+    rotated.view(call).await
 }

@@ -31,8 +31,8 @@ pub trait Resource: DirectoryEntity + Record {
     ) -> Result<Self, ApiError>;
 
     /// The record as the API shows it.
-    fn view(&self, _call: &Call<'_>) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
+    async fn view(&self, _call: &Call<'_>) -> Result<Value, ApiError> {
+        Ok(serde_json::to_value(self).unwrap_or_default())
     }
 }
 
@@ -44,10 +44,7 @@ pub async fn route<R: Resource>(
     match (method, id) {
         (&Method::GET, None) => respond(StatusCode::OK, list::<R>(call).await),
         (&Method::POST, None) => respond(StatusCode::CREATED, create::<R>(call).await),
-        (&Method::GET, Some(id)) => respond(
-            StatusCode::OK,
-            get::<R>(call, id).await.map(|r| r.view(call)),
-        ),
+        (&Method::GET, Some(id)) => respond(StatusCode::OK, show::<R>(call, id).await),
         (&Method::PATCH, Some(id)) => respond(StatusCode::OK, update::<R>(call, id).await),
         (&Method::DELETE, Some(id)) => match delete::<R>(call, id).await {
             Ok(()) => no_content(),
@@ -58,8 +55,16 @@ pub async fn route<R: Resource>(
 }
 
 async fn list<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
-    let items: Vec<R> = call.app.store.entities(&call.account.id).await?;
-    Ok(json!({"items": items.iter().map(|r| r.view(call)).collect::<Vec<_>>()}))
+    let records: Vec<R> = call.app.store.entities(&call.account.id).await?;
+    let mut items = Vec::with_capacity(records.len());
+    for record in &records {
+        items.push(record.view(call).await?);
+    }
+    Ok(json!({ "items": items }))
+}
+
+async fn show<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+    get::<R>(call, id).await?.view(call).await
 }
 
 pub async fn get<R: Resource>(call: &Call<'_>, id: &str) -> Result<R, ApiError> {
@@ -79,7 +84,7 @@ async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
         .put_record(&record, Condition::NotExists)
         .await?;
     call.app.forget(&call.account.id);
-    Ok(record.view(call))
+    record.view(call).await
 }
 
 async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
@@ -101,7 +106,7 @@ async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiErro
         })
         .await?;
     call.app.forget(&call.account.id);
-    Ok(record.view(call))
+    record.view(call).await
 }
 
 async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> {

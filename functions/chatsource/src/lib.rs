@@ -21,15 +21,17 @@ use std::sync::Arc;
 pub enum Function {
     JivoWebhook,
     Api,
+    Tracker,
 }
 
 impl Function {
-    pub const ALL: [Function; 2] = [Function::JivoWebhook, Function::Api];
+    pub const ALL: [Function; 3] = [Function::JivoWebhook, Function::Api, Function::Tracker];
 
     pub fn name(self) -> &'static str {
         match self {
             Function::JivoWebhook => "jivo-webhook",
             Function::Api => "api",
+            Function::Tracker => "tracker",
         }
     }
 
@@ -43,6 +45,8 @@ impl Function {
             Some(Function::JivoWebhook)
         } else if path == "/api" || path.starts_with("/api/") {
             Some(Function::Api)
+        } else if path.starts_with("/t/") {
+            Some(Function::Tracker)
         } else {
             None
         }
@@ -52,6 +56,7 @@ impl Function {
         match self {
             Function::JivoWebhook => jivo_webhook::handler(app, req).await,
             Function::Api => api::handler(app, req).await,
+            Function::Tracker => tracker::handler(app, req).await,
         }
     }
 }

@@ -40,7 +40,7 @@ enum Command {
     },
     /// Run one function on an API Gateway event file and print its response like `sam local invoke`.
     Invoke {
-        /// jivo-webhook or api.
+        /// jivo-webhook, api or tracker.
         function: String,
         event: PathBuf,
         #[arg(long, default_value = ".chatsource")]

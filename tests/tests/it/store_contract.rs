@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::appeal::{Appeal, AppealFacts, Channel, Kind, Provider, SessionInfo, Status};
 use shared::contact::Contact;
+use shared::deeplink::Code;
 use shared::ids::{AccountId, AppealId, CampaignId, IntegrationId, SessionId, SiteId};
 use shared::raw_event::{RawEvent, RawStatus};
 use shared::session::Session;
@@ -89,6 +90,7 @@ contract_suite!(
     the_same_raw_event_kept_twice_is_found_rather_than_stored_again,
     raw_bodies_read_back_byte_for_byte_whatever_their_size_or_encoding,
     a_session_is_found_until_its_retention_runs_out,
+    a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -886,6 +888,7 @@ async fn a_session_is_found_until_its_retention_runs_out(kv: Arc<dyn Kv>) {
             account_id: account("acc_main"),
             site_id: SiteId::parse("site_1").expect("site id"),
             visitor_id: "visitor-1".into(),
+            code: None,
             landing_page: Some("https://shop.example.ru/?utm_source=yandex".into()),
             referrer: None,
             utm: Default::default(),
@@ -903,4 +906,50 @@ async fn a_session_is_found_until_its_retention_runs_out(kv: Arc<dyn Kv>) {
         Some(recent)
     );
     assert_eq!(store.session("ses_old").await.expect("get"), None);
+}
+
+async fn a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let mut first = Session {
+        id: SessionId::generate(),
+        account_id: account("acc_main"),
+        site_id: SiteId::parse("site_1").expect("site id"),
+        visitor_id: "v_visitor_000001".into(),
+        code: Some(Code::generate()),
+        landing_page: Some("https://shop.example.ru/?utm_source=yandex".into()),
+        referrer: None,
+        utm: Default::default(),
+        click_ids: Default::default(),
+        started_at: Utc::now(),
+        last_seen_at: Utc::now(),
+    };
+    store.start_session(&mut first).await.expect("start");
+    let code = first.code.clone().expect("code");
+    let found = store.session_for_code(&code).await.expect("lookup");
+    assert_eq!(found, Some(first.clone()));
+
+    // A second session that happens to draw the same code gets another one.
+    let mut second = Session {
+        id: SessionId::generate(),
+        ..first.clone()
+    };
+    store.start_session(&mut second).await.expect("start");
+    let second_code = second.code.clone().expect("code");
+    assert_ne!(second_code, code);
+    let by_first = store
+        .session_for_code(&code)
+        .await
+        .expect("lookup")
+        .map(|s| s.id);
+    let by_second = store
+        .session_for_code(&second_code)
+        .await
+        .expect("lookup")
+        .map(|s| s.id);
+    assert_eq!(by_first, Some(first.id.clone()));
+    assert_eq!(by_second, Some(second.id));
+    let nobody = Code::parse("CS00000000").expect("a valid code");
+    assert_eq!(store.session_for_code(&nobody).await.expect("lookup"), None);
+    // Starting a session twice is refused: ids are never reused.
+    assert!(store.start_session(&mut first.clone()).await.is_err());
 }
