@@ -1,6 +1,8 @@
 //! The harness of chatsource's integration tests: it starts what the tests need (a moto
 //! server, the local chatsource server) on free loopback ports and stops it afterwards.
 
+pub mod browser;
 pub mod lambda;
 pub mod moto;
+pub mod process;
 pub mod server;

@@ -4,6 +4,7 @@
 //! Clients get the endpoint, a region and dummy credentials from here, never from the
 //! developer's environment, so a configured AWS profile can neither leak in nor be touched.
 
+use crate::process;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_dynamodb::types::{
@@ -12,14 +13,10 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY_ID: &str = "testing";
@@ -30,9 +27,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Moto {
     endpoint: String,
-    // Kept for the life of the process: never waited on, never dropped (statics are not).
-    _server: Child,
-    _watchdog: (Child, ChildStdin),
+    // Kept for the life of the process: never dropped (statics are not); its watchdog stops it.
+    _daemon: process::Daemon,
 }
 
 /// Started once; a failure too, so every test reports it at once rather than retrying.
@@ -264,114 +260,23 @@ pub fn parse_table_spec(template: &str) -> Result<TableSpec, String> {
 }
 
 fn start() -> Result<Moto, String> {
-    let program = moto_server()?;
-    let port = free_port();
-    let log =
-        std::env::temp_dir().join(format!("chatsource-moto-{}-{port}.log", std::process::id()));
-    let log_file = std::fs::File::create(&log)
-        .map_err(|e| format!("creating moto's log {}: {e}", log.display()))?;
-    let mut server = Command::new(&program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file handle"))
-        .stderr(log_file)
-        // Its own process group, so the watchdog can stop moto and anything it started.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", program.display()))?;
-
-    // The watchdog reads its stdin, a pipe whose only writer is this process: the read ends
-    // when this process ends, however it ends (a panic, a signal, the test harness calling
-    // exit), and then the watchdog stops moto. Its own process group spares it a terminal's
-    // Ctrl-C, which would otherwise kill it before the test process.
-    let mut watchdog = Command::new("sh")
-        .args([
-            "-c",
-            r#"cat >/dev/null; kill -TERM "-$0" 2>/dev/null; rm -f "$1""#,
-        ])
-        .arg(server.id().to_string())
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| {
-            let _ = server.kill();
-            format!("starting moto's watchdog (sh): {e}")
-        })?;
-    let pipe = watchdog.stdin.take().expect("watchdog stdin is piped");
-
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let started = Instant::now();
-    while !answers_http(addr) {
-        let failure = match server.try_wait() {
-            Ok(Some(status)) => Some(format!("exited ({status})")),
-            _ if started.elapsed() > STARTUP_TIMEOUT => {
-                let _ = server.kill();
-                Some(format!("did not answer within {STARTUP_TIMEOUT:?}"))
-            }
-            _ => None,
-        };
-        if let Some(failure) = failure {
-            let output = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!(
-                "moto ({} on {addr}) {failure}; its output:\n{output}",
-                program.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let program = process::find(
+        "MOTO_SERVER",
+        &[repo_root().join(".venv/bin/moto_server")],
+        "moto_server",
+        "run the tests with `scripts/test` (see README.md), which installs moto[server] into \
+         .venv, or set MOTO_SERVER to a moto_server executable",
+    )?;
+    let port = process::free_port();
+    let args = [
+        "-H".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        port.to_string(),
+    ];
+    let daemon = process::start("moto", &program, &args, port, "/moto-api/", STARTUP_TIMEOUT)?;
     Ok(Moto {
-        endpoint: format!("http://{addr}"),
-        _server: server,
-        _watchdog: (watchdog, pipe),
+        endpoint: format!("http://{}", daemon.addr),
+        _daemon: daemon,
     })
-}
-
-/// `MOTO_SERVER`, else the repository's `.venv` (where `scripts/test` installs it), else PATH.
-fn moto_server() -> Result<PathBuf, String> {
-    const HOW: &str = "run the tests with `scripts/test` (see README.md), which installs \
-                       moto[server] into .venv, or set MOTO_SERVER to a moto_server executable";
-    if let Some(path) = std::env::var_os("MOTO_SERVER").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            return Err(format!(
-                "MOTO_SERVER={} is not a file; {HOW}",
-                path.display()
-            ));
-        }
-        return Ok(path);
-    }
-    let venv = repo_root().join(".venv/bin/moto_server");
-    if venv.is_file() {
-        return Ok(venv);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("moto_server"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("moto_server was not found (MOTO_SERVER, .venv, PATH); {HOW}"))
-}
-
-/// A port nobody listens on now. The OS picks it; another process could take it before moto
-/// binds it, in which case moto fails to start and says so.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding a free loopback port")
-}
-
-fn answers_http(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut head = [0u8; 5];
-    stream
-        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .and_then(|()| stream.read_exact(&mut head))
-        .is_ok_and(|()| &head == b"HTTP/")
 }

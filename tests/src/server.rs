@@ -13,6 +13,8 @@ pub const ADMIN_KEY: &str = "test_admin_key_0123456789";
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
+    /// The server's store, for what the API does not show (sessions).
+    pub store: shared::store::Store,
     _dir: tempfile::TempDir,
 }
 
@@ -22,7 +24,7 @@ pub async fn start() -> TestServer {
     chatsource::ensure_demo(&store, Some(API_KEY.into()))
         .await
         .expect("demo seed");
-    let app = App::new(store).with_admin_key(Some(Secret::new(ADMIN_KEY)));
+    let app = App::new(store.clone()).with_admin_key(Some(Secret::new(ADMIN_KEY)));
     let options = chatsource::ServeOptions {
         addr: "127.0.0.1:0".parse().expect("addr"),
     };
@@ -32,6 +34,7 @@ pub async fn start() -> TestServer {
     TestServer {
         base: format!("http://{}", running.addr),
         client: reqwest::Client::new(),
+        store,
         _dir: dir,
     }
 }

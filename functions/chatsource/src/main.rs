@@ -143,6 +143,10 @@ fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
     println!();
     println!("  API key:           {key}");
     println!("  Jivo webhook URL:  {hook}");
+    println!(
+        "  Site script:       {}",
+        tracker::script_tag(base, "site_demo_shop")
+    );
     println!();
     println!("Post a finished Jivo chat, then read it back:");
     println!(

@@ -106,9 +106,9 @@ async fn a_restart_keeps_the_data_and_does_not_seed_again_and_a_fixed_key_opens_
 #[test]
 fn invoke_prints_the_lambda_response_for_an_event_file() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |event: &str| {
+    let run = |function: &str, event: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
-            .args(["invoke", "jivo-webhook"])
+            .args(["invoke", function])
             .arg(events().join(event))
             .arg("--data-dir")
             .arg(dir.path())
@@ -121,12 +121,18 @@ fn invoke_prints_the_lambda_response_for_an_event_file() {
         );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
-    let ok = run("jivo/chat_finished.json");
+    let ok = run("jivo-webhook", "jivo/chat_finished.json");
     assert_eq!(ok["statusCode"], 200);
     assert_eq!(ok["body"], r#"{"result":"ok"}"#);
     assert_eq!(ok["isBase64Encoded"], false);
-    let bad = run("jivo/malformed.json");
+    let bad = run("jivo-webhook", "jivo/malformed.json");
     assert_eq!(bad["statusCode"], 400);
+    let page_view = run("tracker", "tracker/page_view.json");
+    assert_eq!(page_view["statusCode"], 200);
+    assert_eq!(
+        page_view["headers"]["access-control-allow-origin"],
+        "https://shop.example.ru"
+    );
 
     let unknown = Command::new(env!("CARGO_BIN_EXE_chatsource"))
         .args(["invoke", "no-such-function", "x.json"])

@@ -267,3 +267,17 @@ async fn a_preflight_from_the_site_is_allowed_and_from_elsewhere_refused() {
     let refused = tracker::handler(&h.app, preflight("https://evil.example.com")).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+#[test]
+fn every_event_file_carries_its_body_file_unchanged() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/tracker");
+    for entry in std::fs::read_dir(dir.join("bodies")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        assert_eq!(
+            event(&name).body().as_ref(),
+            &std::fs::read(&path).unwrap()[..],
+            "events/tracker/{name}.json is stale: run python3 events/build.py"
+        );
+    }
+}

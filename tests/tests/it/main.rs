@@ -2,6 +2,7 @@
 //! One test binary, so the harness (moto, servers) is shared and linking happens once.
 
 mod api;
+mod browser;
 mod lambda;
 mod store_contract;
 mod template;
