@@ -210,6 +210,14 @@ async fn directories_and_integrations_are_created_read_changed_and_deleted() {
     assert_eq!(site.status, 201, "{}", site.json);
     assert_eq!(site.json["domain"], "blog.example.ru");
     let site_id = site.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        site.json["script"],
+        json!(format!(
+            r#"<script async src="{}/t/{site_id}/script.js"></script>"#,
+            server.base
+        )),
+        "a new site shows the script to paste"
+    );
     let source = server
         .demo(
             "POST",
@@ -255,6 +263,12 @@ async fn directories_and_integrations_are_created_read_changed_and_deleted() {
         integration.json.get("secret").is_none(),
         "the secret is never a field"
     );
+    // Two sites and no default site: every site's script, none singled out.
+    assert_eq!(
+        integration.json["site_scripts"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(integration.json["site_script"], json!(null));
     let hook = integration.json["webhook_urls"]["chats"]
         .as_str()
         .unwrap()
