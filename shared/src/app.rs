@@ -6,12 +6,15 @@
 use crate::directory::{Directory, Site};
 use crate::ids::AccountId;
 use crate::integration::Integration;
-use crate::store::{Store, StoreError};
+use crate::store::record::Record;
+use crate::store::{DirectoryEntity, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
+
+type EntityCache<T> = Mutex<HashMap<String, (Instant, T)>>;
 
 pub struct App {
     pub store: Store,
@@ -21,8 +24,8 @@ pub struct App {
     /// Guards `POST /api/accounts`; `None` disables account creation over HTTP.
     pub admin_key: Option<crate::secret::Secret>,
     cache_ttl: Duration,
-    integrations: Mutex<HashMap<String, (Instant, Integration)>>,
-    sites: Mutex<HashMap<String, (Instant, Site)>>,
+    integrations: EntityCache<Integration>,
+    sites: EntityCache<Site>,
     directories: Mutex<HashMap<AccountId, (Instant, Directory)>>,
 }
 
@@ -49,25 +52,31 @@ impl App {
         self
     }
 
+    /// An integration by id (every webhook).
     pub async fn integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
-        if let Some(hit) = fresh(&self.integrations, id, self.cache_ttl) {
-            return Ok(Some(hit));
-        }
-        let found: Option<Integration> = self.store.entity(id).await?;
-        if let Some(found) = &found {
-            remember(&self.integrations, id.to_owned(), found.clone());
-        }
-        Ok(found)
+        self.cached_entity(&self.integrations, id).await
     }
 
     /// A site by id (every tracker request).
     pub async fn site(&self, id: &str) -> Result<Option<Site>, StoreError> {
-        if let Some(hit) = fresh(&self.sites, id, self.cache_ttl) {
+        self.cached_entity(&self.sites, id).await
+    }
+
+    /// Unknown ids are not remembered: a new record must be found as soon as it exists.
+    async fn cached_entity<T>(
+        &self,
+        cache: &EntityCache<T>,
+        id: &str,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: DirectoryEntity + Record,
+    {
+        if let Some(hit) = fresh(cache, id, self.cache_ttl) {
             return Ok(Some(hit));
         }
-        let found: Option<Site> = self.store.entity(id).await?;
+        let found: Option<T> = self.store.entity(id).await?;
         if let Some(found) = &found {
-            remember(&self.sites, id.to_owned(), found.clone());
+            remember(cache, id.to_owned(), found.clone());
         }
         Ok(found)
     }

@@ -1,4 +1,5 @@
-//! Lambda wiring every function shares: JSON logs and the DynamoDB-backed [`App`].
+//! Lambda wiring every function shares: JSON logs, the DynamoDB-backed [`App`] built once per
+//! cold start, and the runtime loop.
 
 use crate::app::App;
 use crate::config::{Config, ConfigError};
@@ -27,4 +28,20 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     Ok(App::new(Store::new(Arc::new(kv)))
         .with_public_url(config.public_url)
         .with_admin_key(config.admin_key))
+}
+
+/// Runs an HTTP handler as this Lambda's function: logs, configuration and clients once per
+/// cold start, then every invocation borrows them.
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = crate::web::HttpResponse> + Send + 'static,
+{
+    init_logs();
+    let app: &'static App = Box::leak(Box::new(app_from_env().await?));
+    let handler = &handler;
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, std::convert::Infallible>(handler(app, req).await)
+    }))
+    .await
 }

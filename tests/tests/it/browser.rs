@@ -73,6 +73,19 @@ async fn site(server: &TestServer) -> chatsource_tests::browser::Pages {
     .await
 }
 
+/// A fresh chatsource, the demo site's pages, and a browser on `path` of the site.
+async fn visit(path: &str) -> (TestServer, chatsource_tests::browser::Pages, Browser) {
+    let server = start().await;
+    let pages = site(&server).await;
+    let browser = Browser::open().await;
+    browser
+        .client
+        .goto(&format!("{}{path}", pages.origin))
+        .await
+        .unwrap();
+    (server, pages, browser)
+}
+
 fn calls_of(calls: &Value, widget: &str) -> Vec<Value> {
     calls
         .as_array()
@@ -85,14 +98,7 @@ fn calls_of(calls: &Value, widget: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_visit_gets_a_session_every_widget_gets_its_id_and_messenger_links_carry_its_code() {
-    let server = start().await;
-    let pages = site(&server).await;
-    let browser = Browser::open().await;
-    browser
-        .client
-        .goto(&format!("{}{LANDING}", pages.origin))
-        .await
-        .unwrap();
+    let (server, pages, browser) = visit(LANDING).await;
     let wait = Duration::from_secs(15);
     let calls = browser
         .wait_for("window.__calls.some(c => c[0] === 'jivo') && window.__calls.some(c => c[0] === 'bitrix24') && window.__calls", wait)
@@ -181,14 +187,7 @@ async fn a_visit_gets_a_session_every_widget_gets_its_id_and_messenger_links_car
 
 #[tokio::test]
 async fn a_jivo_chat_carrying_the_visits_session_is_attributed_to_it_without_any_utm_of_its_own() {
-    let server = start().await;
-    let pages = site(&server).await;
-    let browser = Browser::open().await;
-    browser
-        .client
-        .goto(&format!("{}{LANDING}", pages.origin))
-        .await
-        .unwrap();
+    let (server, pages, browser) = visit(LANDING).await;
     let token = browser
         .wait_for(
             "window.__calls.filter(c => c[0] === 'jivo').map(c => c[1])[0]",
@@ -226,17 +225,7 @@ async fn a_jivo_chat_carrying_the_visits_session_is_attributed_to_it_without_any
 
 #[tokio::test]
 async fn a_telegram_chat_started_from_a_rewritten_link_is_attributed_to_the_visit() {
-    let server = start().await;
-    let pages = site(&server).await;
-    let browser = Browser::open().await;
-    browser
-        .client
-        .goto(&format!(
-            "{}/?utm_source=google&utm_medium=cpc&gclid=g-77",
-            pages.origin
-        ))
-        .await
-        .unwrap();
+    let (server, _pages, browser) = visit("/?utm_source=google&utm_medium=cpc&gclid=g-77").await;
     let href = browser
         .wait_for("document.getElementById('tg').href.indexOf('start=') > 0 && document.getElementById('tg').href", Duration::from_secs(15))
         .await;
@@ -272,14 +261,7 @@ async fn a_telegram_chat_started_from_a_rewritten_link_is_attributed_to_the_visi
 
 #[tokio::test]
 async fn a_page_without_any_widget_still_records_the_visit_and_throws_nothing() {
-    let server = start().await;
-    let pages = site(&server).await;
-    let browser = Browser::open().await;
-    browser
-        .client
-        .goto(&format!("{}/bare", pages.origin))
-        .await
-        .unwrap();
+    let (server, _pages, browser) = visit("/bare").await;
     let sid = browser
         .wait_for(
             "window.chatsource && window.chatsource.session()",
@@ -308,14 +290,7 @@ async fn a_page_without_any_widget_still_records_the_visit_and_throws_nothing() 
 
 #[tokio::test]
 async fn the_amocrm_button_gets_the_session_in_the_configured_lead_field() {
-    let server = start().await;
-    let pages = site(&server).await;
-    let browser = Browser::open().await;
-    browser
-        .client
-        .goto(&format!("{}/amo", pages.origin))
-        .await
-        .unwrap();
+    let (_server, _pages, browser) = visit("/amo").await;
     let meta = browser
         .wait_for(
             "window.__calls.filter(c => c[0] === 'amocrm').map(c => c[1])[0]",
