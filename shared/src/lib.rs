@@ -19,6 +19,7 @@ pub mod ids;
 pub mod ingest;
 pub mod integration;
 pub mod providers;
+pub mod queue;
 pub mod raw_event;
 pub mod secret;
 pub mod session;
