@@ -13,6 +13,7 @@ API_ID = "a1b2c3d4e5"
 DOMAIN = f"{API_ID}.execute-api.eu-central-1.amazonaws.com"
 JIVO = "/hooks/jivo/int_demo_jivo/demo_jivo_secret"
 SESSIONS = "/t/site_demo_shop/sessions"
+VERBOX = "/hooks/verbox/int_demo_verbox/demo_verbox_secret"
 SITE_ORIGIN = {"origin": "https://shop.example.ru"}
 
 # (directory, event name, method, path, route key, path parameters, extra headers, body file)
@@ -21,6 +22,11 @@ SPECS = [
     *[("jivo", body.stem, "POST", JIVO, "POST /hooks/jivo/{integration_id}/{secret}",
        {"integration_id": "int_demo_jivo", "secret": "demo_jivo_secret"}, {}, body)
       for body in sorted((ROOT / "jivo" / "bodies").iterdir())],
+    *[("verbox", body.stem, "POST", f"{VERBOX}/{hook}",
+       f"POST /hooks/verbox/{{integration_id}}/{{secret}}/{hook}",
+       {"integration_id": "int_demo_verbox", "secret": "demo_verbox_secret"}, {}, body)
+      for body in sorted((ROOT / "verbox" / "bodies").iterdir())
+      for hook in ["offline" if body.stem.startswith("offline") else "chats"]],
     ("tracker", "script", "GET", "/t/site_demo_shop/script.js", "GET /t/{site_id}/script.js",
      {"site_id": "site_demo_shop"}, {}, None),
     *[("tracker", body.stem, "POST", SESSIONS, "POST /t/{site_id}/sessions",
@@ -29,7 +35,7 @@ SPECS = [
 ]
 
 
-def event(method, path, route, params, extra_headers, body):
+def event(method, path, route, params, extra_headers, body, form=False):
     headers = {
         "host": DOMAIN,
         "user-agent": "chatsource-sample",
@@ -39,7 +45,8 @@ def event(method, path, route, params, extra_headers, body):
         **extra_headers,
     }
     if body is not None:
-        headers["content-type"] = "text/plain" if path.startswith("/t/") else "application/json"
+        headers["content-type"] = ("text/plain" if path.startswith("/t/")
+                                   else "application/x-www-form-urlencoded" if form else "application/json")
         headers["content-length"] = str(len(body))
     return {
         "version": "2.0",
@@ -69,6 +76,7 @@ def event(method, path, route, params, extra_headers, body):
 for directory, name, method, path, route, params, headers, body_file in SPECS:
     body = body_file.read_bytes() if body_file else None
     out = ROOT / directory / f"{name}.json"
-    out.write_text(json.dumps(event(method, path, route, params, headers, body),
+    form = body_file is not None and body_file.suffix == ".form"
+    out.write_text(json.dumps(event(method, path, route, params, headers, body, form),
                               ensure_ascii=False, indent=2) + "\n")
     print(out.relative_to(ROOT.parent))

@@ -9,7 +9,8 @@ use crate::integration::Integration;
 use crate::store::record::Record;
 use crate::store::{DirectoryEntity, Store, StoreError};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use crate::queue::Queue;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -23,6 +24,8 @@ pub struct App {
     pub public_url: Option<String>,
     /// Guards `POST /api/accounts`; `None` disables account creation over HTTP.
     pub admin_key: Option<crate::secret::Secret>,
+    /// Where enrichment jobs go; `None` in a process that never queues (a plain API test).
+    pub queue: Option<Arc<dyn Queue>>,
     cache_ttl: Duration,
     integrations: EntityCache<Integration>,
     sites: EntityCache<Site>,
@@ -35,6 +38,7 @@ impl App {
             store,
             public_url: None,
             admin_key: None,
+            queue: None,
             cache_ttl: CACHE_TTL,
             integrations: Mutex::default(),
             sites: Mutex::default(),
@@ -44,6 +48,11 @@ impl App {
 
     pub fn with_public_url(mut self, url: Option<String>) -> App {
         self.public_url = url.map(|u| u.trim_end_matches('/').to_owned());
+        self
+    }
+
+    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> App {
+        self.queue = Some(queue);
         self
     }
 

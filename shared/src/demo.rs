@@ -1,11 +1,11 @@
 //! The demo account `chatsource serve` seeds into an empty store: a shop with sources,
-//! campaigns with UTM rules, an employee and a Jivo integration. Its ids are fixed so the
+//! campaigns with UTM rules, an employee, and Jivo and Verbox integrations. Its ids are fixed so the
 //! samples in `events/` reach it (`chatsource invoke jivo-webhook events/jivo/...`).
 
 use crate::appeal::{Channel, Provider};
 use crate::directory::{Campaign, Employee, Site, Source};
 use crate::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use crate::integration::{Integration, JivoSettings, MappingTarget, TrafficType};
+use crate::integration::{Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::utm::Utm;
@@ -18,6 +18,8 @@ pub const JIVO_INTEGRATION_ID: &str = "int_demo_jivo";
 pub const JIVO_SECRET: &str = "demo_jivo_secret";
 /// The Jivo widget that stands for a Telegram bot in the samples.
 pub const JIVO_TELEGRAM_WIDGET: &str = "7700001";
+pub const VERBOX_INTEGRATION_ID: &str = "int_demo_verbox";
+pub const VERBOX_SECRET: &str = "demo_verbox_secret";
 
 pub struct Seeded {
     pub account_id: AccountId,
@@ -123,6 +125,25 @@ pub async fn seed(
         )
     };
 
+    // Offline requests on; no REST token, since no real Verbox answers on a laptop: dialogs
+    // arrive complete with what their webhook carried.
+    let verbox = Integration {
+        secret: Secret::new(VERBOX_SECRET),
+        verbox: Some(VerboxSettings {
+            offline_requests: true,
+            ..VerboxSettings::default()
+        }),
+        jivo: None,
+        ..Integration::new(
+            id(IntegrationId::parse, VERBOX_INTEGRATION_ID),
+            account.clone(),
+            Provider::Verbox,
+            "Verbox on the demo shop",
+            now,
+        )
+        .with_settings_of(&integration)
+    };
+
     store.put_entity(&site).await?;
     for s in &sources {
         store.put_entity(s).await?;
@@ -132,6 +153,7 @@ pub async fn seed(
     }
     store.put_entity(&employee).await?;
     store.put_entity(&integration).await?;
+    store.put_entity(&verbox).await?;
     // The account last: a store with an account is a seeded store.
     let (account, api_key) = store.create_account(account, "Demo", api_key, now).await?;
     Ok(Seeded {

@@ -9,6 +9,8 @@ use crate::directory::Directory;
 use crate::ids::AppealId;
 use crate::integration::Integration;
 use crate::providers::{self, Decision, Unreadable};
+use crate::queue::Job;
+use std::time::Duration;
 use crate::raw_event::{RawEvent, RawStatus};
 use crate::session::Session;
 use crate::store::{Kept, StoreError, keys};
@@ -66,7 +68,7 @@ pub async fn authenticate(app: &App, d: &Delivery<'_>) -> Result<Integration, In
     let integration = app
         .integration(d.integration_id)
         .await?
-        .filter(|i| i.provider == d.provider && i.secret.verify(d.secret))
+        .filter(|i| i.provider == d.provider && i.secret.verify(d.secret) && i.hooks().contains(&d.hook))
         .ok_or(IngestError::NotFound)?;
     if !integration.active {
         return Err(IngestError::Inactive);
@@ -140,6 +142,27 @@ pub async fn handle(
             let appeal = apply(app, integration, &facts, now).await?;
             (RawStatus::Processed, None, vec![appeal.id])
         }
+        Ok(Decision::Enrich(facts, task)) => {
+            let appeal = apply(app, integration, &facts, now).await?;
+            // Queued after the appeal exists, so the worker always finds it; a lost send
+            // leaves the raw event `received` (this returns an error), and a replay queues again.
+            let job = Job {
+                account_id: integration.account_id.clone(),
+                integration_id: integration.id.clone(),
+                appeal_id: appeal.id.clone(),
+                task,
+                created_at: now,
+            };
+            let queue = app
+                .queue
+                .as_ref()
+                .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
+            queue
+                .send(&job.to_body(), Duration::ZERO)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            (RawStatus::Processed, Some("enrichment queued".into()), vec![appeal.id])
+        }
         Ok(Decision::VisitorContact {
             visitor_ref,
             contact,
@@ -199,6 +222,7 @@ pub async fn handle(
 fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {
     match raw.provider {
         Provider::Jivo => providers::jivo::decide(body, integration, raw.received_at),
+        Provider::Verbox => providers::verbox::decide(body, &raw.hook, integration, raw.received_at),
         other => Err(Unreadable(format!("{other} webhooks are not handled yet"))),
     }
 }

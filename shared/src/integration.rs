@@ -39,6 +39,51 @@ pub struct JivoSettings {
     pub channels: BTreeMap<String, Channel>,
 }
 
+/// Verbox (and its twins Talk-Me, Me-Talk): the offline-requests toggle and the REST access
+/// the worker uses to fetch transcripts a finished-dialog webhook did not carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerboxSettings {
+    /// The `/offline` webhook exists only while this is on.
+    #[serde(default)]
+    pub offline_requests: bool,
+    /// `X-Token` of the cabinet's "Integration and API → REST API".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_token: Option<Secret>,
+    #[serde(default = "VerboxSettings::default_rest_url")]
+    pub rest_url: String,
+}
+
+impl VerboxSettings {
+    pub const DEFAULT_REST_URL: &str = "https://admin.verbox.ru/json/v1.0";
+
+    fn default_rest_url() -> String {
+        Self::DEFAULT_REST_URL.to_owned()
+    }
+}
+
+impl Default for VerboxSettings {
+    fn default() -> Self {
+        VerboxSettings {
+            offline_requests: false,
+            rest_token: None,
+            rest_url: Self::default_rest_url(),
+        }
+    }
+}
+
+/// A provider's API base URL must be https, so tokens never cross the network in clear;
+/// loopback hosts are the exception (local stand-ins in tests and development).
+pub fn check_provider_url(url: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|_| format!("`{url}` is not a URL"))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!("`{url}` must be an https URL")),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
     pub id: IntegrationId,
@@ -58,6 +103,8 @@ pub struct Integration {
     pub messenger_mapping: BTreeMap<Channel, MappingTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jivo: Option<JivoSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbox: Option<VerboxSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -85,8 +132,32 @@ impl Integration {
             default_site_id: None,
             messenger_mapping: BTreeMap::new(),
             jivo: None,
+            verbox: None,
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// This integration with the attribution settings of `other` (default employee, traffic
+    /// type, defaults, messenger mapping): one account's integrations usually agree on them.
+    pub fn with_settings_of(mut self, other: &Integration) -> Integration {
+        self.default_employee_id.clone_from(&other.default_employee_id);
+        self.traffic_type = other.traffic_type;
+        self.default_campaign_id.clone_from(&other.default_campaign_id);
+        self.default_source_id.clone_from(&other.default_source_id);
+        self.default_site_id.clone_from(&other.default_site_id);
+        self.messenger_mapping.clone_from(&other.messenger_mapping);
+        self
+    }
+
+    /// The webhook URLs (their last path segment) this integration answers; others are as
+    /// unknown as a wrong secret. Verbox's offline URL exists only while its toggle is on.
+    pub fn hooks(&self) -> &'static [&'static str] {
+        match self.provider {
+            Provider::Jivo => &["chats"],
+            Provider::Verbox if self.verbox.as_ref().is_some_and(|v| v.offline_requests) => &["chats", "offline"],
+            Provider::Verbox => &["chats"],
+            Provider::Amocrm | Provider::Bitrix24 => &["events"],
         }
     }
 

@@ -163,3 +163,34 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// A webhook request after routing: checks the method, receives the body through the
+/// pipeline, and answers as providers expect (`{"result":"ok"}`: Jivo's documented answer,
+/// and a 2xx JSON body is all the others ask).
+pub async fn webhook<B: AsRef<[u8]>>(
+    app: &crate::app::App,
+    req: &http::Request<B>,
+    provider: crate::appeal::Provider,
+    integration_id: &str,
+    secret: &str,
+    hook: &str,
+) -> HttpResponse {
+    if req.method() != http::Method::POST {
+        return ApiError::method_not_allowed().into_response();
+    }
+    let delivery = crate::ingest::Delivery {
+        provider,
+        integration_id,
+        secret,
+        hook,
+        body: req.body().as_ref(),
+        content_type: content_type(req.headers()),
+    };
+    let result = crate::ingest::receive(app, delivery, chrono::Utc::now()).await;
+    respond(
+        StatusCode::OK,
+        result
+            .map(|_| serde_json::json!({"result": "ok"}))
+            .map_err(ApiError::from),
+    )
+}

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use shared::appeal::{Channel, Provider};
 use shared::directory::{Directory, Site};
 use shared::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use shared::integration::{Integration, JivoSettings, MappingTarget, TrafficType};
+use shared::integration::{
+    Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings, check_provider_url,
+};
 use shared::secret::Secret;
 use shared::store::record::Record;
 use shared::web::ApiError;
@@ -39,6 +41,8 @@ pub struct IntegrationInput {
     messenger_mapping: BTreeMap<Channel, MappingTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jivo: Option<JivoSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verbox: Option<VerboxSettings>,
 }
 
 impl Resource for Integration {
@@ -57,6 +61,7 @@ impl Resource for Integration {
             default_site_id: self.default_site_id.clone(),
             messenger_mapping: self.messenger_mapping.clone(),
             jivo: self.jivo.clone(),
+            verbox: self.verbox.clone(),
         }
     }
 
@@ -73,12 +78,28 @@ impl Resource for Integration {
                 "An integration's provider cannot change; create another integration.",
             ));
         }
-        if input.provider != Provider::Jivo {
+        if !matches!(input.provider, Provider::Jivo | Provider::Verbox) {
             return Err(ApiError::bad_request(format!(
-                "{} integrations are not available yet; jivo is.",
+                "{} integrations are not available yet; jivo and verbox are.",
                 input.provider
             )));
         }
+        for (block, provider) in [
+            (input.jivo.is_some(), Provider::Jivo),
+            (input.verbox.is_some(), Provider::Verbox),
+        ] {
+            if block && provider != input.provider {
+                return Err(ApiError::bad_request(format!(
+                    "A {} integration takes no `{provider}` settings.",
+                    input.provider
+                )));
+            }
+        }
+        let verbox = match input.verbox {
+            Some(v) => Some(verbox_settings(v, existing.and_then(|e| e.verbox.as_ref()))?),
+            None if input.provider == Provider::Verbox => Some(VerboxSettings::default()),
+            None => None,
+        };
         if let Some(id) = &input.default_employee_id {
             must_exist(dir.employee(id), "employee", id)?;
         }
@@ -111,7 +132,11 @@ impl Resource for Integration {
             default_source_id: input.default_source_id,
             default_site_id: input.default_site_id,
             messenger_mapping: input.messenger_mapping,
-            jivo: input.jivo.or_else(|| Some(JivoSettings::default())),
+            jivo: match input.provider {
+                Provider::Jivo => input.jivo.or_else(|| Some(JivoSettings::default())),
+                _ => None,
+            },
+            verbox,
             created_at: existing.map_or(call.now, |e| e.created_at),
             updated_at: call.now,
         })
@@ -137,6 +162,11 @@ impl Resource for Integration {
             })
             .map(|s| tracker::script_tag(&call.base_url, s.id.as_str()));
         let mut view = serde_json::to_value(self).unwrap_or_default();
+        // Secrets are write-only: shown as set or unset.
+        if let Some(verbox) = view.get_mut("verbox").and_then(Value::as_object_mut) {
+            let set = verbox.contains_key("rest_token");
+            verbox.insert("rest_token".into(), json!(if set { "set" } else { "unset" }));
+        }
         if let Some(map) = view.as_object_mut() {
             map.remove("secret");
             map.insert("webhook_urls".into(), webhook_urls(self, &call.base_url));
@@ -145,6 +175,19 @@ impl Resource for Integration {
         }
         Ok(view)
     }
+}
+
+/// Validates the Verbox block. The token reads back as "set": sending that (or leaving the
+/// token out of a PATCH) keeps the stored one; "unset" or null removes it.
+fn verbox_settings(mut v: VerboxSettings, existing: Option<&VerboxSettings>) -> Result<VerboxSettings, ApiError> {
+    v.rest_token = match v.rest_token.as_ref().map(|t| t.expose().trim()) {
+        Some("set") => existing.and_then(|e| e.rest_token.clone()),
+        Some("unset" | "") | None => None,
+        Some(token) => Some(Secret::new(token)),
+    };
+    check_provider_url(&v.rest_url).map_err(|e| ApiError::bad_request(format!("verbox.rest_url: {e}.")))?;
+    v.rest_url = v.rest_url.trim_end_matches('/').to_owned();
+    Ok(v)
 }
 
 fn check_target(dir: &Directory, target: &MappingTarget) -> Result<(), ApiError> {
@@ -163,10 +206,19 @@ fn check_target(dir: &Directory, target: &MappingTarget) -> Result<(), ApiError>
 /// The URLs to paste into the provider's settings; the secret is their last segment.
 pub fn webhook_urls(i: &Integration, base: &str) -> Value {
     let url = format!("{base}/hooks/{}/{}/{}", i.provider, i.id, i.secret.expose());
-    match i.provider {
-        Provider::Jivo => json!({"chats": url}),
-        _ => json!({"events": url}),
-    }
+    let urls: serde_json::Map<String, Value> = i
+        .hooks()
+        .iter()
+        .map(|hook| {
+            // Only Verbox has two URLs, told apart by their last segment (DESIGN.md).
+            let url = match i.provider {
+                Provider::Verbox => format!("{url}/{hook}"),
+                _ => url.clone(),
+            };
+            ((*hook).to_owned(), json!(url))
+        })
+        .collect();
+    Value::Object(urls)
 }
 
 /// `POST /api/integrations/{id}/rotate-secret`: a new secret; the old URLs stop working.

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
-    #[error("no function `{0}`; functions: jivo-webhook, api, tracker")]
+    #[error("no function `{0}`; functions: jivo-webhook, verbox-webhook, api, tracker, enrichment-worker")]
     UnknownFunction(String),
     #[error("the event is not an API Gateway event: {0}")]
     BadEvent(String),

@@ -20,16 +20,23 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     JivoWebhook,
+    VerboxWebhook,
     Api,
     Tracker,
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Function::JivoWebhook, Function::Api, Function::Tracker];
+    pub const ALL: [Function; 4] = [
+        Function::JivoWebhook,
+        Function::VerboxWebhook,
+        Function::Api,
+        Function::Tracker,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Function::JivoWebhook => "jivo-webhook",
+            Function::VerboxWebhook => "verbox-webhook",
             Function::Api => "api",
             Function::Tracker => "tracker",
         }
@@ -43,6 +50,8 @@ impl Function {
     pub fn for_path(path: &str) -> Option<Function> {
         if path.starts_with("/hooks/jivo/") {
             Some(Function::JivoWebhook)
+        } else if path.starts_with("/hooks/verbox/") {
+            Some(Function::VerboxWebhook)
         } else if path == "/api" || path.starts_with("/api/") {
             Some(Function::Api)
         } else if path.starts_with("/t/") {
@@ -55,6 +64,7 @@ impl Function {
     pub async fn handle(self, app: &App, req: Request) -> HttpResponse {
         match self {
             Function::JivoWebhook => jivo_webhook::handler(app, req).await,
+            Function::VerboxWebhook => verbox_webhook::handler(app, req).await,
             Function::Api => api::handler(app, req).await,
             Function::Tracker => tracker::handler(app, req).await,
         }

@@ -1,9 +1,12 @@
 //! Provider normalizers: a webhook body in, a [`Decision`] about appeals out.
 
+pub mod form;
 pub mod jivo;
 pub mod lenient;
+pub mod verbox;
 
 use crate::appeal::{Agent, AppealFacts};
+use crate::queue::Task;
 use crate::contact::Contact;
 
 /// What a provider event means for our appeals.
@@ -11,6 +14,9 @@ use crate::contact::Contact;
 pub enum Decision {
     /// Facts about one appeal: creates it or merges into it.
     Appeal(Box<AppealFacts>),
+    /// Facts about one appeal that a provider API call must complete: the appeal is kept as
+    /// `pending_enrichment` and the task queued for the enrichment worker.
+    Enrich(Box<AppealFacts>, Task),
     /// New contact data for the appeals of one visitor (found by the provider's visitor id).
     VisitorContact {
         visitor_ref: String,

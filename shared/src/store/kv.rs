@@ -196,6 +196,7 @@ pub trait Kv: Send + Sync {
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 }
 
+#[cfg(any(feature = "sqlite", feature = "aws"))]
 pub(crate) fn check_size(item: &Item) -> Result<(), StoreError> {
     let size = item.encoded_size();
     if size > MAX_ITEM_BYTES {
@@ -205,6 +206,7 @@ pub(crate) fn check_size(item: &Item) -> Result<(), StoreError> {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "aws"))]
 pub(crate) fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }

@@ -1,0 +1,6 @@
+//! Lambda entry point of the Verbox webhook: wiring only.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::aws::run_http(verbox_webhook::handler).await
+}
