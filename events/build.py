@@ -73,6 +73,40 @@ def event(method, path, route, params, extra_headers, body, form=False):
     }
 
 
+# Enrichment jobs, as SQS delivers them to the worker (an SQS event of one record).
+JOBS = {
+    "verbox_transcript": {
+        "account_id": "acc_demo",
+        "integration_id": "int_demo_verbox",
+        "appeal_id": "apl_00000000000000000000000000000000",
+        "task": {"type": "verbox_transcript", "client_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f",
+                 "search_id": 70402, "finished_at": "2024-06-03T15:30:00Z"},
+        "created_at": "2024-06-03T15:30:01Z",
+    },
+}
+
+
+def sqs_event(name, job):
+    return {"Records": [{
+        "messageId": f"sample-{name}",
+        "receiptHandle": f"sample-receipt-{name}",
+        "body": json.dumps(job, ensure_ascii=False),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717428601000",
+                       "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1717428601500"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:chatsource-EnrichmentQueue",
+        "awsRegion": "eu-central-1",
+    }]}
+
+
+for name, job in JOBS.items():
+    out = ROOT / "worker" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(sqs_event(name, job), ensure_ascii=False, indent=2) + "\n")
+    print(out.relative_to(ROOT.parent))
+
 for directory, name, method, path, route, params, headers, body_file in SPECS:
     body = body_file.read_bytes() if body_file else None
     out = ROOT / directory / f"{name}.json"

@@ -6,10 +6,10 @@
 use crate::directory::{Directory, Site};
 use crate::ids::AccountId;
 use crate::integration::Integration;
+use crate::queue::Queue;
 use crate::store::record::Record;
 use crate::store::{DirectoryEntity, Store, StoreError};
 use std::collections::HashMap;
-use crate::queue::Queue;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

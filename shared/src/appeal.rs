@@ -377,6 +377,24 @@ impl Appeal {
         self.updated_at = now;
     }
 
+    /// The enrichment worker brought what the webhook lacked: the transcript.
+    pub fn complete_with(&mut self, messages: Vec<Message>, now: DateTime<Utc>) {
+        self.set_transcript(messages);
+        if let Some(first) = self.messages.first() {
+            self.created_at = self.created_at.min(first.at);
+        }
+        self.status = Status::Complete;
+        self.status_reason = None;
+        self.updated_at = now;
+    }
+
+    /// Enrichment was given up: the appeal stays, with what is known and why it is partial.
+    pub fn fail(&mut self, reason: &str, now: DateTime<Utc>) {
+        self.status = Status::Failed;
+        self.status_reason = Some(reason.to_owned());
+        self.updated_at = now;
+    }
+
     fn set_transcript(&mut self, mut messages: Vec<Message>) {
         messages.sort_by_key(|m| m.at);
         let mut total = 0;

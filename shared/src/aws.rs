@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::config::{Config, ConfigError};
+use crate::queue::sqs::SqsQueue;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoKv;
 use std::sync::Arc;
@@ -25,9 +26,14 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     // AWS_ENDPOINT_URL, when set, points every client at a local server (moto in tests).
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let kv = DynamoKv::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
-    Ok(App::new(Store::new(Arc::new(kv)))
+    let mut app = App::new(Store::new(Arc::new(kv)))
         .with_public_url(config.public_url)
-        .with_admin_key(config.admin_key))
+        .with_admin_key(config.admin_key);
+    // Functions that queue or consume jobs are given the queues' URLs by the template.
+    if std::env::var_os("QUEUE_URL").is_some() {
+        app = app.with_queue(Arc::new(SqsQueue::from_env(&sdk)?));
+    }
+    Ok(app)
 }
 
 /// Runs an HTTP handler as this Lambda's function: logs, configuration and clients once per

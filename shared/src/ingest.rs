@@ -10,11 +10,11 @@ use crate::ids::AppealId;
 use crate::integration::Integration;
 use crate::providers::{self, Decision, Unreadable};
 use crate::queue::Job;
-use std::time::Duration;
 use crate::raw_event::{RawEvent, RawStatus};
 use crate::session::Session;
 use crate::store::{Kept, StoreError, keys};
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// Bodies above this are refused (413) before anything is stored.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -68,7 +68,9 @@ pub async fn authenticate(app: &App, d: &Delivery<'_>) -> Result<Integration, In
     let integration = app
         .integration(d.integration_id)
         .await?
-        .filter(|i| i.provider == d.provider && i.secret.verify(d.secret) && i.hooks().contains(&d.hook))
+        .filter(|i| {
+            i.provider == d.provider && i.secret.verify(d.secret) && i.hooks().contains(&d.hook)
+        })
         .ok_or(IngestError::NotFound)?;
     if !integration.active {
         return Err(IngestError::Inactive);
@@ -161,7 +163,11 @@ pub async fn handle(
                 .send(&job.to_body(), Duration::ZERO)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            (RawStatus::Processed, Some("enrichment queued".into()), vec![appeal.id])
+            (
+                RawStatus::Processed,
+                Some("enrichment queued".into()),
+                vec![appeal.id],
+            )
         }
         Ok(Decision::VisitorContact {
             visitor_ref,
@@ -222,7 +228,9 @@ pub async fn handle(
 fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {
     match raw.provider {
         Provider::Jivo => providers::jivo::decide(body, integration, raw.received_at),
-        Provider::Verbox => providers::verbox::decide(body, &raw.hook, integration, raw.received_at),
+        Provider::Verbox => {
+            providers::verbox::decide(body, &raw.hook, integration, raw.received_at)
+        }
         other => Err(Unreadable(format!("{other} webhooks are not handled yet"))),
     }
 }
@@ -262,6 +270,18 @@ pub async fn apply(
             Ok(appeal)
         })
         .await
+}
+
+/// Changes an existing appeal and settles it again (the enrichment worker's way in).
+pub async fn update_appeal(
+    app: &App,
+    integration: &Integration,
+    id: &AppealId,
+    now: DateTime<Utc>,
+    change: impl Fn(&mut Appeal) + Sync,
+) -> Result<Appeal, StoreError> {
+    let dir = app.directory(&integration.account_id).await?;
+    update(app, integration, &dir, id, now, change).await
 }
 
 /// Changes an existing appeal and settles it again.

@@ -141,9 +141,11 @@ impl Integration {
     /// This integration with the attribution settings of `other` (default employee, traffic
     /// type, defaults, messenger mapping): one account's integrations usually agree on them.
     pub fn with_settings_of(mut self, other: &Integration) -> Integration {
-        self.default_employee_id.clone_from(&other.default_employee_id);
+        self.default_employee_id
+            .clone_from(&other.default_employee_id);
         self.traffic_type = other.traffic_type;
-        self.default_campaign_id.clone_from(&other.default_campaign_id);
+        self.default_campaign_id
+            .clone_from(&other.default_campaign_id);
         self.default_source_id.clone_from(&other.default_source_id);
         self.default_site_id.clone_from(&other.default_site_id);
         self.messenger_mapping.clone_from(&other.messenger_mapping);
@@ -155,7 +157,9 @@ impl Integration {
     pub fn hooks(&self) -> &'static [&'static str] {
         match self.provider {
             Provider::Jivo => &["chats"],
-            Provider::Verbox if self.verbox.as_ref().is_some_and(|v| v.offline_requests) => &["chats", "offline"],
+            Provider::Verbox if self.verbox.as_ref().is_some_and(|v| v.offline_requests) => {
+                &["chats", "offline"]
+            }
             Provider::Verbox => &["chats"],
             Provider::Amocrm | Provider::Bitrix24 => &["events"],
         }

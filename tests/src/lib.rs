@@ -6,3 +6,4 @@ pub mod lambda;
 pub mod moto;
 pub mod process;
 pub mod server;
+pub mod verbox;

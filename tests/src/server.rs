@@ -1,5 +1,6 @@
-//! A real `chatsource serve` (the same code the binary runs) on a free loopback port and a
-//! temporary store, with the demo account seeded; it stops with the test's runtime.
+//! A real `chatsource serve` (the same code the binary runs: every route, the embedded queue
+//! and its worker) on a free loopback port and a temporary store, with the demo account
+//! seeded; it stops with the test's runtime.
 
 use serde_json::Value;
 use shared::app::App;
@@ -24,13 +25,24 @@ pub async fn start() -> TestServer {
     chatsource::ensure_demo(&store, Some(API_KEY.into()))
         .await
         .expect("demo seed");
-    let app = App::new(store.clone()).with_admin_key(Some(Secret::new(ADMIN_KEY)));
+    let app = Arc::new(
+        App::new(store.clone())
+            .with_admin_key(Some(Secret::new(ADMIN_KEY)))
+            .with_queue(chatsource::embedded_queue(&store)),
+    );
     let options = chatsource::ServeOptions {
         addr: "127.0.0.1:0".parse().expect("addr"),
     };
-    let running = chatsource::serve(Arc::new(app), options)
+    let running = chatsource::serve(Arc::clone(&app), options)
         .await
         .expect("serve");
+    // The worker as `chatsource serve` runs it, looking for jobs often so tests wait little.
+    let worker = Arc::new(enrichment_worker::Worker::new());
+    tokio::spawn(enrichment_worker::run_local(
+        app,
+        worker,
+        std::time::Duration::from_millis(50),
+    ));
     TestServer {
         base: format!("http://{}", running.addr),
         client: reqwest::Client::new(),

@@ -96,7 +96,10 @@ impl Resource for Integration {
             }
         }
         let verbox = match input.verbox {
-            Some(v) => Some(verbox_settings(v, existing.and_then(|e| e.verbox.as_ref()))?),
+            Some(v) => Some(verbox_settings(
+                v,
+                existing.and_then(|e| e.verbox.as_ref()),
+            )?),
             None if input.provider == Provider::Verbox => Some(VerboxSettings::default()),
             None => None,
         };
@@ -165,7 +168,10 @@ impl Resource for Integration {
         // Secrets are write-only: shown as set or unset.
         if let Some(verbox) = view.get_mut("verbox").and_then(Value::as_object_mut) {
             let set = verbox.contains_key("rest_token");
-            verbox.insert("rest_token".into(), json!(if set { "set" } else { "unset" }));
+            verbox.insert(
+                "rest_token".into(),
+                json!(if set { "set" } else { "unset" }),
+            );
         }
         if let Some(map) = view.as_object_mut() {
             map.remove("secret");
@@ -179,13 +185,17 @@ impl Resource for Integration {
 
 /// Validates the Verbox block. The token reads back as "set": sending that (or leaving the
 /// token out of a PATCH) keeps the stored one; "unset" or null removes it.
-fn verbox_settings(mut v: VerboxSettings, existing: Option<&VerboxSettings>) -> Result<VerboxSettings, ApiError> {
+fn verbox_settings(
+    mut v: VerboxSettings,
+    existing: Option<&VerboxSettings>,
+) -> Result<VerboxSettings, ApiError> {
     v.rest_token = match v.rest_token.as_ref().map(|t| t.expose().trim()) {
         Some("set") => existing.and_then(|e| e.rest_token.clone()),
         Some("unset" | "") | None => None,
         Some(token) => Some(Secret::new(token)),
     };
-    check_provider_url(&v.rest_url).map_err(|e| ApiError::bad_request(format!("verbox.rest_url: {e}.")))?;
+    check_provider_url(&v.rest_url)
+        .map_err(|e| ApiError::bad_request(format!("verbox.rest_url: {e}.")))?;
     v.rest_url = v.rest_url.trim_end_matches('/').to_owned();
     Ok(v)
 }

@@ -9,13 +9,22 @@ use std::convert::Infallible;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
-    #[error("no function `{0}`; functions: jivo-webhook, verbox-webhook, api, tracker, enrichment-worker")]
+    #[error(
+        "no function `{0}`; functions: jivo-webhook, verbox-webhook, api, tracker, enrichment-worker"
+    )]
     UnknownFunction(String),
-    #[error("the event is not an API Gateway event: {0}")]
+    #[error("the event is not an API Gateway (or, for the worker, an SQS) event: {0}")]
     BadEvent(String),
 }
 
 pub async fn invoke(app: &App, function: &str, event_json: &str) -> Result<String, InvokeError> {
+    if function == "enrichment-worker" {
+        // An SQS event, answered with the batch item failures SQS redelivers.
+        let event: aws_lambda_events::sqs::SqsEvent =
+            serde_json::from_str(event_json).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
+        let response = enrichment_worker::Worker::new().sqs_batch(app, event).await;
+        return Ok(serde_json::to_string(&response).unwrap_or_default());
+    }
     let function = Function::by_name(function)
         .ok_or_else(|| InvokeError::UnknownFunction(function.to_owned()))?;
     let event: LambdaRequest =

@@ -10,11 +10,18 @@ pub use server::{Running, ServeOptions, serve, spawn_purger};
 use lambda_http::Request;
 use shared::app::App;
 use shared::demo;
+use shared::queue::Queue;
+use shared::queue::embedded::EmbeddedQueue;
 use shared::store::sqlite::SqliteKv;
 use shared::store::{Store, StoreError};
 use shared::web::HttpResponse;
 use std::path::Path;
 use std::sync::Arc;
+
+/// The functions of `template.yaml` that no HTTP request reaches: `serve` runs them in the
+/// background (the enrichment worker consumes the embedded queue), `invoke` takes their
+/// event files.
+pub const BACKGROUND: [&str; 1] = ["enrichment-worker"];
 
 /// The functions of `template.yaml`, by the name `invoke` takes and the paths they serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,11 @@ impl Function {
             Function::Tracker => tracker::handler(app, req).await,
         }
     }
+}
+
+/// The embedded job queue, with the redrive limit of the template's `EnrichmentQueue`.
+pub fn embedded_queue(store: &Store) -> Arc<dyn Queue> {
+    Arc::new(EmbeddedQueue::new(store.clone(), "enrichment", 8))
 }
 
 /// The embedded store in `data_dir` (created if missing): one SQLite file.

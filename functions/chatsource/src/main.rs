@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(version, about = "chatsource: chats to ad analytics, locally")]
@@ -40,7 +41,7 @@ enum Command {
     },
     /// Run one function on an API Gateway event file and print its response like `sam local invoke`.
     Invoke {
-        /// jivo-webhook, api or tracker.
+        /// jivo-webhook, verbox-webhook, api, tracker or enrichment-worker (an SQS event).
         function: String,
         event: PathBuf,
         #[arg(long, default_value = ".chatsource")]
@@ -83,13 +84,22 @@ async fn run(command: Command) -> Result<(), String> {
             let demo = ensure_demo(&store, api_key)
                 .await
                 .map_err(|e| e.to_string())?;
-            let app = App::new(store)
-                .with_public_url(public_url.clone())
-                .with_admin_key(admin_key.map(Secret::new));
-            let running = chatsource::serve(Arc::new(app), ServeOptions { addr })
+            let app = Arc::new(
+                App::new(store.clone())
+                    .with_public_url(public_url.clone())
+                    .with_admin_key(admin_key.map(Secret::new))
+                    .with_queue(chatsource::embedded_queue(&store)),
+            );
+            let running = chatsource::serve(Arc::clone(&app), ServeOptions { addr })
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             chatsource::spawn_purger(kv);
+            let worker = Arc::new(enrichment_worker::Worker::new());
+            tokio::spawn(enrichment_worker::run_local(
+                app,
+                worker,
+                Duration::from_millis(500),
+            ));
             let base = public_url.unwrap_or_else(|| format!("http://{}", running.addr));
             banner(&base, &data_dir, &demo);
             running
@@ -107,7 +117,8 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| format!("cannot read {}: {e}", event.display()))?;
             let (store, _) = open_store(&data_dir).map_err(|e| e.to_string())?;
             ensure_demo(&store, None).await.map_err(|e| e.to_string())?;
-            let response = chatsource::invoke(&App::new(store), &function, &event)
+            let app = App::new(store.clone()).with_queue(chatsource::embedded_queue(&store));
+            let response = chatsource::invoke(&app, &function, &event)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{response}");

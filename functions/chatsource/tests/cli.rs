@@ -140,3 +140,24 @@ fn invoke_prints_the_lambda_response_for_an_event_file() {
         .unwrap();
     assert!(!unknown.status.success());
 }
+
+#[test]
+fn invoke_runs_the_worker_on_an_sqs_event_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
+        .args(["invoke", "enrichment-worker"])
+        .arg(events().join("worker/verbox_transcript.json"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The demo's Verbox integration has no REST token: the job is given up (and parked), so
+    // SQS is told nothing to redeliver.
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+}

@@ -11,9 +11,13 @@ use shared::web::{self, ApiError, HttpResponse};
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();
     match web::segments(&path)[..] {
-        ["hooks", "verbox", integration_id, secret, hook @ ("chats" | "offline")] => {
-            web::webhook(app, &req, Provider::Verbox, integration_id, secret, hook).await
-        }
+        [
+            "hooks",
+            "verbox",
+            integration_id,
+            secret,
+            hook @ ("chats" | "offline"),
+        ] => web::webhook(app, &req, Provider::Verbox, integration_id, secret, hook).await,
         _ => ApiError::not_found("No such webhook.").into_response(),
     }
 }

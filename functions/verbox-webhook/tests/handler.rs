@@ -22,7 +22,10 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(Arc::new(SqliteKv::open(&dir.path().join("t.db")).unwrap()));
     demo::seed(&store, None, chrono::Utc::now()).await.unwrap();
-    Harness { app: App::new(store), _dir: dir }
+    Harness {
+        app: App::new(store),
+        _dir: dir,
+    }
 }
 
 fn events_dir() -> PathBuf {
@@ -36,12 +39,20 @@ fn event(name: &str) -> Request {
 
 async fn post(h: &Harness, name: &str) -> (StatusCode, Value) {
     let response = verbox_webhook::handler(&h.app, event(name)).await;
-    (response.status(), serde_json::from_str(response.body()).unwrap())
+    (
+        response.status(),
+        serde_json::from_str(response.body()).unwrap(),
+    )
 }
 
 async fn appeals(h: &Harness) -> Vec<shared::appeal::Appeal> {
     let account = AccountId::parse(demo::ACCOUNT_ID).unwrap();
-    h.app.store.appeals(&account, &Default::default(), 100, None).await.unwrap().items
+    h.app
+        .store
+        .appeals(&account, &Default::default(), 100, None)
+        .await
+        .unwrap()
+        .items
 }
 
 #[tokio::test]
@@ -49,18 +60,31 @@ async fn every_sample_is_answered_and_the_malformed_one_is_quarantined() {
     let h = harness().await;
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let Some(name) = name.strip_suffix(".json") else { continue };
+        let Some(name) = name.strip_suffix(".json") else {
+            continue;
+        };
         let (status, body) = post(&h, name).await;
         if name == "malformed" {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
             assert_eq!(body["error"], "invalid_payload");
         } else {
-            assert_eq!((status, &body), (StatusCode::OK, &json!({"result": "ok"})), "{name}");
+            assert_eq!(
+                (status, &body),
+                (StatusCode::OK, &json!({"result": "ok"})),
+                "{name}"
+            );
         }
     }
     let kinds: Vec<_> = appeals(&h).await.iter().map(|a| a.kind).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == Kind::Chat).count(), 4, "widget, telegram, form, no transcript");
-    assert_eq!(kinds.iter().filter(|k| **k == Kind::OfflineRequest).count(), 1);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == Kind::Chat).count(),
+        4,
+        "widget, telegram, form, no transcript"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == Kind::OfflineRequest).count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -75,7 +99,10 @@ async fn a_finished_widget_dialog_becomes_a_chat_appeal_with_contact_transcript_
     assert_eq!(a.employee.as_ref().unwrap().id.as_str(), "emp_demo_oleg");
     // The session id in custom data is looked up (and, in this sample, unknown).
     let lookup = a.attribution.session_lookup.as_ref().unwrap();
-    assert_eq!((lookup.id.as_str(), lookup.found), ("ses_00000000000000000000000000000000", false));
+    assert_eq!(
+        (lookup.id.as_str(), lookup.found),
+        ("ses_00000000000000000000000000000000", false)
+    );
     assert_eq!(a.attribution.via, Via::Default);
 }
 
@@ -86,7 +113,10 @@ async fn a_telegram_dialog_via_verbox_follows_the_messenger_mapping() {
     let a = &appeals(&h).await[0];
     assert_eq!(a.channel.as_str(), "telegram");
     assert_eq!(a.attribution.via, Via::MessengerMapping);
-    assert_eq!(a.attribution.campaign_id.as_ref().unwrap().as_str(), "cmp_demo_telegram");
+    assert_eq!(
+        a.attribution.campaign_id.as_ref().unwrap().as_str(),
+        "cmp_demo_telegram"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +140,12 @@ async fn with_the_toggle_off_the_offline_url_is_refused_and_nothing_is_stored() 
     let (status, body) = post(&h, "offline").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(appeals(&h).await.is_empty());
-    let (raw, _) = h.app.store.integration_raw_events(&id, 10, None).await.unwrap();
+    let (raw, _) = h
+        .app
+        .store
+        .integration_raw_events(&id, 10, None)
+        .await
+        .unwrap();
     assert!(raw.is_empty(), "a refused delivery keeps no raw event");
 }
 

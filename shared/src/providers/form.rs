@@ -56,7 +56,11 @@ fn insert(node: &mut Value, path: &[String], value: Value) {
     }
     let map = node.as_object_mut().expect("just made an object");
     // `a[]` appends: the next free index.
-    let key = if head.is_empty() { map.len().to_string() } else { head.clone() };
+    let key = if head.is_empty() {
+        map.len().to_string()
+    } else {
+        head.clone()
+    };
     let child = map.entry(key).or_insert(Value::Null);
     insert(child, rest, value);
 }
@@ -105,7 +109,10 @@ mod tests {
     fn sparse_numbers_stay_an_object_and_odd_keys_survive() {
         assert_eq!(decode(b"a[1]=x&a[3]=y"), json!({"a": {"1": "x", "3": "y"}}));
         assert_eq!(decode(b"a[b=1&c]=2"), json!({"a[b": "1", "c]": "2"}));
-        assert_eq!(decode(b"name=%D0%9E%D0%BB%D0%B5%D0%B3+%2B7"), json!({"name": "Олег +7"}));
+        assert_eq!(
+            decode(b"name=%D0%9E%D0%BB%D0%B5%D0%B3+%2B7"),
+            json!({"name": "Олег +7"})
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ pub mod lenient;
 pub mod verbox;
 
 use crate::appeal::{Agent, AppealFacts};
-use crate::queue::Task;
 use crate::contact::Contact;
+use crate::queue::Task;
 
 /// What a provider event means for our appeals.
 #[derive(Debug, Clone, PartialEq)]

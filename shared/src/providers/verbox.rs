@@ -50,7 +50,15 @@ use serde_json::Value;
 
 /// Messengers a Verbox channel field may name, as our channel tokens.
 const MESSENGERS: [&str; 9] = [
-    "telegram", "whatsapp", "vk", "viber", "instagram", "facebook", "ok", "avito", "max",
+    "telegram",
+    "whatsapp",
+    "vk",
+    "viber",
+    "instagram",
+    "facebook",
+    "ok",
+    "avito",
+    "max",
 ];
 
 /// Decides what a Verbox webhook body means. `hook` is `chats` or `offline` (the URL).
@@ -65,14 +73,17 @@ pub fn decide(
         return offline(&root, body, received_at);
     }
     let dialog = dialog(&root);
-    let event = text(&root, "event").or_else(|| text(dialog, "event")).unwrap_or_default();
+    let event = text(&root, "event")
+        .or_else(|| text(dialog, "event"))
+        .unwrap_or_default();
     if event.to_ascii_lowercase().contains("message") && dialog.get("messages").is_none() {
         return Ok(Decision::Ignore(format!(
             "Verbox event `{event}` is about one message; chatsource takes finished dialogs (assumption 11)"
         )));
     }
-    let client = object(dialog, "client")
-        .ok_or_else(|| Unreadable("no `client` in the body: not a Verbox dialog (assumptions 2, 3)".into()))?;
+    let client = object(dialog, "client").ok_or_else(|| {
+        Unreadable("no `client` in the body: not a Verbox dialog (assumptions 2, 3)".into())
+    })?;
     let client_ref = text(client, "clientId").or_else(|| text(client, "searchId"));
     let messages = messages(dialog, client);
     let finished_at = ["dateTime", "finishedAt", "dateFinish"]
@@ -106,7 +117,10 @@ pub fn decide(
         visitor_ref: client_ref.clone(),
         status: Status::Complete,
     };
-    let token = integration.verbox.as_ref().and_then(|v| v.rest_token.as_ref());
+    let token = integration
+        .verbox
+        .as_ref()
+        .and_then(|v| v.rest_token.as_ref());
     if !messages.is_empty() || token.is_none() {
         facts.messages = Some(messages);
         return Ok(Decision::Appeal(Box::new(facts)));
@@ -114,7 +128,9 @@ pub fn decide(
     facts.status = Status::PendingEnrichment;
     let task = Task::VerboxTranscript {
         client_id: text(client, "clientId"),
-        search_id: client.get("searchId").and_then(|v| as_string(v)?.parse().ok()),
+        search_id: client
+            .get("searchId")
+            .and_then(|v| as_string(v)?.parse().ok()),
         finished_at: finished_at.unwrap_or(received_at),
     };
     Ok(Decision::Enrich(Box::new(facts), task))
@@ -125,10 +141,16 @@ fn offline(root: &Value, body: &[u8], received_at: DateTime<Utc>) -> Result<Deci
     let client = object(data, "client").unwrap_or(data);
     let question = object(data, "message")
         .and_then(|m| text(m, "text"))
-        .or_else(|| ["text", "question", "message", "comment"].iter().find_map(|k| text(data, k)));
+        .or_else(|| {
+            ["text", "question", "message", "comment"]
+                .iter()
+                .find_map(|k| text(data, k))
+        });
     let contact = contact(client);
     if question.is_none() && contact.is_empty() {
-        return Err(Unreadable("an offline request without a question or a contact (assumption 10)".into()));
+        return Err(Unreadable(
+            "an offline request without a question or a contact (assumption 10)".into(),
+        ));
     }
     let id = ["id", "requestId", "questionId"]
         .iter()
@@ -173,11 +195,16 @@ fn parse(body: &[u8]) -> Result<Value, Unreadable> {
 /// Assumption 2: the first of `data.dialog`, `data`, `dialog`, the root holding a dialog.
 fn dialog(root: &Value) -> &Value {
     let data = object(root, "data");
-    [data.and_then(|d| object(d, "dialog")), data, object(root, "dialog"), Some(root)]
-        .into_iter()
-        .flatten()
-        .find(|v| v.get("client").is_some() || v.get("messages").is_some())
-        .unwrap_or(root)
+    [
+        data.and_then(|d| object(d, "dialog")),
+        data,
+        object(root, "dialog"),
+        Some(root),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|v| v.get("client").is_some() || v.get("messages").is_some())
+    .unwrap_or(root)
 }
 
 fn dialog_id(dialog: &Value) -> Option<String> {
@@ -229,7 +256,10 @@ fn channel(dialog: &Value, client: &Value) -> Channel {
         .filter_map(named)
         .find_map(|name| {
             let name = name.to_ascii_lowercase();
-            MESSENGERS.iter().find(|m| name.contains(*m)).and_then(|m| Channel::parse(m).ok())
+            MESSENGERS
+                .iter()
+                .find(|m| name.contains(*m))
+                .and_then(|m| Channel::parse(m).ok())
         })
         .unwrap_or_else(Channel::site)
 }
@@ -238,13 +268,18 @@ fn channel(dialog: &Value, client: &Value) -> Channel {
 fn operator(dialog: &Value) -> Option<Agent> {
     let from_message = || {
         dialog.get("messages")?.as_array()?.iter().find_map(|m| {
-            (text(m, "whoSend").as_deref() == Some("operator")).then(|| object(m, "operator")).flatten()
+            (text(m, "whoSend").as_deref() == Some("operator"))
+                .then(|| object(m, "operator"))
+                .flatten()
         })
     };
     let op = object(dialog, "operator").or_else(from_message)?;
     Some(Agent {
         id: text(op, "login").or_else(|| text(op, "id")),
-        name: text(op, "name").or_else(|| text(op, "login")).as_deref().and_then(normalize_name),
+        name: text(op, "name")
+            .or_else(|| text(op, "login"))
+            .as_deref()
+            .and_then(normalize_name),
         email: text(op, "email").as_deref().and_then(normalize_email),
     })
 }
@@ -269,10 +304,13 @@ pub fn parse_messages(list: Option<&Value>, visitor_name: Option<&str>) -> Vec<M
                 .iter()
                 .find_map(|k| m.get(*k).and_then(time))?;
             let who = text(m, "whoSend").unwrap_or_default().to_ascii_lowercase();
-            let auto = text(m, "messageType").is_some_and(|t| t.eq_ignore_ascii_case("autoMessage"));
+            let auto =
+                text(m, "messageType").is_some_and(|t| t.eq_ignore_ascii_case("autoMessage"));
             let (author, author_name) = match who.as_str() {
                 _ if auto => (Author::Bot, None),
-                "client" | "visitor" | "user" => (Author::Visitor, visitor_name.and_then(normalize_name)),
+                "client" | "visitor" | "user" => {
+                    (Author::Visitor, visitor_name.and_then(normalize_name))
+                }
                 "operator" | "agent" => (
                     Author::Employee,
                     object(m, "operator")
@@ -282,7 +320,12 @@ pub fn parse_messages(list: Option<&Value>, visitor_name: Option<&str>) -> Vec<M
                 "bot" => (Author::Bot, None),
                 _ => (Author::System, None),
             };
-            Some(Message { at, author, author_name, text: body })
+            Some(Message {
+                at,
+                author,
+                author_name,
+                text: body,
+            })
         })
         .collect();
     out.sort_by_key(|m| m.at);
@@ -303,7 +346,11 @@ pub fn time(v: &Value) -> Option<DateTime<Utc>> {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
                 .ok()
-                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok().map(|t| t.and_utc()))
+                .or_else(|| {
+                    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                        .ok()
+                        .map(|t| t.and_utc())
+                })
                 .or_else(|| s.parse::<i64>().ok().and_then(|n| time(&Value::from(n))))
         }
         _ => None,
@@ -368,13 +415,28 @@ mod tests {
         assert_eq!(f.contact.name.as_deref(), Some("Анна Петрова"));
         assert_eq!(f.contact.phones, ["+79031234567"]);
         assert_eq!(f.contact.emails, ["anna.petrova@example.com"]);
-        assert_eq!(f.session.id.as_deref(), Some("ses_00000000000000000000000000000000"));
-        assert_eq!(f.agent.unwrap().email.as_deref(), Some("oleg@shop.example.ru"));
+        assert_eq!(
+            f.session.id.as_deref(),
+            Some("ses_00000000000000000000000000000000")
+        );
+        assert_eq!(
+            f.agent.unwrap().email.as_deref(),
+            Some("oleg@shop.example.ru")
+        );
         let m = f.messages.unwrap();
-        assert_eq!(m.iter().map(|m| m.author).collect::<Vec<_>>(), [Author::Visitor, Author::Employee, Author::Visitor]);
+        assert_eq!(
+            m.iter().map(|m| m.author).collect::<Vec<_>>(),
+            [Author::Visitor, Author::Employee, Author::Visitor]
+        );
         assert_eq!(m[1].author_name.as_deref(), Some("Олег"));
-        assert_eq!(m[0].at, Utc.with_ymd_and_hms(2024, 6, 3, 10, 58, 40).unwrap());
-        assert_eq!(f.visitor_ref.as_deref(), Some("4f1e7a9c2b8d4e6fa1c3b5d7e9f20413"));
+        assert_eq!(
+            m[0].at,
+            Utc.with_ymd_and_hms(2024, 6, 3, 10, 58, 40).unwrap()
+        );
+        assert_eq!(
+            f.visitor_ref.as_deref(),
+            Some("4f1e7a9c2b8d4e6fa1c3b5d7e9f20413")
+        );
     }
 
     #[test]
@@ -387,15 +449,41 @@ mod tests {
 
     #[test]
     fn a_dialog_without_messages_waits_for_the_worker_only_when_a_rest_token_exists_assumption_9() {
-        let with_token = decide(sample!("no_transcript.json"), "chats", &integration(true), now()).unwrap();
-        let Decision::Enrich(facts, Task::VerboxTranscript { client_id, search_id, finished_at }) = with_token else {
+        let with_token = decide(
+            sample!("no_transcript.json"),
+            "chats",
+            &integration(true),
+            now(),
+        )
+        .unwrap();
+        let Decision::Enrich(
+            facts,
+            Task::VerboxTranscript {
+                client_id,
+                search_id,
+                finished_at,
+            },
+        ) = with_token
+        else {
             panic!("{with_token:?}")
         };
         assert_eq!(facts.status, Status::PendingEnrichment);
-        assert_eq!(client_id.as_deref(), Some("0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"));
+        assert_eq!(
+            client_id.as_deref(),
+            Some("0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f")
+        );
         assert_eq!(search_id, Some(70402));
-        assert_eq!(finished_at, Utc.with_ymd_and_hms(2024, 6, 3, 15, 30, 0).unwrap());
-        assert_eq!(facts.provider_ref, format!("client:0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f:finished:{}", finished_at.timestamp()));
+        assert_eq!(
+            finished_at,
+            Utc.with_ymd_and_hms(2024, 6, 3, 15, 30, 0).unwrap()
+        );
+        assert_eq!(
+            facts.provider_ref,
+            format!(
+                "client:0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f:finished:{}",
+                finished_at.timestamp()
+            )
+        );
         let without = facts_without_token();
         assert_eq!(without.status, Status::Complete);
         assert_eq!(without.messages, Some(vec![]));
@@ -425,9 +513,19 @@ mod tests {
 
     #[test]
     fn per_message_events_are_ignored_and_junk_is_unreadable_assumptions_2_and_11() {
-        let ignored = decide(sample!("message_event.json"), "chats", &integration(false), now()).unwrap();
+        let ignored = decide(
+            sample!("message_event.json"),
+            "chats",
+            &integration(false),
+            now(),
+        )
+        .unwrap();
         assert!(matches!(ignored, Decision::Ignore(r) if r.contains("clientSendMessage")));
-        let reason = |b: &[u8]| decide(b, "chats", &integration(false), now()).unwrap_err().0;
+        let reason = |b: &[u8]| {
+            decide(b, "chats", &integration(false), now())
+                .unwrap_err()
+                .0
+        };
         assert!(reason(sample!("malformed.json")).contains("not JSON"));
         assert!(reason(br#"{"data": {"something": 1}}"#).contains("no `client`"));
         assert!(reason(br#"{"client": {"name": "x"}}"#).contains("neither itself"));
@@ -452,7 +550,13 @@ mod tests {
     #[test]
     fn a_session_id_anywhere_in_custom_data_is_ours_assumption_7() {
         let client = serde_json::json!({"customData": {"ref": "visit ses_0123456789abcdef0123456789abcdef"}});
-        assert_eq!(session_id(&client).as_deref(), Some("ses_0123456789abcdef0123456789abcdef"));
-        assert_eq!(session_id(&serde_json::json!({"customData": {"a": "b"}})), None);
+        assert_eq!(
+            session_id(&client).as_deref(),
+            Some("ses_0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            session_id(&serde_json::json!({"customData": {"a": "b"}})),
+            None
+        );
     }
 }

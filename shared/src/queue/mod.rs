@@ -79,7 +79,9 @@ pub enum QueueError {
     /// The queue could not be reached or refused for a passing reason; worth retrying.
     #[error("the queue is unavailable: {0}")]
     Unavailable(String),
-    /// The receipt is unknown or stale (the message was received again, or deleted).
+    /// The receipt is unknown or stale (the message was received again, or deleted). The
+    /// embedded queue always tells; SQS tells only on `retry_later` (its DeleteMessage with an
+    /// old receipt succeeds without deleting), so callers never rely on it for correctness.
     #[error("no message with that receipt")]
     UnknownReceipt,
 }

@@ -10,12 +10,16 @@
 //! | session | `SESSION#<id>` | `SESSION` | | | last seen + 90 days |
 //! | raw event | `RAW#<id>` | `RAW` | `RAWS#<integration>` / `<received_at>#<id>` | `QUARANTINE#<account>` / `<received_at>#<id>` while quarantined | received + 30 days once handled |
 //! | raw body part | `RAW#<id>` | `PART#<n>` | | | as its event |
+//! | queued message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `QUEUE#<queue>` / `<visible_at>#<id>` | | sent + 14 days |
+//! | dead-lettered message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `DLQ#<queue>` / `<parked_at>#<id>` | | sent + 14 days |
 //!
 //! Access patterns: an integration, site or session by id (every webhook and tracker call);
 //! the whole directory of an account in one query (attribution, settings API); an appeal by id
 //! (conditional upsert); an account's appeals by creation time (listing, reports); a visitor's
 //! appeals (Jivo `client_updated`); raw events of an integration by time; an account's
-//! quarantined events. Every index sort key ends in a unique id, so cursors are exact.
+//! quarantined events; the embedded queue's messages visible now, oldest first, and its
+//! dead-letter queue (`shared::queue::embedded`; SQS holds them on AWS). Every index sort key
+//! ends in a unique id, so cursors are exact.
 
 use chrono::{DateTime, Utc};
 

@@ -154,3 +154,79 @@ async fn lambda_logs_are_json_lines_with_ids_and_no_personal_data() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_verbox_lambda_queues_to_sqs_and_the_worker_lambda_completes_the_dialog() {
+    let table = demo_table().await;
+    let (sqs, queue_url, dead_letter_url) = moto::sqs_queues().await;
+    let rest =
+        chatsource_tests::verbox::Verbox::start(chatsource_tests::verbox::Mode::Answer).await;
+    // The demo's Verbox integration, given a REST token for the stand-in.
+    let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
+    let mut verbox: shared::integration::Integration = store
+        .entity(shared::demo::VERBOX_INTEGRATION_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    let settings = verbox.verbox.as_mut().unwrap();
+    settings.rest_token = Some(shared::secret::Secret::new(chatsource_tests::verbox::TOKEN));
+    settings.rest_url = rest.rest_url.clone();
+    store.put_entity(&verbox).await.unwrap();
+
+    let mut env = env(&table);
+    env.push(("QUEUE_URL", queue_url.clone()));
+    env.push(("DEAD_LETTER_QUEUE_URL", dead_letter_url));
+    let webhook = LambdaProcess::start("verbox-webhook", &env).await;
+    let (status, _) = payload(
+        &webhook
+            .invoke(&sample("verbox/no_transcript.json"))
+            .await
+            .expect("invoked"),
+    );
+    assert_eq!(status, 200);
+
+    // What SQS would hand the worker: the queued message, as an SQS event.
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .unwrap();
+    let message = received
+        .messages()
+        .first()
+        .expect("the webhook queued a job")
+        .clone();
+    let event = json!({"Records": [{
+        "messageId": message.message_id(),
+        "receiptHandle": message.receipt_handle(),
+        "body": message.body(),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+    }]});
+    let worker = LambdaProcess::start("enrichment-worker", &env).await;
+    let answer: Value =
+        serde_json::from_str(&worker.invoke(&event.to_string()).await.expect("invoked")).unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "{:#?}",
+        worker.logs()
+    );
+
+    let account = shared::ids::AccountId::parse(shared::demo::ACCOUNT_ID).unwrap();
+    let appeals = store
+        .appeals(&account, &Default::default(), 10, None)
+        .await
+        .unwrap()
+        .items;
+    let appeal = appeals
+        .iter()
+        .find(|a| a.provider == shared::appeal::Provider::Verbox)
+        .expect("the Verbox appeal");
+    assert_eq!(appeal.status, shared::appeal::Status::Complete);
+    assert_eq!(appeal.messages.len(), 3);
+    assert_eq!(rest.calls(), 1);
+}

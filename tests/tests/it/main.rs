@@ -3,6 +3,9 @@
 
 mod api;
 mod browser;
+mod enrichment;
 mod lambda;
+mod queue_contract;
 mod store_contract;
 mod template;
+mod verbox;

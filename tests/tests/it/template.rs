@@ -188,12 +188,13 @@ fn the_table_declares_the_keys_and_indexes_the_store_queries() {
 }
 
 /// `chatsource serve` routes a path to the function API Gateway would call: every HttpApi
-/// event of every function in the template reaches that function's binary locally, and
-/// every local function is deployed.
+/// event of every function in the template reaches that function's binary locally, every
+/// local function is deployed, and the functions without HTTP events are the ones `serve`
+/// runs in the background.
 #[test]
 fn the_local_server_routes_every_path_to_the_function_the_template_routes_it_to() {
     let doc: serde_yaml::Value = serde_yaml::from_str(&template()).expect("template.yaml is YAML");
-    let mut deployed = Vec::new();
+    let (mut deployed, mut background) = (Vec::new(), Vec::new());
     for (name, resource) in doc["Resources"].as_mapping().expect("Resources") {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
@@ -201,10 +202,17 @@ fn the_local_server_routes_every_path_to_the_function_the_template_routes_it_to(
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_else(|| panic!("{name:?} names no Binary"));
-        deployed.push(binary.to_owned());
         let events = resource["Properties"]["Events"]
             .as_mapping()
             .expect("Events");
+        let http = events
+            .values()
+            .any(|e| e["Type"].as_str() == Some("HttpApi"));
+        if http {
+            deployed.push(binary.to_owned());
+        } else {
+            background.push(binary.to_owned());
+        }
         for event in events
             .values()
             .filter(|e| e["Type"].as_str() == Some("HttpApi"))
@@ -233,5 +241,12 @@ fn the_local_server_routes_every_path_to_the_function_the_template_routes_it_to(
     assert_eq!(
         local, deployed,
         "the local functions and the template's differ"
+    );
+    // Functions no HTTP request reaches run inside `chatsource serve` (the worker loop).
+    background.sort();
+    assert_eq!(
+        background,
+        chatsource::BACKGROUND,
+        "the background functions differ"
     );
 }

@@ -1,0 +1,17 @@
+//! Lambda entry point of the enrichment worker: wiring only. SQS invokes it with batches;
+//! the template turns on `ReportBatchItemFailures`.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::aws::init_logs();
+    // Built once per cold start and borrowed by every invocation.
+    let app: &'static _ = Box::leak(Box::new(shared::aws::app_from_env().await?));
+    let worker: &'static _ = Box::leak(Box::new(enrichment_worker::Worker::new()));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, std::convert::Infallible>(worker.sqs_batch(app, event.payload).await)
+    }))
+    .await
+}
