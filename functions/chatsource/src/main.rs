@@ -127,7 +127,11 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
+/// What a newcomer needs to try it. Written in one go, and a closed stdout (a supervisor, a
+/// test that stopped reading) is ignored: the server must not die for want of a reader.
 fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
     let hook = format!(
         "{base}/hooks/jivo/{}/{}",
         shared::demo::JIVO_INTEGRATION_ID,
@@ -142,26 +146,41 @@ fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
             "<the key printed at the first start, or set one with --api-key>".into()
         }
     };
-    println!(
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
         "chatsource is listening on {base} (store: {})",
         data_dir.join("chatsource.db").display()
     );
     if let Demo::Seeded { .. } = demo {
-        println!(
-            "Seeded the demo account: a shop, sources, campaigns with UTM rules, an employee, a Jivo integration."
+        let _ = writeln!(
+            text,
+            "Seeded the demo account: a shop, sources, campaigns with UTM rules, an employee, Jivo and Verbox integrations."
         );
     }
-    println!();
-    println!("  API key:           {key}");
-    println!("  Jivo webhook URL:  {hook}");
-    println!(
+    let _ = writeln!(text);
+    let _ = writeln!(text, "  API key:           {key}");
+    let _ = writeln!(text, "  Jivo webhook URL:  {hook}");
+    let _ = writeln!(
+        text,
+        "  Verbox dialogs:    {base}/hooks/verbox/{}/{}/chats",
+        shared::demo::VERBOX_INTEGRATION_ID,
+        shared::demo::VERBOX_SECRET
+    );
+    let _ = writeln!(
+        text,
         "  Site script:       {}",
         tracker::script_tag(base, "site_demo_shop")
     );
-    println!();
-    println!("Post a finished Jivo chat, then read it back:");
-    println!(
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Post a finished Jivo chat, then read it back:");
+    let _ = writeln!(
+        text,
         "  curl -s {hook} -H 'content-type: application/json' --data-binary @events/jivo/bodies/chat_finished.json"
     );
-    println!("  curl -s '{base}/api/appeals' -H 'authorization: Bearer {key}'");
+    let _ = writeln!(
+        text,
+        "  curl -s '{base}/api/appeals' -H 'authorization: Bearer {key}'"
+    );
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

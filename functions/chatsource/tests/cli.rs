@@ -161,3 +161,54 @@ fn invoke_runs_the_worker_on_an_sqs_event_file() {
     // SQS is told nothing to redeliver.
     assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
 }
+
+#[tokio::test]
+async fn serve_keeps_serving_when_nobody_reads_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatsource"))
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the banner is written: writing it must not kill the server.
+    drop(child.stdout.take());
+    let server = Killed(child);
+    let client = reqwest::Client::new();
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/api/sites"))
+            .send()
+            .await
+        {
+            answered = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let still = client
+        .get(format!("http://127.0.0.1:{port}/api/sites"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(answered, Some(401));
+    assert_eq!(
+        still.ok(),
+        Some(401),
+        "the server died after writing its banner"
+    );
+    drop(server);
+}
