@@ -144,3 +144,46 @@ async fn the_rest_token_is_kept_across_patches_and_plain_http_to_a_remote_host_i
         "a Verbox integration takes no jivo block"
     );
 }
+
+#[tokio::test]
+async fn a_dialog_whose_custom_data_carries_our_session_is_attributed_to_the_visit() {
+    let server = start().await;
+    // The visit, as the site script records it.
+    let visit = server
+        .client
+        .post(format!("{}/t/site_demo_shop/sessions", server.base))
+        .header("origin", "https://shop.example.ru")
+        .body(r#"{"url": "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=42"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let session_id = visit["session_id"].as_str().unwrap().to_owned();
+
+    // The dialog Verbox sends, with the id our script put in the client's custom data.
+    let mut dialog: Value = serde_json::from_slice(&body("chat_finished.json")).unwrap();
+    dialog["data"]["client"]["customData"]["chatsource_session"] = json!(session_id);
+    let url = format!(
+        "{}/hooks/verbox/{}/{}/chats",
+        server.base,
+        shared::demo::VERBOX_INTEGRATION_ID,
+        shared::demo::VERBOX_SECRET
+    );
+    assert_eq!(
+        server
+            .post_raw(&url, serde_json::to_vec(&dialog).unwrap())
+            .await
+            .status,
+        200
+    );
+    let appeal = &server
+        .demo("GET", "/api/appeals?provider=verbox", None)
+        .await
+        .json["items"][0];
+    assert_eq!(appeal["attribution"]["via"], "session", "{appeal:#}");
+    assert_eq!(appeal["attribution"]["campaign_id"], "cmp_demo_spring");
+    assert_eq!(appeal["attribution"]["session_lookup"]["source"], "payload");
+    assert_eq!(appeal["session"]["click_ids"], json!({"yclid": "42"}));
+}
