@@ -161,3 +161,16 @@ pub async fn seed(
         api_key,
     })
 }
+
+/// A store on an SQLite file in `dir`, with the demo account seeded: what the handler tests of
+/// every function start from.
+#[cfg(feature = "sqlite")]
+pub async fn seeded_sqlite(
+    dir: &std::path::Path,
+    api_key: Option<String>,
+) -> Result<Store, StoreError> {
+    let kv = crate::store::sqlite::SqliteKv::open(&dir.join("chatsource.db"))?;
+    let store = Store::new(std::sync::Arc::new(kv));
+    seed(&store, api_key, chrono::Utc::now()).await?;
+    Ok(store)
+}

@@ -1,7 +1,6 @@
 //! The Jivo handler called directly with the API Gateway events in `events/jivo/`: the same
 //! files `sam local invoke` and `chatsource invoke` take.
 
-use chrono::Utc;
 use http::StatusCode;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
@@ -9,8 +8,6 @@ use shared::app::App;
 use shared::appeal::{Author, Kind, Status, Via};
 use shared::ids::AppealId;
 use shared::raw_event::RawStatus;
-use shared::store::Store;
-use shared::store::sqlite::SqliteKv;
 use shared::{demo, ids::IntegrationId};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,9 +19,7 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let kv = SqliteKv::open(&dir.path().join("test.db")).unwrap();
-    let store = Store::new(Arc::new(kv));
-    demo::seed(&store, Some("test-key-0123456789".into()), Utc::now())
+    let store = demo::seeded_sqlite(dir.path(), Some("test-key-0123456789".into()))
         .await
         .unwrap();
     Harness {

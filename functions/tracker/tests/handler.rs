@@ -6,10 +6,7 @@ use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::demo;
-use shared::store::Store;
-use shared::store::sqlite::SqliteKv;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 struct Harness {
     app: App,
@@ -18,8 +15,7 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(Arc::new(SqliteKv::open(&dir.path().join("t.db")).unwrap()));
-    demo::seed(&store, None, chrono::Utc::now()).await.unwrap();
+    let store = demo::seeded_sqlite(dir.path(), None).await.unwrap();
     Harness {
         app: App::new(store),
         _dir: dir,

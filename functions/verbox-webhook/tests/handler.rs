@@ -8,10 +8,7 @@ use shared::appeal::{Kind, Status, Via};
 use shared::demo;
 use shared::ids::{AccountId, IntegrationId};
 use shared::integration::Integration;
-use shared::store::Store;
-use shared::store::sqlite::SqliteKv;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 struct Harness {
     app: App,
@@ -20,8 +17,7 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(Arc::new(SqliteKv::open(&dir.path().join("t.db")).unwrap()));
-    demo::seed(&store, None, chrono::Utc::now()).await.unwrap();
+    let store = demo::seeded_sqlite(dir.path(), None).await.unwrap();
     Harness {
         app: App::new(store),
         _dir: dir,
