@@ -6,7 +6,7 @@ Webhook events carry the bodies in events/<provider>/bodies/, which are the one 
 truth: the Rust tests check that every event carries its body unchanged, so run this after
 editing a body:  python3 events/build.py
 """
-import json, pathlib
+import base64, json, pathlib
 
 ROOT = pathlib.Path(__file__).parent
 API_ID = "a1b2c3d4e5"
@@ -14,6 +14,7 @@ DOMAIN = f"{API_ID}.execute-api.eu-central-1.amazonaws.com"
 JIVO = "/hooks/jivo/int_demo_jivo/demo_jivo_secret"
 SESSIONS = "/t/site_demo_shop/sessions"
 VERBOX = "/hooks/verbox/int_demo_verbox/demo_verbox_secret"
+AMOCRM = "/hooks/amocrm/int_demo_amocrm/demo_amocrm_secret"
 SITE_ORIGIN = {"origin": "https://shop.example.ru"}
 
 # (directory, event name, method, path, route key, path parameters, extra headers, body file)
@@ -27,6 +28,9 @@ SPECS = [
        {"integration_id": "int_demo_verbox", "secret": "demo_verbox_secret"}, {}, body)
       for body in sorted((ROOT / "verbox" / "bodies").iterdir())
       for hook in ["offline" if body.stem.startswith("offline") else "chats"]],
+    *[("amocrm", body.stem, "POST", AMOCRM, "POST /hooks/amocrm/{integration_id}/{secret}",
+       {"integration_id": "int_demo_amocrm", "secret": "demo_amocrm_secret"}, {}, body)
+      for body in sorted((ROOT / "amocrm" / "bodies").iterdir())],
     ("tracker", "script", "GET", "/t/site_demo_shop/script.js", "GET /t/{site_id}/script.js",
      {"site_id": "site_demo_shop"}, {}, None),
     *[("tracker", body.stem, "POST", SESSIONS, "POST /t/{site_id}/sessions",
@@ -35,7 +39,7 @@ SPECS = [
 ]
 
 
-def event(method, path, route, params, extra_headers, body, form=False):
+def event(method, path, route, params, extra_headers, body, form=False, base64_body=False):
     headers = {
         "host": DOMAIN,
         "user-agent": "chatsource-sample",
@@ -68,7 +72,8 @@ def event(method, path, route, params, extra_headers, body, form=False):
             "timeEpoch": 1717410000000,
         },
         "pathParameters": params,
-        **({"body": body.decode("utf-8"), "isBase64Encoded": False} if body is not None
+        **({"body": base64.b64encode(body).decode() if base64_body else body.decode("utf-8"),
+            "isBase64Encoded": base64_body} if body is not None
            else {"isBase64Encoded": False}),
     }
 
@@ -114,3 +119,9 @@ for directory, name, method, path, route, params, headers, body_file in SPECS:
     out.write_text(json.dumps(event(method, path, route, params, headers, body, form),
                               ensure_ascii=False, indent=2) + "\n")
     print(out.relative_to(ROOT.parent))
+    # API Gateway may hand a form body over base64-encoded: one sample of that too.
+    if (directory, name) == ("amocrm", "talk_closed"):
+        out = ROOT / directory / f"{name}_base64.json"
+        out.write_text(json.dumps(event(method, path, route, params, headers, body, form, True),
+                                  ensure_ascii=False, indent=2) + "\n")
+        print(out.relative_to(ROOT.parent))

@@ -26,6 +26,8 @@ pub struct App {
     pub admin_key: Option<crate::secret::Secret>,
     /// Where enrichment jobs go; `None` in a process that never queues (a plain API test).
     pub queue: Option<Arc<dyn Queue>>,
+    /// For provider calls made while answering a request (an OAuth callback, a field list).
+    pub http: reqwest::Client,
     cache_ttl: Duration,
     integrations: EntityCache<Integration>,
     sites: EntityCache<Site>,
@@ -39,6 +41,7 @@ impl App {
             public_url: None,
             admin_key: None,
             queue: None,
+            http: crate::clients::http_client(Duration::from_secs(15)),
             cache_ttl: CACHE_TTL,
             integrations: Mutex::default(),
             sites: Mutex::default(),

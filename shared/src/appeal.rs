@@ -377,6 +377,13 @@ impl Appeal {
         self.updated_at = now;
     }
 
+    /// Messages that arrived on their own (collected per conversation): the transcript so far,
+    /// whatever the appeal's status.
+    pub fn set_messages(&mut self, messages: Vec<Message>, now: DateTime<Utc>) {
+        self.set_transcript(messages);
+        self.updated_at = now;
+    }
+
     /// The enrichment worker brought what the webhook lacked: the transcript.
     pub fn complete_with(&mut self, messages: Vec<Message>, now: DateTime<Utc>) {
         self.set_transcript(messages);
@@ -385,6 +392,13 @@ impl Appeal {
         }
         self.status = Status::Complete;
         self.status_reason = None;
+        self.updated_at = now;
+    }
+
+    /// Enrichment waits for something only the user can do (connect the CRM again).
+    pub fn wait_for(&mut self, reason: &str, now: DateTime<Utc>) {
+        self.status = Status::PendingEnrichment;
+        self.status_reason = Some(reason.to_owned());
         self.updated_at = now;
     }
 

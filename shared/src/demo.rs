@@ -5,7 +5,9 @@
 use crate::appeal::{Channel, Provider};
 use crate::directory::{Campaign, Employee, Site, Source};
 use crate::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use crate::integration::{Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings};
+use crate::integration::{
+    AmocrmSettings, Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings,
+};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::utm::Utm;
@@ -20,6 +22,8 @@ pub const JIVO_SECRET: &str = "demo_jivo_secret";
 pub const JIVO_TELEGRAM_WIDGET: &str = "7700001";
 pub const VERBOX_INTEGRATION_ID: &str = "int_demo_verbox";
 pub const VERBOX_SECRET: &str = "demo_verbox_secret";
+pub const AMOCRM_INTEGRATION_ID: &str = "int_demo_amocrm";
+pub const AMOCRM_SECRET: &str = "demo_amocrm_secret";
 
 pub struct Seeded {
     pub account_id: AccountId,
@@ -144,6 +148,30 @@ pub async fn seed(
         .with_settings_of(&integration)
     };
 
+    // Not connected (there is no amoCRM account on a laptop): its closed talks wait, visibly,
+    // until someone connects it.
+    let amocrm = Integration {
+        secret: Secret::new(AMOCRM_SECRET),
+        amocrm: Some(AmocrmSettings {
+            base_url: "https://demo-shop.amocrm.ru".into(),
+            client_id: None,
+            client_secret: None,
+            session_field_id: None,
+            long_lived_token: None,
+            account_id: None,
+            redirect_uri: None,
+        }),
+        jivo: None,
+        ..Integration::new(
+            id(IntegrationId::parse, AMOCRM_INTEGRATION_ID),
+            account.clone(),
+            Provider::Amocrm,
+            "amoCRM of the demo shop",
+            now,
+        )
+        .with_settings_of(&integration)
+    };
+
     store.put_entity(&site).await?;
     for s in &sources {
         store.put_entity(s).await?;
@@ -154,6 +182,7 @@ pub async fn seed(
     store.put_entity(&employee).await?;
     store.put_entity(&integration).await?;
     store.put_entity(&verbox).await?;
+    store.put_entity(&amocrm).await?;
     // The account last: a store with an account is a seeded store.
     let (account, api_key) = store.create_account(account, "Demo", api_key, now).await?;
     Ok(Seeded {

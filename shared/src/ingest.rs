@@ -51,6 +51,9 @@ pub enum IngestError {
     NotFound,
     #[error("the integration is switched off; switch it on to receive webhooks")]
     Inactive,
+    /// The delivery is not the integration's own (another CRM account, a wrong token).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{reason}")]
     Unreadable {
         reason: String,
@@ -75,6 +78,7 @@ pub async fn authenticate(app: &App, d: &Delivery<'_>) -> Result<Integration, In
     if !integration.active {
         return Err(IngestError::Inactive);
     }
+    providers::verify(d.body, &integration).map_err(IngestError::Forbidden)?;
     Ok(integration)
 }
 
@@ -136,67 +140,16 @@ pub async fn handle(
 ) -> Result<Receipt, IngestError> {
     raw.attempts += 1;
     raw.handled_at = Some(now);
-    let decision = decide(integration, &raw, body);
-    let (status, reason, appeal_ids) = match decision {
+    let (status, reason, appeal_ids) = match decide(integration, &raw, body) {
         Err(Unreadable(reason)) => (RawStatus::Quarantined, Some(reason), Vec::new()),
-        Ok(Decision::Ignore(reason)) => (RawStatus::Ignored, Some(reason), Vec::new()),
-        Ok(Decision::Appeal(facts)) => {
-            let appeal = apply(app, integration, &facts, now).await?;
-            (RawStatus::Processed, None, vec![appeal.id])
-        }
-        Ok(Decision::Enrich(facts, task)) => {
-            let appeal = apply(app, integration, &facts, now).await?;
-            // Queued after the appeal exists, so the worker always finds it; a lost send
-            // leaves the raw event `received` (this returns an error), and a replay queues again.
-            let job = Job {
-                account_id: integration.account_id.clone(),
-                integration_id: integration.id.clone(),
-                appeal_id: appeal.id.clone(),
-                task,
-                created_at: now,
-            };
-            let queue = app
-                .queue
-                .as_ref()
-                .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
-            queue
-                .send(&job.to_body(), Duration::ZERO)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            (
-                RawStatus::Processed,
-                Some("enrichment queued".into()),
-                vec![appeal.id],
-            )
-        }
-        Ok(Decision::VisitorContact {
-            visitor_ref,
-            contact,
-            agent,
-        }) => {
-            let ids = app
-                .store
-                .visitor_appeals(&integration.id, &visitor_ref)
-                .await?;
-            let dir = app.directory(&integration.account_id).await?;
-            for id in &ids {
-                update(app, integration, &dir, id, now, |a| {
-                    a.contact.merge(&contact);
-                    if a.agent.is_none() {
-                        a.agent.clone_from(&agent);
-                    }
-                })
-                .await?;
+        Ok(Decision::Many(decisions)) => {
+            let mut outcomes = Vec::with_capacity(decisions.len());
+            for decision in decisions {
+                outcomes.push(apply_decision(app, integration, decision, now).await?);
             }
-            match ids.is_empty() {
-                true => (
-                    RawStatus::Ignored,
-                    Some(format!("no appeal of visitor {visitor_ref} yet")),
-                    ids,
-                ),
-                false => (RawStatus::Processed, None, ids),
-            }
+            merge(outcomes)
         }
+        Ok(decision) => apply_decision(app, integration, decision, now).await?,
     };
     raw.status = status;
     raw.reason = reason.clone();
@@ -225,12 +178,134 @@ pub async fn handle(
     })
 }
 
+type Outcome = (RawStatus, Option<String>, Vec<AppealId>);
+
+/// Several items' outcomes as the raw event's: processed if any was, every appeal, every reason.
+fn merge(outcomes: Vec<Outcome>) -> Outcome {
+    let status = if outcomes.iter().any(|(s, _, _)| *s == RawStatus::Processed) {
+        RawStatus::Processed
+    } else {
+        RawStatus::Ignored
+    };
+    let reasons: Vec<String> = outcomes.iter().filter_map(|(_, r, _)| r.clone()).collect();
+    let mut ids: Vec<AppealId> = outcomes.into_iter().flat_map(|(_, _, ids)| ids).collect();
+    ids.dedup();
+    (
+        status,
+        (!reasons.is_empty()).then(|| reasons.join("; ")),
+        ids,
+    )
+}
+
+/// Applies one decision (not `Many`).
+async fn apply_decision(
+    app: &App,
+    integration: &Integration,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    Ok(match decision {
+        Decision::Ignore(reason) => (RawStatus::Ignored, Some(reason), Vec::new()),
+        Decision::Appeal(facts) => {
+            let appeal = apply(app, integration, &facts, now).await?;
+            (RawStatus::Processed, None, vec![appeal.id])
+        }
+        Decision::Enrich(facts, task) => {
+            let appeal = apply(app, integration, &facts, now).await?;
+            // Queued after the appeal exists, so the worker always finds it; a lost send
+            // leaves the raw event `received` (this returns an error), and a replay queues again.
+            let job = Job {
+                account_id: integration.account_id.clone(),
+                integration_id: integration.id.clone(),
+                appeal_id: appeal.id.clone(),
+                task,
+                created_at: now,
+            };
+            let queue = app
+                .queue
+                .as_ref()
+                .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
+            queue
+                .send(&job.to_body(), Duration::ZERO)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            (
+                RawStatus::Processed,
+                Some("enrichment queued".into()),
+                vec![appeal.id],
+            )
+        }
+        Decision::Collect {
+            provider_ref,
+            message_id,
+            message,
+        } => {
+            app.store
+                .collect_message(&integration.id, &provider_ref, &message_id, &message)
+                .await?;
+            let id = AppealId::derive(
+                &integration.id,
+                integration.provider.as_str(),
+                &provider_ref,
+            );
+            if app.store.appeal(&id).await?.is_none() {
+                return Ok((
+                    RawStatus::Processed,
+                    Some(format!("message kept for {provider_ref}")),
+                    Vec::new(),
+                ));
+            }
+            let messages = app
+                .store
+                .collected_messages(&integration.id, &provider_ref)
+                .await?;
+            let dir = app.directory(&integration.account_id).await?;
+            update(app, integration, &dir, &id, now, |a| {
+                a.set_messages(messages.clone(), now)
+            })
+            .await?;
+            (RawStatus::Processed, None, vec![id])
+        }
+        Decision::VisitorContact {
+            visitor_ref,
+            contact,
+            agent,
+        } => {
+            let ids = app
+                .store
+                .visitor_appeals(&integration.id, &visitor_ref)
+                .await?;
+            let dir = app.directory(&integration.account_id).await?;
+            for id in &ids {
+                update(app, integration, &dir, id, now, |a| {
+                    a.contact.merge(&contact);
+                    if a.agent.is_none() {
+                        a.agent.clone_from(&agent);
+                    }
+                })
+                .await?;
+            }
+            match ids.is_empty() {
+                true => (
+                    RawStatus::Ignored,
+                    Some(format!("no appeal of visitor {visitor_ref} yet")),
+                    ids,
+                ),
+                false => (RawStatus::Processed, None, ids),
+            }
+        }
+        // Providers never nest `Many`; a nested one is read as its items' verdict, ignored.
+        Decision::Many(_) => (RawStatus::Ignored, Some("nested items".into()), Vec::new()),
+    })
+}
+
 fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {
     match raw.provider {
         Provider::Jivo => providers::jivo::decide(body, integration, raw.received_at),
         Provider::Verbox => {
             providers::verbox::decide(body, &raw.hook, integration, raw.received_at)
         }
+        Provider::Amocrm => providers::amocrm::decide(body, integration, raw.received_at),
         other => Err(Unreadable(format!("{other} webhooks are not handled yet"))),
     }
 }

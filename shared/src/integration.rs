@@ -72,6 +72,46 @@ impl Default for VerboxSettings {
     }
 }
 
+/// amoCRM (and Kommo): the account, the OAuth client of the integration the user made there,
+/// and the custom field our site script fills with the session id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmocrmSettings {
+    /// The account's address: `https://acme.amocrm.ru`, `https://acme.kommo.com`, or a custom one.
+    pub base_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// The lead or contact custom field holding our session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_field_id: Option<u64>,
+    /// A private integration's long-lived token, instead of OAuth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_lived_token: Option<Secret>,
+    /// amoCRM's id of the account, learned when connecting; webhooks must name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<u64>,
+    /// Our OAuth callback as registered in the amoCRM integration; token requests repeat it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+}
+
+impl AmocrmSettings {
+    /// The account's subdomain (`acme` of `https://acme.amocrm.ru`), as webhooks name it; only
+    /// amoCRM's and Kommo's own domains have one (a custom domain is checked by account id).
+    pub fn subdomain(&self) -> Option<String> {
+        let host = url::Url::parse(&self.base_url)
+            .ok()?
+            .host_str()?
+            .to_ascii_lowercase();
+        let (sub, domain) = host.split_once('.')?;
+        ["amocrm.ru", "amocrm.com", "kommo.com"]
+            .contains(&domain)
+            .then(|| sub.to_owned())
+    }
+}
+
 /// A provider's API base URL must be https, so tokens never cross the network in clear;
 /// loopback hosts are the exception (local stand-ins in tests and development).
 pub fn check_provider_url(url: &str) -> Result<url::Url, String> {
@@ -105,6 +145,8 @@ pub struct Integration {
     pub jivo: Option<JivoSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verbox: Option<VerboxSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amocrm: Option<AmocrmSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -133,6 +175,7 @@ impl Integration {
             messenger_mapping: BTreeMap::new(),
             jivo: None,
             verbox: None,
+            amocrm: None,
             created_at: now,
             updated_at: now,
         }

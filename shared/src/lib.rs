@@ -10,7 +10,9 @@ pub mod appeal;
 pub mod attribution;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod clients;
 pub mod config;
+pub mod connections;
 pub mod contact;
 pub mod deeplink;
 pub mod demo;
@@ -18,6 +20,7 @@ pub mod directory;
 pub mod ids;
 pub mod ingest;
 pub mod integration;
+pub mod oauth;
 pub mod providers;
 pub mod queue;
 pub mod raw_event;

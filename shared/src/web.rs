@@ -95,6 +95,9 @@ impl From<IngestError> for ApiError {
             IngestError::Inactive => {
                 ApiError::new(StatusCode::FORBIDDEN, "integration_inactive", message)
             }
+            IngestError::Forbidden(reason) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
+            }
             IngestError::Unreadable {
                 reason,
                 raw_event_id,

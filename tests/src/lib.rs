@@ -1,6 +1,7 @@
 //! The harness of chatsource's integration tests: it starts what the tests need (a moto
 //! server, the local chatsource server) on free loopback ports and stops it afterwards.
 
+pub mod amocrm;
 pub mod browser;
 pub mod lambda;
 pub mod moto;

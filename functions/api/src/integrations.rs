@@ -6,11 +6,14 @@ use crate::resources::{Resource, get, must_exist, name};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::appeal::{Channel, Provider};
+use shared::connections;
 use shared::directory::{Directory, Site};
 use shared::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
 use shared::integration::{
-    Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings, check_provider_url,
+    AmocrmSettings, Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings,
+    check_provider_url,
 };
+use shared::oauth::Grant;
 use shared::secret::Secret;
 use shared::store::record::Record;
 use shared::web::ApiError;
@@ -43,6 +46,8 @@ pub struct IntegrationInput {
     jivo: Option<JivoSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     verbox: Option<VerboxSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amocrm: Option<AmocrmSettings>,
 }
 
 impl Resource for Integration {
@@ -62,6 +67,7 @@ impl Resource for Integration {
             messenger_mapping: self.messenger_mapping.clone(),
             jivo: self.jivo.clone(),
             verbox: self.verbox.clone(),
+            amocrm: self.amocrm.clone(),
         }
     }
 
@@ -78,15 +84,19 @@ impl Resource for Integration {
                 "An integration's provider cannot change; create another integration.",
             ));
         }
-        if !matches!(input.provider, Provider::Jivo | Provider::Verbox) {
+        if !matches!(
+            input.provider,
+            Provider::Jivo | Provider::Verbox | Provider::Amocrm
+        ) {
             return Err(ApiError::bad_request(format!(
-                "{} integrations are not available yet; jivo and verbox are.",
+                "{} integrations are not available yet; jivo, verbox and amocrm are.",
                 input.provider
             )));
         }
         for (block, provider) in [
             (input.jivo.is_some(), Provider::Jivo),
             (input.verbox.is_some(), Provider::Verbox),
+            (input.amocrm.is_some(), Provider::Amocrm),
         ] {
             if block && provider != input.provider {
                 return Err(ApiError::bad_request(format!(
@@ -101,6 +111,18 @@ impl Resource for Integration {
                 existing.and_then(|e| e.verbox.as_ref()),
             )?),
             None if input.provider == Provider::Verbox => Some(VerboxSettings::default()),
+            None => None,
+        };
+        let amocrm = match input.amocrm {
+            Some(a) => Some(amocrm_settings(
+                a,
+                existing.and_then(|e| e.amocrm.as_ref()),
+            )?),
+            None if input.provider == Provider::Amocrm => {
+                return Err(ApiError::bad_request(
+                    "An amocrm integration needs its block: {\"amocrm\": {\"base_url\": \"https://<account>.amocrm.ru\", ...}}.",
+                ));
+            }
             None => None,
         };
         if let Some(id) = &input.default_employee_id {
@@ -140,9 +162,58 @@ impl Resource for Integration {
                 _ => None,
             },
             verbox,
+            amocrm,
             created_at: existing.map_or(call.now, |e| e.created_at),
             updated_at: call.now,
         })
+    }
+
+    /// A long-lived amoCRM token connects the integration when it is set (and is refused at
+    /// once if amoCRM refuses it); removing it disconnects.
+    async fn saved(&self, call: &Call<'_>, previous: Option<&Self>) -> Result<Self, ApiError> {
+        let token = self
+            .amocrm
+            .as_ref()
+            .and_then(|a| a.long_lived_token.clone());
+        let before = previous
+            .and_then(|p| p.amocrm.as_ref())
+            .and_then(|a| a.long_lived_token.clone());
+        match (token, before) {
+            (Some(token), before) if before.as_ref() != Some(&token) => {
+                let grant = Grant {
+                    access_token: token,
+                    refresh_token: None,
+                    expires_in: None,
+                };
+                match connections::connect_amocrm(call.app, self, grant, call.now).await {
+                    Ok(saved) => Ok(saved),
+                    Err(e) => {
+                        // Not kept: a token amoCRM refuses would only fail later, quietly.
+                        match previous {
+                            Some(p) => call.app.store.put_entity(p).await?,
+                            None => {
+                                call.app
+                                    .store
+                                    .delete_entity::<Integration>(self.id.as_str())
+                                    .await?
+                            }
+                        }
+                        call.app.forget(&call.account.id);
+                        Err(match e {
+                            connections::ConnectError::Call(e) => {
+                                crate::oauth::provider_error("the long-lived token", e)
+                            }
+                            connections::ConnectError::Store(e) => e.into(),
+                        })
+                    }
+                }
+            }
+            (None, Some(_)) => {
+                call.app.store.disconnect(&self.id).await?;
+                Ok(self.clone())
+            }
+            _ => Ok(self.clone()),
+        }
     }
 
     /// Without the secret; with the webhook URLs, and the script tags of the account's sites
@@ -164,14 +235,30 @@ impl Resource for Integration {
                 None
             })
             .map(|s| tracker::script_tag(&call.base_url, s.id.as_str()));
-        let mut view = serde_json::to_value(self).unwrap_or_default();
-        // Secrets are write-only: shown as set or unset.
-        if let Some(verbox) = view.get_mut("verbox").and_then(Value::as_object_mut) {
-            let set = verbox.contains_key("rest_token");
-            verbox.insert(
-                "rest_token".into(),
-                json!(if set { "set" } else { "unset" }),
-            );
+        let mut view = serde_json::to_value(self).unwrap_or_default(); // Secrets are write-only: shown as set or unset.
+        for (block, secret) in [
+            ("verbox", "rest_token"),
+            ("amocrm", "client_secret"),
+            ("amocrm", "long_lived_token"),
+        ] {
+            if let Some(settings) = view.get_mut(block).and_then(Value::as_object_mut) {
+                let set = settings.contains_key(secret);
+                settings.insert(secret.into(), json!(if set { "set" } else { "unset" }));
+            }
+        }
+        if self.provider == Provider::Amocrm {
+            let tokens = call.app.store.tokens(&self.id).await?;
+            let connection = tokens
+                .map(|t| t.view())
+                .unwrap_or_else(|| json!({"status": "not_connected"}));
+            if let Some(map) = view.as_object_mut() {
+                map.insert("connection".into(), connection);
+                // Register this in the amoCRM integration as its redirect URI.
+                map.insert(
+                    "oauth_redirect_uri".into(),
+                    json!(crate::oauth::redirect_uri(call, self.provider)),
+                );
+            }
         }
         if let Some(map) = view.as_object_mut() {
             map.remove("secret");
@@ -189,15 +276,44 @@ fn verbox_settings(
     mut v: VerboxSettings,
     existing: Option<&VerboxSettings>,
 ) -> Result<VerboxSettings, ApiError> {
-    v.rest_token = match v.rest_token.as_ref().map(|t| t.expose().trim()) {
-        Some("set") => existing.and_then(|e| e.rest_token.clone()),
-        Some("unset" | "") | None => None,
-        Some(token) => Some(Secret::new(token)),
-    };
+    v.rest_token = keep_secret(v.rest_token, existing.and_then(|e| e.rest_token.as_ref()));
     check_provider_url(&v.rest_url)
         .map_err(|e| ApiError::bad_request(format!("verbox.rest_url: {e}.")))?;
     v.rest_url = v.rest_url.trim_end_matches('/').to_owned();
     Ok(v)
+}
+
+/// Validates the amoCRM block. Secrets read back as "set": sending that (or leaving them out of
+/// a PATCH) keeps the stored ones. The account id is learned on connecting, never written.
+fn amocrm_settings(
+    mut a: AmocrmSettings,
+    existing: Option<&AmocrmSettings>,
+) -> Result<AmocrmSettings, ApiError> {
+    a.client_secret = keep_secret(
+        a.client_secret,
+        existing.and_then(|e| e.client_secret.as_ref()),
+    );
+    a.long_lived_token = keep_secret(
+        a.long_lived_token,
+        existing.and_then(|e| e.long_lived_token.as_ref()),
+    );
+    a.account_id = existing.and_then(|e| e.account_id);
+    a.redirect_uri = a
+        .redirect_uri
+        .or_else(|| existing.and_then(|e| e.redirect_uri.clone()));
+    let url = check_provider_url(&a.base_url)
+        .map_err(|e| ApiError::bad_request(format!("amocrm.base_url: {e}.")))?;
+    a.base_url = url.origin().ascii_serialization();
+    Ok(a)
+}
+
+/// A write-only value: "set" keeps the stored one, "unset" (or nothing) removes it.
+fn keep_secret(sent: Option<Secret>, stored: Option<&Secret>) -> Option<Secret> {
+    match sent.as_ref().map(|t| t.expose().trim()) {
+        Some("set") => stored.cloned(),
+        Some("unset" | "") | None => None,
+        Some(value) => Some(Secret::new(value)),
+    }
 }
 
 fn check_target(dir: &Directory, target: &MappingTarget) -> Result<(), ApiError> {

@@ -9,6 +9,7 @@ mod appeals;
 mod call;
 mod directory;
 mod integrations;
+mod oauth;
 mod raw_events;
 mod resources;
 
@@ -25,7 +26,12 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let segments = web::segments(&path);
     let method = req.method().clone();
     let body: &[u8] = req.body().as_ref();
-
+    if let ["oauth", provider, "callback"] = segments[..] {
+        if method != Method::GET {
+            return ApiError::method_not_allowed().into_response();
+        }
+        return oauth::callback(app, provider, req.uri().query()).await;
+    }
     if let ["api", "accounts"] = segments[..] {
         if method != Method::POST {
             return ApiError::method_not_allowed().into_response();
@@ -64,6 +70,12 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         }
         (m, ["api", "employees", rest @ ..]) if rest.len() <= 1 => {
             resources::route::<Employee>(call, m, one(rest)).await
+        }
+        (&Method::POST, ["api", "integrations", id, "oauth", "start"]) => {
+            respond(StatusCode::OK, oauth::start(call, id).await)
+        }
+        (&Method::GET, ["api", "integrations", id, "amocrm", "fields"]) => {
+            respond(StatusCode::OK, oauth::amocrm_fields(call, id).await)
         }
         (&Method::POST, ["api", "integrations", id, "rotate-secret"]) => {
             respond(StatusCode::OK, integrations::rotate_secret(call, id).await)

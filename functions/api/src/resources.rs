@@ -34,6 +34,11 @@ pub trait Resource: DirectoryEntity + Record {
     async fn view(&self, _call: &Call<'_>) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(self).unwrap_or_default())
     }
+
+    /// What follows from writing it (connecting a token, say); `previous` is `None` on create.
+    async fn saved(&self, _call: &Call<'_>, _previous: Option<&Self>) -> Result<Self, ApiError> {
+        Ok(self.clone())
+    }
 }
 
 pub async fn route<R: Resource>(
@@ -84,13 +89,14 @@ async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
         .put_record(&record, Condition::NotExists)
         .await?;
     call.app.forget(&call.account.id);
-    record.view(call).await
+    record.saved(call, None).await?.view(call).await
 }
 
 async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let patch = Value::Object(call.object()?);
     let dir = call.app.store.directory(&call.account.id).await?;
-    let key = get::<R>(call, id).await?.key();
+    let previous = get::<R>(call, id).await?;
+    let key = previous.key();
     let record = call
         .app
         .store
@@ -106,7 +112,7 @@ async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiErro
         })
         .await?;
     call.app.forget(&call.account.id);
-    record.view(call).await
+    record.saved(call, Some(&previous)).await?.view(call).await
 }
 
 async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> {

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     #[error(
-        "no function `{0}`; functions: jivo-webhook, verbox-webhook, api, tracker, enrichment-worker"
+        "no function `{0}`; functions: jivo-webhook, verbox-webhook, amocrm-webhook, api, tracker, enrichment-worker, maintenance"
     )]
     UnknownFunction(String),
     #[error("the event is not an API Gateway (or, for the worker, an SQS) event: {0}")]
@@ -18,6 +18,10 @@ pub enum InvokeError {
 }
 
 pub async fn invoke(app: &App, function: &str, event_json: &str) -> Result<String, InvokeError> {
+    if function == "maintenance" {
+        // A schedule event: its content does not matter.
+        return Ok(serde_json::to_string(&maintenance::run(app).await).unwrap_or_default());
+    }
     if function == "enrichment-worker" {
         // An SQS event, answered with the batch item failures SQS redelivers.
         let event: aws_lambda_events::sqs::SqsEvent =

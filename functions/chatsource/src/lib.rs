@@ -5,7 +5,7 @@ mod invoke;
 mod server;
 
 pub use invoke::invoke;
-pub use server::{Running, ServeOptions, serve, spawn_purger};
+pub use server::{Running, ServeOptions, serve, spawn_hourly};
 
 use lambda_http::Request;
 use shared::app::App;
@@ -21,21 +21,23 @@ use std::sync::Arc;
 /// The functions of `template.yaml` that no HTTP request reaches: `serve` runs them in the
 /// background (the enrichment worker consumes the embedded queue), `invoke` takes their
 /// event files.
-pub const BACKGROUND: [&str; 1] = ["enrichment-worker"];
+pub const BACKGROUND: [&str; 2] = ["enrichment-worker", "maintenance"];
 
 /// The functions of `template.yaml`, by the name `invoke` takes and the paths they serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     JivoWebhook,
     VerboxWebhook,
+    AmocrmWebhook,
     Api,
     Tracker,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 5] = [
         Function::JivoWebhook,
         Function::VerboxWebhook,
+        Function::AmocrmWebhook,
         Function::Api,
         Function::Tracker,
     ];
@@ -44,6 +46,7 @@ impl Function {
         match self {
             Function::JivoWebhook => "jivo-webhook",
             Function::VerboxWebhook => "verbox-webhook",
+            Function::AmocrmWebhook => "amocrm-webhook",
             Function::Api => "api",
             Function::Tracker => "tracker",
         }
@@ -59,7 +62,9 @@ impl Function {
             Some(Function::JivoWebhook)
         } else if path.starts_with("/hooks/verbox/") {
             Some(Function::VerboxWebhook)
-        } else if path == "/api" || path.starts_with("/api/") {
+        } else if path.starts_with("/hooks/amocrm/") {
+            Some(Function::AmocrmWebhook)
+        } else if path == "/api" || path.starts_with("/api/") || path.starts_with("/oauth/") {
             Some(Function::Api)
         } else if path.starts_with("/t/") {
             Some(Function::Tracker)
@@ -72,6 +77,7 @@ impl Function {
         match self {
             Function::JivoWebhook => jivo_webhook::handler(app, req).await,
             Function::VerboxWebhook => verbox_webhook::handler(app, req).await,
+            Function::AmocrmWebhook => amocrm_webhook::handler(app, req).await,
             Function::Api => api::handler(app, req).await,
             Function::Tracker => tracker::handler(app, req).await,
         }

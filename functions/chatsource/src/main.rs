@@ -93,7 +93,7 @@ async fn run(command: Command) -> Result<(), String> {
             let running = chatsource::serve(Arc::clone(&app), ServeOptions { addr })
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            chatsource::spawn_purger(kv);
+            chatsource::spawn_hourly(Arc::clone(&app), kv);
             let worker = Arc::new(enrichment_worker::Worker::new());
             tokio::spawn(enrichment_worker::run_local(
                 app,

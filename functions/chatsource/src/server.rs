@@ -81,12 +81,14 @@ fn into_axum(response: http::Response<String>) -> Response {
     response.map(AxumBody::from)
 }
 
-/// Deletes expired rows now and then; reads skip them anyway.
-pub fn spawn_purger(kv: shared::store::sqlite::SqliteKv) -> JoinHandle<()> {
+/// The hourly chores the schedule runs on AWS: the maintenance function (token refreshes),
+/// and deleting expired rows (reads skip them anyway; DynamoDB's TTL does this there).
+pub fn spawn_hourly(app: Arc<App>, kv: shared::store::sqlite::SqliteKv) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
+            maintenance::run(&app).await;
             if let Err(e) = kv.purge_expired_now() {
                 tracing::warn!(error = %e, "purging expired rows failed");
             }

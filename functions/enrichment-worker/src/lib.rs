@@ -7,6 +7,7 @@
 //! given up: the appeal says `failed` with the reason, and the job is parked in the
 //! dead-letter queue with the same reason, ready to be looked at and sent again.
 
+mod amocrm;
 mod verbox;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -32,6 +33,9 @@ pub enum Failure {
     Retry(String),
     /// No attempt will succeed (a refused token, a deleted integration).
     GiveUp(String),
+    /// Nothing can happen until the user connects the integration again (a revoked OAuth
+    /// grant): the job waits, set aside, and goes back to the queue on reconnection.
+    Wait(String),
 }
 
 /// What became of one delivery.
@@ -95,6 +99,9 @@ impl Worker {
             }
             Err(Failure::Retry(reason)) => format!("gave up after {attempt} attempts: {reason}"),
             Err(Failure::GiveUp(reason)) => reason,
+            Err(Failure::Wait(reason)) => {
+                return set_aside(app, &job, &delivery.body, &reason).await;
+            }
         };
         if let Err(e) = fail_appeal(app, &job, &reason).await {
             tracing::warn!(appeal_id = %job.appeal_id, error = %e, "could not mark the appeal failed; retrying");
@@ -119,6 +126,18 @@ impl Worker {
             .filter(|a| a.integration_id == integration.id)
             .ok_or_else(|| Failure::GiveUp(format!("no appeal {} to enrich", job.appeal_id)))?;
         match &job.task {
+            Task::AmocrmTalk {
+                talk_id,
+                lead_id,
+                contact_id,
+            } => {
+                let talk = amocrm::Talk {
+                    talk_id: *talk_id,
+                    lead_id: *lead_id,
+                    contact_id: *contact_id,
+                };
+                amocrm::talk(&self.http, app, &integration, &appeal, talk).await
+            }
             Task::VerboxTranscript {
                 client_id,
                 search_id,
@@ -199,6 +218,28 @@ async fn fail_appeal(app: &App, job: &Job, reason: &str) -> Result<(), String> {
     .await
     .map(|_| ())
     .map_err(|e| e.to_string())
+}
+
+/// A job that must wait for the user: kept aside (the queue forgets it), and the appeal says
+/// what it waits for.
+async fn set_aside(app: &App, job: &Job, body: &str, reason: &str) -> Outcome {
+    let now = chrono::Utc::now();
+    if app
+        .store
+        .wait_for_connection(&job.integration_id, body, reason, now)
+        .await
+        .is_err()
+    {
+        return Outcome::RetryLater;
+    }
+    if let Ok(Some(integration)) = app.integration(job.integration_id.as_str()).await {
+        let _ = ingest::update_appeal(app, &integration, &job.appeal_id, now, |a| {
+            a.wait_for(reason, now)
+        })
+        .await;
+    }
+    tracing::warn!(appeal_id = %job.appeal_id, integration_id = %job.integration_id, reason = %reason, "enrichment waits for the connection");
+    Outcome::Done
 }
 
 async fn park(queue: &dyn Queue, delivery: &Delivery, reason: &str) -> Outcome {

@@ -9,6 +9,7 @@ pub use script::{ScriptConfig, minified, render};
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use lambda_http::Request;
 use shared::app::App;
+use shared::integration::Integration;
 use shared::web::{self, ApiError, HttpResponse};
 
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
@@ -42,11 +43,19 @@ async fn serve_script(app: &App, site_id: &str, req: &Request) -> HttpResponse {
         Err(e) => return ApiError::from(e).into_response(),
     };
     let base = web::base_url(req.headers(), app.public_url.as_deref());
+    // The session fields the account's amoCRM integrations chose (`amo_social_button.setMeta`).
+    let amo_fields = match app.store.entities::<Integration>(&site.account_id).await {
+        Ok(integrations) => integrations
+            .iter()
+            .filter(|i| i.active)
+            .filter_map(|i| i.amocrm.as_ref()?.session_field_id)
+            .collect(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let body = render(&ScriptConfig {
         endpoint: format!("{base}/t/{}/sessions", site.id),
         site: site.id.to_string(),
-        // amoCRM integrations name their session field here once they exist (issue 5).
-        amo_fields: Vec::new(),
+        amo_fields,
     });
     let etag = script::etag(&body);
     let unchanged = req

@@ -1,11 +1,12 @@
 //! Provider normalizers: a webhook body in, a [`Decision`] about appeals out.
 
+pub mod amocrm;
 pub mod form;
 pub mod jivo;
 pub mod lenient;
 pub mod verbox;
 
-use crate::appeal::{Agent, AppealFacts};
+use crate::appeal::{Agent, AppealFacts, Message};
 use crate::contact::Contact;
 use crate::queue::Task;
 
@@ -23,6 +24,15 @@ pub enum Decision {
         contact: Contact,
         agent: Option<Agent>,
     },
+    /// One message of a conversation that arrives alone (amoCRM `message[add]`): kept with
+    /// the conversation, and added to its appeal's transcript once the appeal exists.
+    Collect {
+        provider_ref: String,
+        message_id: String,
+        message: Message,
+    },
+    /// Several items in one hook, each decided on its own.
+    Many(Vec<Decision>),
     /// An event we acknowledge and do not use, and why.
     Ignore(String),
 }
@@ -38,5 +48,14 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(Unreadable("the body is JSON but not an object".into())),
         Err(e) => Err(Unreadable(format!("the body is not JSON: {e}"))),
+    }
+}
+
+/// Checks, before anything is kept, that a delivery is the integration's own: a hook of
+/// another CRM account (or with the wrong application token) is refused with nothing stored.
+pub fn verify(body: &[u8], integration: &crate::integration::Integration) -> Result<(), String> {
+    match integration.provider {
+        crate::appeal::Provider::Amocrm => amocrm::verify(body, integration),
+        _ => Ok(()),
     }
 }

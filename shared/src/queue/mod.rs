@@ -42,6 +42,12 @@ pub enum Task {
         /// When the dialog finished: messages after it belong to a later dialog.
         finished_at: DateTime<Utc>,
     },
+    /// Read a closed amoCRM talk, its lead and contact over the API.
+    AmocrmTalk {
+        talk_id: u64,
+        lead_id: Option<u64>,
+        contact_id: Option<u64>,
+    },
 }
 
 impl Job {

@@ -3,12 +3,17 @@
 
 mod accounts;
 mod appeals;
+mod conversations;
 mod directory;
 pub mod keys;
 pub mod kv;
+mod oauth_states;
+mod ratelimit;
 mod raw_events;
 pub mod record;
 mod sessions;
+mod tokens;
+mod waiting;
 
 #[cfg(feature = "aws")]
 pub mod dynamodb;
@@ -18,7 +23,9 @@ pub mod sqlite;
 pub use appeals::{AppealFilter, AppealPage};
 pub use directory::DirectoryEntity;
 pub use kv::{Condition, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError};
+pub use oauth_states::StateError;
 pub use raw_events::Kept;
+pub use waiting::WaitingJob;
 
 use std::sync::Arc;
 

@@ -1,0 +1,61 @@
+//! HTTP clients of provider APIs: requests, answers, and failures sorted by what the caller
+//! should do about them.
+
+pub mod amocrm;
+
+use std::time::Duration;
+
+/// A provider call that did not succeed, by what to do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// HTTP 401: the token was refused (refresh once, then the connection needs the user).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// HTTP 429: over the provider's rate limit; slow down and retry.
+    #[error("{0}")]
+    RateLimited(String),
+    /// A timeout, a refused connection, HTTP 5xx: retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// HTTP 404: what was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Any other refusal (HTTP 400, 402 unpaid account, 403): retrying will not help.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl CallError {
+    pub fn from_status(provider: &str, status: u16, detail: &str) -> CallError {
+        let message = if detail.is_empty() {
+            format!("{provider} answered HTTP {status}")
+        } else {
+            format!("{provider} answered HTTP {status}: {detail}")
+        };
+        match status {
+            401 => CallError::Unauthorized(message),
+            429 => CallError::RateLimited(message),
+            404 => CallError::NotFound(message),
+            s if s >= 500 => CallError::Unavailable(message),
+            _ => CallError::Refused(message),
+        }
+    }
+
+    pub fn from_reqwest(provider: &str, e: &reqwest::Error) -> CallError {
+        CallError::Unavailable(if e.is_timeout() {
+            format!("{provider} did not answer in time")
+        } else {
+            format!("{provider} could not be reached: {e}")
+        })
+    }
+}
+
+/// The client every provider call goes through: bounded waits, our name on the requests.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent("chatsource")
+        .build()
+        .expect("an HTTP client with rustls")
+}
