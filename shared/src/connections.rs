@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::clients::CallError;
-use crate::clients::amocrm::Amocrm;
+use crate::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
 use crate::integration::Integration;
 use crate::oauth::{Grant, Tokens};
 use crate::store::StoreError;
@@ -35,6 +35,9 @@ pub async fn connect_amocrm(
         settings,
     };
     // The account the token opens: its hooks must name it from now on.
+    app.store
+        .take_turn(&settings.rate_key(), REQUESTS_PER_SECOND)
+        .await?;
     let account = client.get(&grant.access_token, "account").await?;
     let account_id = account["id"].as_u64();
     let tokens = Tokens::connected(

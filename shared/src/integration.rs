@@ -98,6 +98,11 @@ pub struct AmocrmSettings {
 }
 
 impl AmocrmSettings {
+    /// The key of the account's shared rate limit: its address, known before its id is.
+    pub fn rate_key(&self) -> String {
+        format!("amocrm#{}", self.base_url.trim_end_matches('/'))
+    }
+
     /// The account's subdomain (`acme` of `https://acme.amocrm.ru`), as webhooks name it; only
     /// amoCRM's and Kommo's own domains have one (a custom domain is checked by account id).
     pub fn subdomain(&self) -> Option<String> {

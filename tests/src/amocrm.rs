@@ -632,8 +632,11 @@ fn route_key(method: &Method, path: &str) -> String {
 /// Counts, rate-limits and (for the API) injects faults, before any route sees the request.
 async fn gate(State(s): State<Arc<Amocrm>>, request: Request, next: Next) -> Response {
     let key = route_key(request.method(), request.uri().path());
+    // The consent page is amoCRM's web application in the user's browser, not its API: the
+    // API's limit does not count it.
+    let consent_page = key == "GET /oauth";
     *s.calls.lock().expect("lock").entry(key).or_default() += 1;
-    if !s.admit() {
+    if !consent_page && !s.admit() {
         s.rate_limited.fetch_add(1, Ordering::SeqCst);
         return problem(
             StatusCode::TOO_MANY_REQUESTS,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use shared::app::App;
 use shared::appeal::Provider;
 use shared::clients::CallError;
-use shared::clients::amocrm::Amocrm;
+use shared::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
 use shared::connections;
 use shared::integration::{AmocrmSettings, Integration};
 use shared::oauth::{Refresh, TokenError};
@@ -113,6 +113,9 @@ async fn connect(app: &App, provider: &str, query: Option<&str>) -> Result<Strin
         .ok_or_else(|| ApiError::not_found("The integration was deleted."))?;
     let settings = amocrm(&integration)?;
     // The code lives minutes: exchange it now, and store the pair before anything else.
+    app.store
+        .take_turn(&settings.rate_key(), REQUESTS_PER_SECOND)
+        .await?;
     let grant = Amocrm {
         http: &app.http,
         settings,
@@ -180,16 +183,20 @@ async fn get(
     path: &str,
 ) -> Result<Value, ApiError> {
     let store = &call.app.store;
+    let key = client.settings.rate_key();
+    let turn = || store.take_turn(&key, REQUESTS_PER_SECOND);
     let token = store
         .access_token(&integration.id, client, Refresh::IfExpiring, Utc::now)
         .await
         .map_err(token_error)?;
+    turn().await?;
     match client.get(&token, path).await {
         Err(CallError::Unauthorized(_)) => {
             let fresh = store
                 .access_token(&integration.id, client, Refresh::Refused(&token), Utc::now)
                 .await
                 .map_err(token_error)?;
+            turn().await?;
             client
                 .get(&fresh, path)
                 .await

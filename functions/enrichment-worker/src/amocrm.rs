@@ -13,7 +13,7 @@ use serde_json::Value;
 use shared::app::App;
 use shared::appeal::{Agent, Appeal, SessionInfo};
 use shared::clients::CallError;
-use shared::clients::amocrm::Amocrm;
+use shared::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
 use shared::contact::{Contact, normalize_email, normalize_name};
 use shared::ingest;
 use shared::integration::Integration;
@@ -22,9 +22,6 @@ use shared::providers::amocrm::{channel, talk_ref};
 use shared::providers::lenient::as_string;
 use shared::secret::Secret;
 use shared::utm::{CLICK_ID_KEYS, ClickIds, Utm};
-
-/// amoCRM's documented limit per account.
-pub const REQUESTS_PER_SECOND: u32 = 7;
 
 pub struct Talk {
     pub talk_id: u64,
@@ -47,14 +44,7 @@ pub async fn talk(
         app,
         integration,
         client: Amocrm { http, settings },
-        turn_key: format!(
-            "amocrm#{}",
-            settings
-                .account_id
-                .map(|id| id.to_string())
-                .or_else(|| settings.subdomain())
-                .unwrap_or_default()
-        ),
+        turn_key: settings.rate_key(),
     };
     let talk = api.get(&format!("talks/{}", job.talk_id)).await?;
     let lead_id = job

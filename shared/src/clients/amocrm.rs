@@ -15,6 +15,9 @@ pub struct Amocrm<'a> {
     pub settings: &'a AmocrmSettings,
 }
 
+/// amoCRM's documented limit per account, for every request (the token endpoint included).
+pub const REQUESTS_PER_SECOND: u32 = 7;
+
 impl Amocrm<'_> {
     /// The page the account's administrator allows the integration on.
     pub fn authorize_url(&self, state: &str) -> Option<String> {

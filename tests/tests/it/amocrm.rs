@@ -1,0 +1,467 @@
+//! amoCRM end to end, against the amoCRM stand-in: connect over OAuth as a user does, closed
+//! talks in through the integration's hook URL, appeals out through the API; single-use refresh
+//! tokens refreshed once for many workers; a revoked connection parking jobs until the user
+//! connects again.
+
+use chatsource_tests::amocrm::{Amocrm, Config};
+use chatsource_tests::server::{TestServer, start};
+use serde_json::{Value, json};
+use shared::ids::IntegrationId;
+use shared::oauth::Refresh;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SESSION_FIELD: u64 = 777_001;
+
+struct Setup {
+    server: TestServer,
+    amo: Arc<Amocrm>,
+    integration_id: String,
+    hook: String,
+}
+
+/// A chatsource, an amoCRM account with Павел's closed Telegram talk (lead 2209871, contact
+/// 5512093, Олег responsible), and an amoCRM integration set up as the settings page does.
+async fn setup() -> Setup {
+    let server = start().await;
+    let amo = Amocrm::start(Config {
+        redirect_uri: format!("{}/oauth/amocrm/callback", server.base),
+        ..Config::default()
+    })
+    .await;
+    amo.add_user(900100, "Олег", "oleg@shop.example.ru");
+    amo.add_contact(
+        5512093,
+        "Павел",
+        &["+7 903 123-45-67"],
+        &["Pavel@Example.com"],
+        &[],
+    );
+    amo.add_lead(2209871, "Сделка #2209871", 900100, 5512093, &[], &[]);
+    amo.add_talk(8841, 5512093, 2209871, "telegram", false);
+    let config = amo.config();
+    let created = server
+        .demo(
+            "POST",
+            "/api/integrations",
+            Some(json!({"provider": "amocrm", "name": "amoCRM", "default_campaign_id": "cmp_demo_default",
+                        "default_employee_id": "emp_demo_oleg",
+                        "messenger_mapping": {"telegram": {"campaign_id": "cmp_demo_telegram"}},
+                        "amocrm": {"base_url": amo.base_url(), "client_id": config.client_id,
+                                   "client_secret": config.client_secret, "session_field_id": SESSION_FIELD}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    assert_eq!(created.json["connection"]["status"], "not_connected");
+    assert_eq!(created.json["amocrm"]["client_secret"], "set");
+    assert_eq!(
+        created.json["oauth_redirect_uri"],
+        json!(format!("{}/oauth/amocrm/callback", server.base))
+    );
+    Setup {
+        integration_id: created.json["id"].as_str().unwrap().to_owned(),
+        hook: created.json["webhook_urls"]["events"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        server,
+        amo,
+    }
+}
+
+/// The user opens the authorize URL, allows access, and amoCRM sends the browser back to us.
+async fn connect(s: &Setup) {
+    let started = s
+        .server
+        .demo(
+            "POST",
+            &format!("/api/integrations/{}/oauth/start", s.integration_id),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.json);
+    let url = started.json["authorize_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/oauth?", s.amo.base_url())),
+        "{url}"
+    );
+    let landed = reqwest::get(url).await.unwrap();
+    let status = landed.status();
+    let page = landed.text().await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("is connected"), "{page}");
+}
+
+async fn hook(s: &Setup, name: &str) -> u16 {
+    let body = std::fs::read(
+        chatsource_tests::server::events_dir().join(format!("amocrm/bodies/{name}.form")),
+    )
+    .unwrap();
+    let response = s
+        .server
+        .client
+        .post(&s.hook)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+async fn integration(s: &Setup) -> Value {
+    s.server
+        .demo(
+            "GET",
+            &format!("/api/integrations/{}", s.integration_id),
+            None,
+        )
+        .await
+        .json
+}
+
+/// The integration's appeals once `done` holds for the first (or the wait is over).
+async fn appeals_when(s: &Setup, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let page = s
+            .server
+            .demo(
+                "GET",
+                &format!("/api/appeals?integration_id={}&limit=100", s.integration_id),
+                None,
+            )
+            .await;
+        let items = page.json["items"].as_array().cloned().unwrap_or_default();
+        if done(&items) || Instant::now() > deadline {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn complete(items: &[Value]) -> bool {
+    !items.is_empty() && items.iter().all(|a| a["status"] == "complete")
+}
+
+#[tokio::test]
+async fn connecting_then_a_closed_talk_gives_one_complete_appeal_with_contact_transcript_and_session()
+ {
+    let s = setup().await;
+    // The visit our script recorded, whose id the amoCRM button put in the lead's session field.
+    let visit: Value = s
+        .server
+        .client
+        .post(format!("{}/t/site_demo_shop/sessions", s.server.base))
+        .header("origin", "https://shop.example.ru")
+        .body(r#"{"url": "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=77"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session_id = visit["session_id"].as_str().unwrap();
+    s.amo.add_lead(
+        2209871,
+        "Сделка #2209871",
+        900100,
+        5512093,
+        &[],
+        &[(SESSION_FIELD, session_id)],
+    );
+    connect(&s).await;
+    let connection = &integration(&s).await["connection"];
+    assert_eq!(connection["status"], "connected", "{connection}");
+
+    assert_eq!(hook(&s, "messages").await, 200);
+    assert_eq!(hook(&s, "talk_closed").await, 200);
+    let items = appeals_when(&s, complete).await;
+    assert_eq!(items.len(), 1, "{items:#?}");
+    let a = &items[0];
+    assert_eq!(a["status"], "complete", "{a:#}");
+    assert_eq!(a["channel"], "telegram");
+    assert_eq!(a["contact"]["name"], "Павел");
+    assert_eq!(a["contact"]["phones"], json!(["+79031234567"]));
+    assert_eq!(a["contact"]["emails"], json!(["pavel@example.com"]));
+    assert_eq!(a["employee"]["id"], "emp_demo_oleg");
+    assert_eq!(a["employee"]["matched_by"], "email");
+    assert_eq!(a["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(a["attribution"]["via"], "session", "{a:#}");
+    assert_eq!(a["attribution"]["campaign_id"], "cmp_demo_spring");
+    assert_eq!(a["session"]["click_ids"], json!({"yclid": "77"}));
+    assert_eq!(s.amo.rate_limited(), 0);
+
+    // The same closed talk again makes no second appeal.
+    assert_eq!(hook(&s, "talk_closed").await, 200);
+    assert_eq!(appeals_when(&s, complete).await.len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_session_a_lead_with_utm_fields_is_attributed_by_its_tags() {
+    let s = setup().await;
+    s.amo.add_lead(
+        2209871,
+        "Сделка",
+        900100,
+        5512093,
+        &[("UTM_SOURCE", "google"), ("UTM_MEDIUM", "cpc")],
+        &[],
+    );
+    connect(&s).await;
+    hook(&s, "talk_closed").await;
+    let a = &appeals_when(&s, complete).await[0];
+    assert_eq!(a["attribution"]["via"], "utm", "{a:#}");
+    assert_eq!(a["attribution"]["campaign_id"], "cmp_demo_google");
+}
+
+#[tokio::test]
+async fn twenty_workers_needing_a_fresh_token_at_once_cause_exactly_one_refresh() {
+    let s = setup().await;
+    connect(&s).await;
+    // A day passes: every access token amoCRM issued is dead; ours does not know yet.
+    s.amo.expire_access_tokens();
+    let id = IntegrationId::parse(&s.integration_id).unwrap();
+    let stale = s
+        .server
+        .store
+        .tokens(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_token;
+    let integration: shared::integration::Integration = s
+        .server
+        .store
+        .entity(&s.integration_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let http = shared::clients::http_client(Duration::from_secs(10));
+    let settings = integration.amocrm.clone().unwrap();
+    let workers = (0..20).map(|_| {
+        let (store, http, settings, stale, id) = (
+            s.server.store.clone(),
+            http.clone(),
+            settings.clone(),
+            stale.clone(),
+            id.clone(),
+        );
+        tokio::spawn(async move {
+            let client = shared::clients::amocrm::Amocrm {
+                http: &http,
+                settings: &settings,
+            };
+            // Each was refused with the old token, and asks for a fresh one at the same moment.
+            store
+                .access_token(&id, &client, Refresh::Refused(&stale), chrono::Utc::now)
+                .await
+        })
+    });
+    let tokens: Vec<_> = futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert_eq!(s.amo.refreshes(), 1, "one refresh for twenty workers");
+    assert!(
+        tokens.windows(2).all(|w| w[0] == w[1]),
+        "all reuse the one new token"
+    );
+    assert_ne!(tokens[0], stale);
+    assert_eq!(integration_status(&s).await, "connected", "no revocation");
+
+    // And the product path: a closed talk read with the stale token gets one refresh, then works.
+    s.amo.expire_access_tokens();
+    hook(&s, "talk_closed").await;
+    assert_eq!(appeals_when(&s, complete).await[0]["status"], "complete");
+    assert_eq!(s.amo.refreshes(), 2);
+}
+
+async fn integration_status(s: &Setup) -> Value {
+    integration(s).await["connection"]["status"].clone()
+}
+
+#[tokio::test]
+async fn a_revoked_connection_parks_jobs_shows_needs_reauth_and_reconnecting_drains_them() {
+    let s = setup().await;
+    connect(&s).await;
+    s.amo.revoke_all();
+    s.amo.expire_access_tokens();
+    assert_eq!(hook(&s, "talk_closed").await, 200);
+    let items = appeals_when(&s, |items| {
+        items.iter().any(|a| a["status_reason"].is_string())
+    })
+    .await;
+    assert_eq!(items[0]["status"], "pending_enrichment", "{:#?}", items[0]);
+    assert!(
+        items[0]["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("connected again"),
+        "{:#?}",
+        items[0]
+    );
+    let connection = integration(&s).await["connection"].clone();
+    assert_eq!(connection["status"], "needs_reauth", "{connection}");
+    assert!(connection["since"].is_string());
+    assert!(
+        connection["reason"].as_str().unwrap().contains("revoked"),
+        "{connection}"
+    );
+    let id = IntegrationId::parse(&s.integration_id).unwrap();
+    assert_eq!(
+        s.server.store.waiting_jobs(&id).await.unwrap().len(),
+        1,
+        "the job waits, not lost"
+    );
+
+    // The user connects again: the waiting job becomes the appeal.
+    connect(&s).await;
+    assert_eq!(integration_status(&s).await, "connected");
+    let items = appeals_when(&s, complete).await;
+    assert_eq!(items[0]["status"], "complete", "{:#?}", items[0]);
+    assert!(items[0].get("status_reason").is_none());
+    assert!(s.server.store.waiting_jobs(&id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn open_talks_make_no_appeal() {
+    let s = setup().await;
+    connect(&s).await;
+    assert_eq!(hook(&s, "talk_open").await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(appeals_when(&s, |_| true).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_long_lived_token_connects_without_oauth_and_a_refused_one_is_not_kept() {
+    let s = setup().await;
+    let path = format!("/api/integrations/{}", s.integration_id);
+    let refused = s
+        .server
+        .demo(
+            "PATCH",
+            &path,
+            Some(json!({"amocrm": {"long_lived_token": "not-a-token"}})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.json);
+    assert_eq!(integration(&s).await["amocrm"]["long_lived_token"], "unset");
+    let ok = s
+        .server
+        .demo(
+            "PATCH",
+            &path,
+            Some(json!({"amocrm": {"long_lived_token": s.amo.long_lived_token()}})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.json);
+    assert_eq!(ok.json["connection"]["status"], "connected");
+    hook(&s, "talk_closed").await;
+    assert_eq!(
+        appeals_when(&s, complete).await[0]["contact"]["name"],
+        "Павел"
+    );
+    assert_eq!(
+        s.amo.refreshes(),
+        0,
+        "a long-lived token is never refreshed"
+    );
+}
+
+#[tokio::test]
+async fn the_settings_page_lists_lead_and_contact_fields_to_pick_the_session_field() {
+    let s = setup().await;
+    for i in 0..300u64 {
+        s.amo
+            .add_custom_field("leads", 100_000 + i, &format!("Поле {i}"), None, "text");
+    }
+    s.amo
+        .add_custom_field("contacts", 200_001, "Сессия", None, "text");
+    let not_yet = s
+        .server
+        .demo(
+            "GET",
+            &format!("/api/integrations/{}/amocrm/fields", s.integration_id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (not_yet.status, not_yet.json["error"].as_str()),
+        (409, Some("not_connected"))
+    );
+    connect(&s).await;
+    let fields = s
+        .server
+        .demo(
+            "GET",
+            &format!("/api/integrations/{}/amocrm/fields", s.integration_id),
+            None,
+        )
+        .await;
+    assert_eq!(fields.status, 200, "{}", fields.json);
+    let items = fields.json["items"].as_array().unwrap();
+    assert!(
+        items.iter().filter(|f| f["entity"] == "lead").count() >= 300,
+        "every page of lead fields"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|f| f["entity"] == "contact" && f["id"] == 200_001 && f["name"] == "Сессия")
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_or_forged_oauth_callback_changes_nothing() {
+    let s = setup().await;
+    let started = s
+        .server
+        .demo(
+            "POST",
+            &format!("/api/integrations/{}/oauth/start", s.integration_id),
+            None,
+        )
+        .await;
+    let state = url::Url::parse(started.json["authorize_url"].as_str().unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let callback = |state: &str| {
+        format!(
+            "{}/oauth/amocrm/callback?code={}&state={state}",
+            s.server.base,
+            s.amo.authorization_code()
+        )
+    };
+    let forged = reqwest::get(callback(&format!("{}x", &state)))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(reqwest::get(callback(&state)).await.unwrap().status(), 200);
+    let replayed = reqwest::get(callback(&state)).await.unwrap();
+    assert_eq!(replayed.status(), 400, "a state works once");
+    assert!(replayed.text().await.unwrap().contains("used already"));
+}
+
+#[tokio::test]
+async fn the_hourly_maintenance_refreshes_a_connection_left_idle_for_a_month() {
+    let s = setup().await;
+    connect(&s).await;
+    let id = IntegrationId::parse(&s.integration_id).unwrap();
+    let mut tokens = s.server.store.tokens(&id).await.unwrap().unwrap();
+    tokens.obtained_at -= chrono::Duration::days(31);
+    s.server.store.connect(&tokens).await.unwrap();
+    let app = shared::app::App::new(s.server.store.clone());
+    let report = maintenance::run(&app).await;
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    assert_eq!(s.amo.refreshes(), 1);
+    let fresh = s.server.store.tokens(&id).await.unwrap().unwrap();
+    assert!(chrono::Utc::now() - fresh.obtained_at < chrono::Duration::minutes(1));
+    // Nothing else was that old: a second run leaves everything alone.
+    assert_eq!(maintenance::run(&app).await.refreshed, 0);
+}
