@@ -212,3 +212,18 @@ async fn serve_keeps_serving_when_nobody_reads_its_output() {
     );
     drop(server);
 }
+
+#[test]
+fn invoke_runs_the_maintenance_on_a_schedule_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
+        .args(["invoke", "maintenance"])
+        .arg(events().join("maintenance/hourly.json"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report, serde_json::json!({"refreshed": 0, "needs_reauth": 0, "failed": 0}));
+}
