@@ -2,6 +2,7 @@
 //! server, the local chatsource server) on free loopback ports and stops it afterwards.
 
 pub mod amocrm;
+pub mod bitrix24;
 pub mod browser;
 pub mod lambda;
 pub mod moto;
