@@ -15,6 +15,7 @@ JIVO = "/hooks/jivo/int_demo_jivo/demo_jivo_secret"
 SESSIONS = "/t/site_demo_shop/sessions"
 VERBOX = "/hooks/verbox/int_demo_verbox/demo_verbox_secret"
 AMOCRM = "/hooks/amocrm/int_demo_amocrm/demo_amocrm_secret"
+BITRIX24 = "/hooks/bitrix24/int_demo_bitrix24/demo_bitrix24_secret"
 SITE_ORIGIN = {"origin": "https://shop.example.ru"}
 
 # (directory, event name, method, path, route key, path parameters, extra headers, body file)
@@ -31,6 +32,9 @@ SPECS = [
     *[("amocrm", body.stem, "POST", AMOCRM, "POST /hooks/amocrm/{integration_id}/{secret}",
        {"integration_id": "int_demo_amocrm", "secret": "demo_amocrm_secret"}, {}, body)
       for body in sorted((ROOT / "amocrm" / "bodies").iterdir())],
+    *[("bitrix24", body.stem, "POST", BITRIX24, "POST /hooks/bitrix24/{integration_id}/{secret}",
+       {"integration_id": "int_demo_bitrix24", "secret": "demo_bitrix24_secret"}, {}, body)
+      for body in sorted((ROOT / "bitrix24" / "bodies").iterdir())],
     ("tracker", "script", "GET", "/t/site_demo_shop/script.js", "GET /t/{site_id}/script.js",
      {"site_id": "site_demo_shop"}, {}, None),
     *[("tracker", body.stem, "POST", SESSIONS, "POST /t/{site_id}/sessions",
@@ -87,6 +91,15 @@ JOBS = {
         "task": {"type": "verbox_transcript", "client_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f",
                  "search_id": 70402, "finished_at": "2024-06-03T15:30:00Z"},
         "created_at": "2024-06-03T15:30:01Z",
+    },
+    # What the Bitrix24 webhook (or reconciliation) queues: the appeal id is the one the lead
+    # would make (AppealId::derive of int_demo_bitrix24, bitrix24, lead:48211).
+    "bitrix24_lead": {
+        "account_id": "acc_demo",
+        "integration_id": "int_demo_bitrix24",
+        "appeal_id": "apl_eeb3155aba3756c99480a96b616d98f7",
+        "task": {"type": "bitrix24_entity", "entity": "lead", "id": 48211},
+        "created_at": "2024-06-03T10:40:01Z",
     },
 }
 

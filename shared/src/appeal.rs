@@ -39,6 +39,16 @@ impl Provider {
     pub fn parse(s: &str) -> Option<Provider> {
         Provider::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// The provider's name as people write it, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Provider::Jivo => "Jivo",
+            Provider::Verbox => "Verbox",
+            Provider::Amocrm => "amoCRM",
+            Provider::Bitrix24 => "Bitrix24",
+        }
+    }
 }
 
 impl fmt::Display for Provider {

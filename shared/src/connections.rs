@@ -1,11 +1,14 @@
 //! Connecting a CRM: the grant stored, the CRM account learned (its hooks must name it), and
-//! the jobs that waited for the connection sent back to the queue.
+//! the jobs that waited for the connection sent back to the queue; and calling it with the
+//! connection's token ([`with_token`]).
 
 use crate::app::App;
 use crate::clients::CallError;
 use crate::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
+use crate::clients::bitrix24::Connected;
 use crate::integration::Integration;
-use crate::oauth::{Grant, Tokens};
+use crate::oauth::{Grant, Refresh, Refresher, TokenError, Tokens};
+use crate::secret::Secret;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
@@ -40,6 +43,51 @@ pub async fn connect_amocrm(
         .await?;
     let account = client.get(&grant.access_token, "account").await?;
     let account_id = account["id"].as_u64();
+    connected(app, integration, grant, now, |i| {
+        if let Some(a) = i.amocrm.as_mut() {
+            a.account_id = account_id.or(a.account_id);
+        }
+    })
+    .await
+}
+
+/// Stores a Bitrix24 grant (from the OAuth callback) with the portal it names: its events
+/// must carry that member id and domain from now on. Returns the integration as saved.
+pub async fn connect_bitrix24(
+    app: &App,
+    integration: &Integration,
+    portal: Connected,
+    now: DateTime<Utc>,
+) -> Result<Integration, ConnectError> {
+    if integration.bitrix24.is_none() {
+        return Err(CallError::Refused("not a Bitrix24 integration".into()).into());
+    }
+    let Connected {
+        grant,
+        member_id,
+        domain,
+    } = portal;
+    connected(app, integration, grant, now, |i| {
+        if let Some(b) = i.bitrix24.as_mut() {
+            b.member_id = member_id.clone().or(b.member_id.take());
+            b.domain = domain
+                .as_ref()
+                .map(|d| d.to_ascii_lowercase())
+                .or(b.domain.take());
+        }
+    })
+    .await
+}
+
+/// The end of every connection: the grant stored (before anything uses it), what was learned
+/// of the CRM account written into the integration, and the jobs that waited sent back.
+async fn connected(
+    app: &App,
+    integration: &Integration,
+    grant: Grant,
+    now: DateTime<Utc>,
+    learn: impl Fn(&mut Integration),
+) -> Result<Integration, ConnectError> {
     let tokens = Tokens::connected(
         integration.id.clone(),
         integration.account_id.clone(),
@@ -47,27 +95,78 @@ pub async fn connect_amocrm(
         now,
     );
     app.store.connect(&tokens).await?;
+    let key = crate::store::keys::entity("INTEGRATION", integration.id.as_str());
     let saved = app
         .store
-        .update_record(
-            &crate::store::keys::entity("INTEGRATION", integration.id.as_str()),
-            |current: Option<Integration>| {
-                let result = current
-                    .map(|mut i| {
-                        if let Some(a) = i.amocrm.as_mut() {
-                            a.account_id = account_id.or(a.account_id);
-                        }
-                        i
-                    })
-                    .ok_or(StoreError::ConditionFailed);
-                std::future::ready(result)
-            },
-        )
+        .update_record(&key, |current: Option<Integration>| {
+            let result = current
+                .map(|mut i| {
+                    learn(&mut i);
+                    i
+                })
+                .ok_or(StoreError::ConditionFailed);
+            std::future::ready(result)
+        })
         .await?;
     app.forget(&integration.account_id);
     release_waiting(app, &saved).await?;
-    tracing::info!(integration_id = %integration.id, "amoCRM connected");
+    tracing::info!(integration_id = %integration.id, provider = %integration.provider, "connected");
     Ok(saved)
+}
+
+/// A provider call made with a connection's token that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectedError {
+    /// The provider failed or refused the call itself.
+    #[error(transparent)]
+    Call(CallError),
+    /// There is no token to call with: not connected, refused for good (the user must connect
+    /// again), or its refresh cannot happen now.
+    #[error(transparent)]
+    Token(TokenError),
+}
+
+/// Makes `call` with the connection's access token, refreshed first when it is about to
+/// expire. A refused token (401) is refreshed once, unless another worker already did, and
+/// the call repeated; refused again, the connection needs the user.
+pub async fn with_token<T, Fut>(
+    app: &App,
+    integration: &Integration,
+    refresher: &dyn Refresher,
+    call: impl Fn(Secret) -> Fut,
+) -> Result<T, ConnectedError>
+where
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let token = |when| {
+        app.store
+            .access_token(&integration.id, refresher, when, Utc::now)
+    };
+    let first = token(Refresh::IfExpiring)
+        .await
+        .map_err(ConnectedError::Token)?;
+    let refused = match call(first.clone()).await {
+        Err(CallError::Unauthorized(_)) => first,
+        other => return other.map_err(ConnectedError::Call),
+    };
+    let fresh = token(Refresh::Refused(&refused))
+        .await
+        .map_err(ConnectedError::Token)?;
+    match call(fresh).await {
+        Err(CallError::Unauthorized(reason)) => {
+            let reason = format!(
+                "{} refused a fresh token: {reason}",
+                integration.provider.title()
+            );
+            // Kept even if this write fails: the next call finds out the same way.
+            let _ = app
+                .store
+                .needs_reauth(&integration.id, &reason, Utc::now())
+                .await;
+            Err(ConnectedError::Token(TokenError::NeedsReauth(reason)))
+        }
+        other => other.map_err(ConnectedError::Call),
+    }
 }
 
 /// Sends the jobs that waited for this integration's connection back to the queue.

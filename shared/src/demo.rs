@@ -1,12 +1,14 @@
 //! The demo account `chatsource serve` seeds into an empty store: a shop with sources,
-//! campaigns with UTM rules, an employee, and Jivo and Verbox integrations. Its ids are fixed so the
-//! samples in `events/` reach it (`chatsource invoke jivo-webhook events/jivo/...`).
+//! campaigns with UTM rules, an employee, and Jivo, Verbox, amoCRM and Bitrix24 integrations.
+//! Its ids are fixed so the samples in `events/` reach it (`chatsource invoke jivo-webhook
+//! events/jivo/...`).
 
 use crate::appeal::{Channel, Provider};
 use crate::directory::{Campaign, Employee, Site, Source};
 use crate::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
 use crate::integration::{
-    AmocrmSettings, Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings,
+    AmocrmSettings, Bitrix24Settings, CrmEntity, Integration, JivoSettings, MappingTarget,
+    TrafficType, VerboxSettings,
 };
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -24,6 +26,10 @@ pub const VERBOX_INTEGRATION_ID: &str = "int_demo_verbox";
 pub const VERBOX_SECRET: &str = "demo_verbox_secret";
 pub const AMOCRM_INTEGRATION_ID: &str = "int_demo_amocrm";
 pub const AMOCRM_SECRET: &str = "demo_amocrm_secret";
+pub const BITRIX24_INTEGRATION_ID: &str = "int_demo_bitrix24";
+pub const BITRIX24_SECRET: &str = "demo_bitrix24_secret";
+/// The `auth[application_token]` the samples in `events/bitrix24/` carry.
+pub const BITRIX24_APPLICATION_TOKEN: &str = "demo_bitrix24_application_token";
 
 pub struct Seeded {
     pub account_id: AccountId,
@@ -172,6 +178,37 @@ pub async fn seed(
         .with_settings_of(&integration)
     };
 
+    // Not connected either: its leads wait for a connection. Source-first, as Bitrix24 setups are.
+    let bitrix24 = Integration {
+        secret: Secret::new(BITRIX24_SECRET),
+        bitrix24: Some(Bitrix24Settings {
+            portal_url: "https://b24.shop.example.ru".into(),
+            client_id: None,
+            client_secret: None,
+            application_token: Some(Secret::new(BITRIX24_APPLICATION_TOKEN)),
+            entity: CrmEntity::Lead,
+            session_field: None,
+            oauth_url: Bitrix24Settings::DEFAULT_OAUTH_URL.into(),
+            member_id: None,
+            domain: None,
+        }),
+        jivo: None,
+        ..Integration::new(
+            id(IntegrationId::parse, BITRIX24_INTEGRATION_ID),
+            account.clone(),
+            Provider::Bitrix24,
+            "Bitrix24 open lines of the demo shop",
+            now,
+        )
+        .with_settings_of(&integration)
+    };
+    let bitrix24 = Integration {
+        traffic_type: TrafficType::Source,
+        default_source_id: Some(id(SourceId::parse, "src_demo_organic")),
+        default_site_id: Some(site.id.clone()),
+        ..bitrix24
+    };
+
     store.put_entity(&site).await?;
     for s in &sources {
         store.put_entity(s).await?;
@@ -183,6 +220,7 @@ pub async fn seed(
     store.put_entity(&integration).await?;
     store.put_entity(&verbox).await?;
     store.put_entity(&amocrm).await?;
+    store.put_entity(&bitrix24).await?;
     // The account last: a store with an account is a seeded store.
     let (account, api_key) = store.create_account(account, "Demo", api_key, now).await?;
     Ok(Seeded {

@@ -214,25 +214,27 @@ async fn apply_decision(
             let appeal = apply(app, integration, &facts, now).await?;
             // Queued after the appeal exists, so the worker always finds it; a lost send
             // leaves the raw event `received` (this returns an error), and a replay queues again.
-            let job = Job {
-                account_id: integration.account_id.clone(),
-                integration_id: integration.id.clone(),
-                appeal_id: appeal.id.clone(),
-                task,
-                created_at: now,
-            };
-            let queue = app
-                .queue
-                .as_ref()
-                .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
-            queue
-                .send(&job.to_body(), Duration::ZERO)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            enqueue(app, integration, &appeal.id, task, now).await?;
             (
                 RawStatus::Processed,
                 Some("enrichment queued".into()),
                 vec![appeal.id],
+            )
+        }
+        Decision::Fetch { provider_ref, task } => {
+            let id = AppealId::derive(
+                &integration.id,
+                integration.provider.as_str(),
+                &provider_ref,
+            );
+            enqueue(app, integration, &id, task, now).await?;
+            (
+                RawStatus::Processed,
+                Some(format!(
+                    "{} queued to be read",
+                    provider_ref.replace(':', " ")
+                )),
+                Vec::new(),
             )
         }
         Decision::Collect {
@@ -299,6 +301,32 @@ async fn apply_decision(
     })
 }
 
+/// Queues a job for the enrichment worker. A failed send is the caller's error: the raw
+/// event stays `received`, and its replay (or the provider's retry) queues it again.
+pub async fn enqueue(
+    app: &App,
+    integration: &Integration,
+    appeal_id: &AppealId,
+    task: crate::queue::Task,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let job = Job {
+        account_id: integration.account_id.clone(),
+        integration_id: integration.id.clone(),
+        appeal_id: appeal_id.clone(),
+        task,
+        created_at: now,
+    };
+    let queue = app
+        .queue
+        .as_ref()
+        .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
+    queue
+        .send(&job.to_body(), Duration::ZERO)
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
 fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {
     match raw.provider {
         Provider::Jivo => providers::jivo::decide(body, integration, raw.received_at),
@@ -306,7 +334,7 @@ fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Deci
             providers::verbox::decide(body, &raw.hook, integration, raw.received_at)
         }
         Provider::Amocrm => providers::amocrm::decide(body, integration, raw.received_at),
-        other => Err(Unreadable(format!("{other} webhooks are not handled yet"))),
+        Provider::Bitrix24 => providers::bitrix24::decide(body, integration),
     }
 }
 

@@ -18,6 +18,17 @@ pub enum TrafficType {
     Source,
 }
 
+impl TrafficType {
+    /// What a new integration starts with: Bitrix24 leads come from many channels, so their
+    /// usual default is a source (UIS's setup does the same); chat widgets default to a campaign.
+    pub fn default_for(provider: Provider) -> TrafficType {
+        match provider {
+            Provider::Bitrix24 => TrafficType::Source,
+            _ => TrafficType::Campaign,
+        }
+    }
+}
+
 /// Where messenger chats without a session go: a campaign, or a source plus site.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +128,87 @@ impl AmocrmSettings {
     }
 }
 
+/// Which Bitrix24 CRM entity an open-line chat creates (the CRM's "create a lead or a deal"
+/// setting of the line); its creation event is the one to send us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmEntity {
+    #[default]
+    Lead,
+    Deal,
+}
+
+impl CrmEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmEntity::Lead => "lead",
+            CrmEntity::Deal => "deal",
+        }
+    }
+
+    /// The outbound event Bitrix24 sends when one is created.
+    pub fn add_event(self) -> &'static str {
+        match self {
+            CrmEntity::Lead => "ONCRMLEADADD",
+            CrmEntity::Deal => "ONCRMDEALADD",
+        }
+    }
+}
+
+/// Bitrix24: the portal, the local application made there (its OAuth client), the token its
+/// events carry, and which CRM entity the open lines create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bitrix24Settings {
+    /// The portal's address: `https://acme.bitrix24.ru`, or its own domain (`https://b24.example.ru`).
+    pub portal_url: String,
+    /// The local application's `client_id` and `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// The "application token" Bitrix24 shows for the outbound webhook (or gives an app on
+    /// install); every event carries it in `auth[application_token]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_token: Option<Secret>,
+    #[serde(default)]
+    pub entity: CrmEntity,
+    /// The lead's (or deal's) user field our site script fills with the session id (`UF_CRM_...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_field: Option<String>,
+    /// The OAuth server: secrets go only there (providers.md 4.6).
+    #[serde(default = "Bitrix24Settings::default_oauth_url")]
+    pub oauth_url: String,
+    /// The portal's id and domain as its events name them, learned on connecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl Bitrix24Settings {
+    pub const DEFAULT_OAUTH_URL: &str = "https://oauth.bitrix.info";
+
+    fn default_oauth_url() -> String {
+        Self::DEFAULT_OAUTH_URL.to_owned()
+    }
+
+    /// The key of the portal's shared rate limit: its host, known before its member id is.
+    pub fn rate_key(&self) -> String {
+        format!("bitrix24#{}", self.host().unwrap_or_default())
+    }
+
+    /// The portal's host (`b24.example.ru`), as `auth[domain]` names it.
+    pub fn host(&self) -> Option<String> {
+        Some(
+            url::Url::parse(&self.portal_url)
+                .ok()?
+                .host_str()?
+                .to_ascii_lowercase(),
+        )
+    }
+}
+
 /// A provider's API base URL must be https, so tokens never cross the network in clear;
 /// loopback hosts are the exception (local stand-ins in tests and development).
 pub fn check_provider_url(url: &str) -> Result<url::Url, String> {
@@ -152,6 +244,8 @@ pub struct Integration {
     pub verbox: Option<VerboxSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amocrm: Option<AmocrmSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrix24: Option<Bitrix24Settings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -173,7 +267,7 @@ impl Integration {
             active: true,
             secret: Secret::generate(),
             default_employee_id: None,
-            traffic_type: TrafficType::default(),
+            traffic_type: TrafficType::default_for(provider),
             default_campaign_id: None,
             default_source_id: None,
             default_site_id: None,
@@ -181,6 +275,7 @@ impl Integration {
             jivo: None,
             verbox: None,
             amocrm: None,
+            bitrix24: None,
             created_at: now,
             updated_at: now,
         }

@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod providers;
 pub mod queue;
 pub mod raw_event;
+pub mod reconcile;
 pub mod secret;
 pub mod session;
 pub mod store;

@@ -115,6 +115,91 @@ impl TestServer {
     pub async fn demo(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
         self.api(API_KEY, method, path, body).await
     }
+
+    /// An integration of the demo account as the API shows it.
+    pub async fn integration(&self, id: &str) -> Value {
+        self.demo("GET", &format!("/api/integrations/{id}"), None)
+            .await
+            .json
+    }
+
+    /// A visit our site script records on the demo shop's page `url`: its session id and code.
+    pub async fn visit(&self, url: &str) -> Value {
+        self.client
+            .post(format!("{}/t/site_demo_shop/sessions", self.base))
+            .header("origin", "https://shop.example.ru")
+            .body(serde_json::json!({ "url": url }).to_string())
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Connects a CRM integration as its administrator does: asks for the authorize URL
+    /// (which must start with `consent_page`), opens it (the CRM's consent page sends the
+    /// browser back to our callback) and expects the success page.
+    pub async fn connect_oauth(&self, integration_id: &str, consent_page: &str) {
+        let url = self.authorize_url(integration_id).await;
+        assert!(url.starts_with(consent_page), "{url}");
+        let landed = reqwest::get(&url).await.expect("consent page");
+        let status = landed.status();
+        let page = landed.text().await.expect("page");
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("is connected"), "{page}");
+    }
+
+    /// A fresh authorize URL of a CRM integration (`POST .../oauth/start`).
+    pub async fn authorize_url(&self, integration_id: &str) -> String {
+        let started = self
+            .demo(
+                "POST",
+                &format!("/api/integrations/{integration_id}/oauth/start"),
+                None,
+            )
+            .await;
+        assert_eq!(started.status, 200, "{}", started.json);
+        started.json["authorize_url"]
+            .as_str()
+            .expect("authorize_url")
+            .to_owned()
+    }
+
+    /// The signed `state` of a fresh authorize URL of a CRM integration.
+    pub async fn oauth_state(&self, integration_id: &str) -> String {
+        let url = self.authorize_url(integration_id).await;
+        url::Url::parse(&url)
+            .expect("a URL")
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .expect("a state")
+            .1
+            .into_owned()
+    }
+
+    /// The integration's appeals once `done` holds for them (or 40 seconds have passed).
+    pub async fn appeals_when(
+        &self,
+        integration_id: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        loop {
+            let page = self
+                .demo(
+                    "GET",
+                    &format!("/api/appeals?integration_id={integration_id}&limit=100"),
+                    None,
+                )
+                .await;
+            let items = page.json["items"].as_array().cloned().unwrap_or_default();
+            if done(&items) || std::time::Instant::now() > deadline {
+                return items;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 async fn answer(response: reqwest::Response) -> Answer {

@@ -10,8 +10,8 @@ use shared::connections;
 use shared::directory::{Directory, Site};
 use shared::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
 use shared::integration::{
-    AmocrmSettings, Integration, JivoSettings, MappingTarget, TrafficType, VerboxSettings,
-    check_provider_url,
+    AmocrmSettings, Bitrix24Settings, Integration, JivoSettings, MappingTarget, TrafficType,
+    VerboxSettings, check_provider_url,
 };
 use shared::oauth::Grant;
 use shared::secret::Secret;
@@ -32,8 +32,9 @@ pub struct IntegrationInput {
     active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default_employee_id: Option<EmployeeId>,
-    #[serde(default)]
-    traffic_type: TrafficType,
+    /// Unset: the provider's usual default (`TrafficType::default_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traffic_type: Option<TrafficType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default_campaign_id: Option<CampaignId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +49,8 @@ pub struct IntegrationInput {
     verbox: Option<VerboxSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     amocrm: Option<AmocrmSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bitrix24: Option<Bitrix24Settings>,
 }
 
 impl Resource for Integration {
@@ -60,7 +63,7 @@ impl Resource for Integration {
             name: self.name.clone(),
             active: self.active,
             default_employee_id: self.default_employee_id.clone(),
-            traffic_type: self.traffic_type,
+            traffic_type: Some(self.traffic_type),
             default_campaign_id: self.default_campaign_id.clone(),
             default_source_id: self.default_source_id.clone(),
             default_site_id: self.default_site_id.clone(),
@@ -68,6 +71,7 @@ impl Resource for Integration {
             jivo: self.jivo.clone(),
             verbox: self.verbox.clone(),
             amocrm: self.amocrm.clone(),
+            bitrix24: self.bitrix24.clone(),
         }
     }
 
@@ -84,19 +88,11 @@ impl Resource for Integration {
                 "An integration's provider cannot change; create another integration.",
             ));
         }
-        if !matches!(
-            input.provider,
-            Provider::Jivo | Provider::Verbox | Provider::Amocrm
-        ) {
-            return Err(ApiError::bad_request(format!(
-                "{} integrations are not available yet; jivo, verbox and amocrm are.",
-                input.provider
-            )));
-        }
         for (block, provider) in [
             (input.jivo.is_some(), Provider::Jivo),
             (input.verbox.is_some(), Provider::Verbox),
             (input.amocrm.is_some(), Provider::Amocrm),
+            (input.bitrix24.is_some(), Provider::Bitrix24),
         ] {
             if block && provider != input.provider {
                 return Err(ApiError::bad_request(format!(
@@ -121,6 +117,18 @@ impl Resource for Integration {
             None if input.provider == Provider::Amocrm => {
                 return Err(ApiError::bad_request(
                     "An amocrm integration needs its block: {\"amocrm\": {\"base_url\": \"https://<account>.amocrm.ru\", ...}}.",
+                ));
+            }
+            None => None,
+        };
+        let bitrix24 = match input.bitrix24 {
+            Some(b) => Some(bitrix24_settings(
+                b,
+                existing.and_then(|e| e.bitrix24.as_ref()),
+            )?),
+            None if input.provider == Provider::Bitrix24 => {
+                return Err(ApiError::bad_request(
+                    "A bitrix24 integration needs its block: {\"bitrix24\": {\"portal_url\": \"https://<portal>.bitrix24.ru\", \"client_id\": ..., \"client_secret\": ..., \"application_token\": ...}}.",
                 ));
             }
             None => None,
@@ -152,7 +160,9 @@ impl Resource for Integration {
             active: input.active,
             secret: existing.map_or_else(Secret::generate, |e| e.secret.clone()),
             default_employee_id: input.default_employee_id,
-            traffic_type: input.traffic_type,
+            traffic_type: input
+                .traffic_type
+                .unwrap_or_else(|| TrafficType::default_for(input.provider)),
             default_campaign_id: input.default_campaign_id,
             default_source_id: input.default_source_id,
             default_site_id: input.default_site_id,
@@ -163,6 +173,7 @@ impl Resource for Integration {
             },
             verbox,
             amocrm,
+            bitrix24,
             created_at: existing.map_or(call.now, |e| e.created_at),
             updated_at: call.now,
         })
@@ -200,9 +211,11 @@ impl Resource for Integration {
                         }
                         call.app.forget(&call.account.id);
                         Err(match e {
-                            connections::ConnectError::Call(e) => {
-                                crate::oauth::provider_error("the long-lived token", e)
-                            }
+                            connections::ConnectError::Call(e) => crate::oauth::provider_error(
+                                Provider::Amocrm,
+                                "the long-lived token",
+                                e,
+                            ),
                             connections::ConnectError::Store(e) => e.into(),
                         })
                     }
@@ -240,20 +253,23 @@ impl Resource for Integration {
             ("verbox", "rest_token"),
             ("amocrm", "client_secret"),
             ("amocrm", "long_lived_token"),
+            ("bitrix24", "client_secret"),
+            ("bitrix24", "application_token"),
         ] {
             if let Some(settings) = view.get_mut(block).and_then(Value::as_object_mut) {
                 let set = settings.contains_key(secret);
                 settings.insert(secret.into(), json!(if set { "set" } else { "unset" }));
             }
         }
-        if self.provider == Provider::Amocrm {
+        if matches!(self.provider, Provider::Amocrm | Provider::Bitrix24) {
             let tokens = call.app.store.tokens(&self.id).await?;
             let connection = tokens
                 .map(|t| t.view())
                 .unwrap_or_else(|| json!({"status": "not_connected"}));
             if let Some(map) = view.as_object_mut() {
                 map.insert("connection".into(), connection);
-                // Register this in the amoCRM integration as its redirect URI.
+                // Register this in the CRM: amoCRM's redirect URI, the handler path of
+                // Bitrix24's local application.
                 map.insert(
                     "oauth_redirect_uri".into(),
                     json!(crate::oauth::redirect_uri(call, self.provider)),
@@ -305,6 +321,51 @@ fn amocrm_settings(
         .map_err(|e| ApiError::bad_request(format!("amocrm.base_url: {e}.")))?;
     a.base_url = url.origin().ascii_serialization();
     Ok(a)
+}
+
+/// Validates the Bitrix24 block. Secrets read back as "set": sending that (or leaving them out
+/// of a PATCH) keeps the stored ones. The portal's member id and domain are learned on
+/// connecting, never written.
+fn bitrix24_settings(
+    mut b: Bitrix24Settings,
+    existing: Option<&Bitrix24Settings>,
+) -> Result<Bitrix24Settings, ApiError> {
+    b.client_secret = keep_secret(
+        b.client_secret,
+        existing.and_then(|e| e.client_secret.as_ref()),
+    );
+    b.application_token = keep_secret(
+        b.application_token,
+        existing.and_then(|e| e.application_token.as_ref()),
+    );
+    // A portal moved to another address is another portal until it connects again.
+    let url = check_provider_url(&b.portal_url)
+        .map_err(|e| ApiError::bad_request(format!("bitrix24.portal_url: {e}.")))?;
+    b.portal_url = url.origin().ascii_serialization();
+    let same_portal = existing.is_some_and(|e| e.portal_url == b.portal_url);
+    b.member_id = existing
+        .filter(|_| same_portal)
+        .and_then(|e| e.member_id.clone());
+    b.domain = existing
+        .filter(|_| same_portal)
+        .and_then(|e| e.domain.clone());
+    let oauth = check_provider_url(&b.oauth_url)
+        .map_err(|e| ApiError::bad_request(format!("bitrix24.oauth_url: {e}.")))?;
+    b.oauth_url = oauth.origin().ascii_serialization();
+    if let Some(field) = &b.session_field {
+        let field = field.trim().to_ascii_uppercase();
+        if !field.starts_with("UF_") || field.len() > 64 {
+            return Err(ApiError::bad_request(
+                "bitrix24.session_field is the code of a user field, like UF_CRM_CS_SESSION.",
+            ));
+        }
+        b.session_field = Some(field);
+    }
+    b.client_id = b
+        .client_id
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    Ok(b)
 }
 
 /// A write-only value: "set" keeps the stored one, "unset" (or nothing) removes it.

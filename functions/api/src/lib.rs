@@ -11,6 +11,7 @@ mod directory;
 mod integrations;
 mod oauth;
 mod raw_events;
+mod reconcile;
 mod resources;
 
 use call::{Call, bearer};
@@ -76,6 +77,12 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         }
         (&Method::GET, ["api", "integrations", id, "amocrm", "fields"]) => {
             respond(StatusCode::OK, oauth::amocrm_fields(call, id).await)
+        }
+        (&Method::POST, ["api", "integrations", id, "reconcile"]) => {
+            respond(StatusCode::OK, reconcile::run(call, id).await)
+        }
+        (&Method::GET, ["api", "integrations", id, "skipped"]) => {
+            respond(StatusCode::OK, reconcile::skipped(call, id).await)
         }
         (&Method::POST, ["api", "integrations", id, "rotate-secret"]) => {
             respond(StatusCode::OK, integrations::rotate_secret(call, id).await)

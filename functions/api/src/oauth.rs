@@ -1,6 +1,7 @@
-//! Connecting a CRM: the authorize URL (a signed, single-use `state` inside), the callback that
-//! exchanges the code (`GET /oauth/{provider}/callback`, no API key: the state says who asked),
-//! and reads the settings page needs (amoCRM's custom fields, to pick the session field).
+//! Connecting a CRM (amoCRM, Bitrix24): the authorize URL (a signed, single-use `state`
+//! inside), the callback that exchanges the code (`GET /oauth/{provider}/callback`, no API key:
+//! the state says who asked), and reads the settings page needs (amoCRM's custom fields, to
+//! pick the session field).
 
 use crate::call::Call;
 use crate::resources;
@@ -11,9 +12,10 @@ use shared::app::App;
 use shared::appeal::Provider;
 use shared::clients::CallError;
 use shared::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
-use shared::connections;
-use shared::integration::{AmocrmSettings, Integration};
-use shared::oauth::{Refresh, TokenError};
+use shared::clients::bitrix24::Bitrix24;
+use shared::connections::{self, ConnectedError, with_token};
+use shared::integration::{AmocrmSettings, Bitrix24Settings, Integration};
+use shared::oauth::TokenError;
 use shared::store::StateError;
 use shared::web::{self, ApiError, HttpResponse};
 
@@ -25,6 +27,9 @@ pub fn redirect_uri(call: &Call<'_>, provider: Provider) -> String {
 /// `POST /api/integrations/{id}/oauth/start`
 pub async fn start(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let integration: Integration = resources::get(call, id).await?;
+    if let Some(settings) = &integration.bitrix24 {
+        return start_bitrix24(call, &integration, settings).await;
+    }
     let settings = amocrm(&integration)?;
     if settings.client_id.is_none() || settings.client_secret.is_none() {
         return Err(ApiError::bad_request(
@@ -71,6 +76,35 @@ pub async fn start(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     Ok(json!({"authorize_url": authorize_url, "redirect_uri": redirect}))
 }
 
+/// Bitrix24 sends the user back to the handler URL of its local application (our callback):
+/// the authorize URL carries no redirect of its own.
+async fn start_bitrix24(
+    call: &Call<'_>,
+    integration: &Integration,
+    settings: &Bitrix24Settings,
+) -> Result<Value, ApiError> {
+    if settings.client_id.is_none() || settings.client_secret.is_none() {
+        return Err(ApiError::bad_request(
+            "Set bitrix24.client_id and bitrix24.client_secret (from the local application made in Bitrix24) first.",
+        ));
+    }
+    let state = call
+        .app
+        .store
+        .issue_oauth_state(&integration.id, call.now)
+        .await?;
+    let authorize_url = Bitrix24 {
+        http: &call.app.http,
+        settings,
+    }
+    .authorize_url(&state)
+    .ok_or_else(|| ApiError::bad_request("bitrix24.portal_url is not a URL."))?;
+    Ok(json!({
+        "authorize_url": authorize_url,
+        "redirect_uri": redirect_uri(call, integration.provider),
+    }))
+}
+
 /// `GET /oauth/{provider}/callback?code=...&state=...`: the CRM sends the user's browser here.
 pub async fn callback(app: &App, provider: &str, query: Option<&str>) -> HttpResponse {
     match connect(app, provider, query).await {
@@ -83,12 +117,14 @@ pub async fn callback(app: &App, provider: &str, query: Option<&str>) -> HttpRes
 }
 
 async fn connect(app: &App, provider: &str, query: Option<&str>) -> Result<String, ApiError> {
-    if provider != "amocrm" {
-        return Err(ApiError::not_found(format!("No OAuth for `{provider}`.")));
-    }
+    let provider = match Provider::parse(provider) {
+        Some(p @ (Provider::Amocrm | Provider::Bitrix24)) => p,
+        _ => return Err(ApiError::not_found(format!("No OAuth for `{provider}`."))),
+    };
     if let Some(error) = web::query_param(query, "error") {
         return Err(ApiError::bad_request(format!(
-            "amoCRM did not grant access ({error}); nothing changed."
+            "{} did not grant access ({error}); nothing changed.",
+            provider.title()
         )));
     }
     let (Some(code), Some(state)) = (
@@ -99,18 +135,36 @@ async fn connect(app: &App, provider: &str, query: Option<&str>) -> Result<Strin
             "The callback needs `code` and `state`.",
         ));
     };
-    let now = Utc::now();
-    let integration_id = match app.store.consume_oauth_state(&state, now).await? {
+    let integration_id = match app.store.consume_oauth_state(&state, Utc::now()).await? {
         Ok(id) => id,
         Err(e @ (StateError::Invalid | StateError::Spent)) => {
             return Err(ApiError::bad_request(format!("{e}.")));
         }
     };
-    let integration: Integration = app
+    let integration = app
         .store
-        .entity(integration_id.as_str())
+        .entity::<Integration>(integration_id.as_str())
         .await?
+        .filter(|i| i.provider == provider)
         .ok_or_else(|| ApiError::not_found("The integration was deleted."))?;
+    let now = Utc::now();
+    if let Some(settings) = &integration.bitrix24 {
+        // The code lives 30 seconds: exchanged first, the pair stored before anything else.
+        let connected = Bitrix24 {
+            http: &app.http,
+            settings,
+        }
+        .exchange_code(&code)
+        .await
+        .map_err(|e| provider_error(provider, "exchanging the code", e))?;
+        connections::connect_bitrix24(app, &integration, connected, now)
+            .await
+            .map_err(|e| match e {
+                connections::ConnectError::Call(e) => provider_error(provider, "connecting", e),
+                connections::ConnectError::Store(e) => e.into(),
+            })?;
+        return Ok(integration.name);
+    }
     let settings = amocrm(&integration)?;
     // The code lives minutes: exchange it now, and store the pair before anything else.
     app.store
@@ -122,11 +176,13 @@ async fn connect(app: &App, provider: &str, query: Option<&str>) -> Result<Strin
     }
     .exchange_code(&code)
     .await
-    .map_err(|e| provider_error("exchanging the code", e))?;
+    .map_err(|e| provider_error(provider, "exchanging the code", e))?;
     connections::connect_amocrm(app, &integration, grant, now)
         .await
         .map_err(|e| match e {
-            connections::ConnectError::Call(e) => provider_error("reading the account", e),
+            connections::ConnectError::Call(e) => {
+                provider_error(provider, "reading the account", e)
+            }
             connections::ConnectError::Store(e) => e.into(),
         })?;
     Ok(integration.name)
@@ -175,42 +231,41 @@ pub async fn amocrm_fields(call: &Call<'_>, id: &str) -> Result<Value, ApiError>
     Ok(json!({ "items": items }))
 }
 
-/// One read with the connection's token: a refused token is refreshed once.
+/// One read with the connection's token, under the account's rate limit.
 async fn get(
     call: &Call<'_>,
     integration: &Integration,
     client: &Amocrm<'_>,
     path: &str,
 ) -> Result<Value, ApiError> {
-    let store = &call.app.store;
     let key = client.settings.rate_key();
-    let turn = || store.take_turn(&key, REQUESTS_PER_SECOND);
-    let token = store
-        .access_token(&integration.id, client, Refresh::IfExpiring, Utc::now)
-        .await
-        .map_err(token_error)?;
-    turn().await?;
-    match client.get(&token, path).await {
-        Err(CallError::Unauthorized(_)) => {
-            let fresh = store
-                .access_token(&integration.id, client, Refresh::Refused(&token), Utc::now)
+    with_token(call.app, integration, client, |token| {
+        let key = &key;
+        async move {
+            call.app
+                .store
+                .take_turn(key, REQUESTS_PER_SECOND)
                 .await
-                .map_err(token_error)?;
-            turn().await?;
-            client
-                .get(&fresh, path)
-                .await
-                .map_err(|e| provider_error("reading the fields", e))
+                .map_err(|e| CallError::Unavailable(e.to_string()))?;
+            client.get(&token, path).await
         }
-        other => other.map_err(|e| provider_error("reading the fields", e)),
+    })
+    .await
+    .map_err(|e| connected_error(Provider::Amocrm, "reading the fields", e))
+}
+
+/// A call with a connection's token that failed, as the API answers it.
+pub fn connected_error(provider: Provider, doing: &str, e: ConnectedError) -> ApiError {
+    match e {
+        ConnectedError::Token(e) => token_error(e),
+        ConnectedError::Call(e) => provider_error(provider, doing, e),
     }
 }
 
 fn amocrm(integration: &Integration) -> Result<&AmocrmSettings, ApiError> {
-    integration
-        .amocrm
-        .as_ref()
-        .ok_or_else(|| ApiError::bad_request("Only amoCRM integrations connect over OAuth here."))
+    integration.amocrm.as_ref().ok_or_else(|| {
+        ApiError::bad_request("Only amoCRM and Bitrix24 integrations connect over OAuth.")
+    })
 }
 
 fn token_error(e: TokenError) -> ApiError {
@@ -233,15 +288,16 @@ fn token_error(e: TokenError) -> ApiError {
 }
 
 /// A provider's refusal is the request's fault; its absence is a bad gateway.
-pub fn provider_error(doing: &str, e: CallError) -> ApiError {
+pub fn provider_error(provider: Provider, doing: &str, e: CallError) -> ApiError {
+    let name = provider.title();
     match e {
         CallError::Unauthorized(m) | CallError::Refused(m) | CallError::NotFound(m) => {
-            ApiError::bad_request(format!("amoCRM refused {doing}: {m}."))
+            ApiError::bad_request(format!("{name} refused {doing}: {m}."))
         }
         CallError::RateLimited(m) | CallError::Unavailable(m) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "provider_unavailable",
-            format!("amoCRM failed {doing}: {m}."),
+            format!("{name} failed {doing}: {m}."),
         ),
     }
 }

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     #[error(
-        "no function `{0}`; functions: jivo-webhook, verbox-webhook, amocrm-webhook, api, tracker, enrichment-worker, maintenance"
+        "no function `{0}`; functions: jivo-webhook, verbox-webhook, amocrm-webhook, bitrix24-webhook, api, tracker, enrichment-worker, maintenance"
     )]
     UnknownFunction(String),
     #[error("the event is not an API Gateway (or, for the worker, an SQS) event: {0}")]

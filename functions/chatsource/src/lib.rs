@@ -29,15 +29,17 @@ pub enum Function {
     JivoWebhook,
     VerboxWebhook,
     AmocrmWebhook,
+    Bitrix24Webhook,
     Api,
     Tracker,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::JivoWebhook,
         Function::VerboxWebhook,
         Function::AmocrmWebhook,
+        Function::Bitrix24Webhook,
         Function::Api,
         Function::Tracker,
     ];
@@ -47,6 +49,7 @@ impl Function {
             Function::JivoWebhook => "jivo-webhook",
             Function::VerboxWebhook => "verbox-webhook",
             Function::AmocrmWebhook => "amocrm-webhook",
+            Function::Bitrix24Webhook => "bitrix24-webhook",
             Function::Api => "api",
             Function::Tracker => "tracker",
         }
@@ -64,6 +67,8 @@ impl Function {
             Some(Function::VerboxWebhook)
         } else if path.starts_with("/hooks/amocrm/") {
             Some(Function::AmocrmWebhook)
+        } else if path.starts_with("/hooks/bitrix24/") {
+            Some(Function::Bitrix24Webhook)
         } else if path == "/api" || path.starts_with("/api/") || path.starts_with("/oauth/") {
             Some(Function::Api)
         } else if path.starts_with("/t/") {
@@ -78,6 +83,7 @@ impl Function {
             Function::JivoWebhook => jivo_webhook::handler(app, req).await,
             Function::VerboxWebhook => verbox_webhook::handler(app, req).await,
             Function::AmocrmWebhook => amocrm_webhook::handler(app, req).await,
+            Function::Bitrix24Webhook => bitrix24_webhook::handler(app, req).await,
             Function::Api => api::handler(app, req).await,
             Function::Tracker => tracker::handler(app, req).await,
         }

@@ -127,6 +127,14 @@ fn invoke_prints_the_lambda_response_for_an_event_file() {
     assert_eq!(ok["isBase64Encoded"], false);
     let bad = run("jivo-webhook", "jivo/malformed.json");
     assert_eq!(bad["statusCode"], 400);
+    assert_eq!(
+        run("bitrix24-webhook", "bitrix24/lead_add.json")["statusCode"],
+        200
+    );
+    assert_eq!(
+        run("bitrix24-webhook", "bitrix24/wrong_token.json")["statusCode"],
+        403
+    );
     let page_view = run("tracker", "tracker/page_view.json");
     assert_eq!(page_view["statusCode"], 200);
     assert_eq!(
@@ -141,12 +149,12 @@ fn invoke_prints_the_lambda_response_for_an_event_file() {
     assert!(!unknown.status.success());
 }
 
-#[test]
-fn invoke_runs_the_worker_on_an_sqs_event_file() {
+/// `chatsource invoke <function> events/<event>` on a fresh store: what it printed.
+fn invoke_on_fresh_store(function: &str, event: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
-        .args(["invoke", "enrichment-worker"])
-        .arg(events().join("worker/verbox_transcript.json"))
+        .args(["invoke", function])
+        .arg(events().join(event))
         .arg("--data-dir")
         .arg(dir.path())
         .output()
@@ -156,10 +164,22 @@ fn invoke_runs_the_worker_on_an_sqs_event_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn invoke_runs_the_worker_on_an_sqs_event_file() {
     // The demo's Verbox integration has no REST token: the job is given up (and parked), so
     // SQS is told nothing to redeliver.
-    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        invoke_on_fresh_store("enrichment-worker", "worker/verbox_transcript.json"),
+        serde_json::json!({"batchItemFailures": []})
+    );
+    // The demo's Bitrix24 is not connected: its job is set aside until it is, not retried.
+    assert_eq!(
+        invoke_on_fresh_store("enrichment-worker", "worker/bitrix24_lead.json"),
+        serde_json::json!({"batchItemFailures": []})
+    );
 }
 
 #[tokio::test]
@@ -215,15 +235,9 @@ async fn serve_keeps_serving_when_nobody_reads_its_output() {
 
 #[test]
 fn invoke_runs_the_maintenance_on_a_schedule_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
-        .args(["invoke", "maintenance"])
-        .arg(events().join("maintenance/hourly.json"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report, serde_json::json!({"refreshed": 0, "needs_reauth": 0, "failed": 0}));
+    let report = invoke_on_fresh_store("maintenance", "maintenance/hourly.json");
+    assert_eq!(
+        report,
+        serde_json::json!({"refreshed": 0, "needs_reauth": 0, "failed": 0, "reconciled": 0, "queued": 0})
+    );
 }

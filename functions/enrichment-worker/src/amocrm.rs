@@ -14,10 +14,11 @@ use shared::app::App;
 use shared::appeal::{Agent, Appeal, SessionInfo};
 use shared::clients::CallError;
 use shared::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
+use shared::connections::with_token;
 use shared::contact::{Contact, normalize_email, normalize_name};
 use shared::ingest;
 use shared::integration::Integration;
-use shared::oauth::{Grant, Refresh, RefreshError, Refresher, TokenError};
+use shared::oauth::{Grant, RefreshError, Refresher};
 use shared::providers::amocrm::{channel, talk_ref};
 use shared::providers::lenient::as_string;
 use shared::secret::Secret;
@@ -148,60 +149,20 @@ struct Api<'a> {
 impl Api<'_> {
     async fn get(&self, path: &str) -> Result<Value, Failure> {
         let refresher = Paced { api: self };
-        let mut refreshed = false;
-        loop {
-            let token = self
-                .app
-                .store
-                .access_token(
-                    &self.integration.id,
-                    &refresher,
-                    Refresh::IfExpiring,
-                    Utc::now,
-                )
-                .await
-                .map_err(token_failure)?;
+        with_token(self.app, self.integration, &refresher, |token| async move {
             self.turn().await?;
-            match self.client.get(&token, path).await {
-                Ok(body) => return Ok(body),
-                Err(CallError::Unauthorized(_)) if !refreshed => {
-                    refreshed = true;
-                    self.app
-                        .store
-                        .access_token(
-                            &self.integration.id,
-                            &refresher,
-                            Refresh::Refused(&token),
-                            Utc::now,
-                        )
-                        .await
-                        .map_err(token_failure)?;
-                }
-                Err(CallError::Unauthorized(reason)) => {
-                    let reason = format!("amoCRM refused a fresh token: {reason}");
-                    let _ = self
-                        .app
-                        .store
-                        .needs_reauth(&self.integration.id, &reason, Utc::now())
-                        .await;
-                    return Err(Failure::Wait(reason));
-                }
-                Err(CallError::RateLimited(m) | CallError::Unavailable(m)) => {
-                    return Err(Failure::Retry(m));
-                }
-                Err(CallError::NotFound(m) | CallError::Refused(m)) => {
-                    return Err(Failure::GiveUp(m));
-                }
-            }
-        }
+            self.client.get(&token, path).await
+        })
+        .await
+        .map_err(|e| crate::connected_failure("amoCRM", e))
     }
 
-    async fn turn(&self) -> Result<(), Failure> {
+    async fn turn(&self) -> Result<(), CallError> {
         self.app
             .store
             .take_turn(&self.turn_key, REQUESTS_PER_SECOND)
             .await
-            .map_err(|e| Failure::Retry(e.to_string()))
+            .map_err(|e| CallError::Unavailable(e.to_string()))
     }
 }
 
@@ -216,18 +177,8 @@ impl Refresher for Paced<'_> {
         self.api
             .turn()
             .await
-            .map_err(|e| RefreshError::Unavailable(format!("{e:?}")))?;
+            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
         self.api.client.refresh(refresh_token).await
-    }
-}
-
-fn token_failure(e: TokenError) -> Failure {
-    match e {
-        TokenError::NotConnected => Failure::Wait("amoCRM is not connected yet".into()),
-        TokenError::NeedsReauth(reason) => {
-            Failure::Wait(format!("amoCRM needs to be connected again: {reason}"))
-        }
-        TokenError::Unavailable(reason) => Failure::Retry(reason),
     }
 }
 

@@ -8,11 +8,17 @@
 //! dead-letter queue with the same reason, ready to be looked at and sent again.
 
 mod amocrm;
+mod bitrix24;
 mod verbox;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use shared::app::App;
+use shared::appeal::Appeal;
+use shared::clients::CallError;
+use shared::connections::ConnectedError;
 use shared::ingest;
+use shared::integration::Integration;
+use shared::oauth::TokenError;
 use shared::queue::{Delivery, Job, Queue, Task};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,19 +124,13 @@ impl Worker {
             .map_err(|e| Failure::Retry(e.to_string()))?
             .filter(|i| i.account_id == job.account_id)
             .ok_or_else(|| Failure::GiveUp("the integration was deleted".into()))?;
-        let appeal = app
-            .store
-            .appeal(&job.appeal_id)
-            .await
-            .map_err(|e| Failure::Retry(e.to_string()))?
-            .filter(|a| a.integration_id == integration.id)
-            .ok_or_else(|| Failure::GiveUp(format!("no appeal {} to enrich", job.appeal_id)))?;
         match &job.task {
             Task::AmocrmTalk {
                 talk_id,
                 lead_id,
                 contact_id,
             } => {
+                let appeal = appeal(app, job, &integration).await?;
                 let talk = amocrm::Talk {
                     talk_id: *talk_id,
                     lead_id: *lead_id,
@@ -143,12 +143,17 @@ impl Worker {
                 search_id,
                 finished_at,
             } => {
+                let appeal = appeal(app, job, &integration).await?;
                 let dialog = verbox::Dialog {
                     client_id: client_id.as_deref(),
                     search_id: *search_id,
                     finished_at: *finished_at,
                 };
                 verbox::transcript(&self.http, app, &integration, &appeal, dialog).await
+            }
+            // The appeal is made by the job, if the entity turns out to be a chat.
+            Task::Bitrix24Entity { entity, id } => {
+                bitrix24::entity(app, &integration, *entity, *id).await
             }
         }
     }
@@ -190,6 +195,36 @@ impl Worker {
 impl Default for Worker {
     fn default() -> Self {
         Worker::new()
+    }
+}
+
+/// The appeal a job completes.
+async fn appeal(app: &App, job: &Job, integration: &Integration) -> Result<Appeal, Failure> {
+    app.store
+        .appeal(&job.appeal_id)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .filter(|a| a.integration_id == integration.id)
+        .ok_or_else(|| Failure::GiveUp(format!("no appeal {} to enrich", job.appeal_id)))
+}
+
+/// A CRM call made with the connection's token, by what the job does next: a connection
+/// that needs the user waits for them; passing trouble is retried; a refusal is final.
+fn connected_failure(provider: &str, e: ConnectedError) -> Failure {
+    match e {
+        ConnectedError::Token(TokenError::NotConnected) => {
+            Failure::Wait(format!("{provider} is not connected yet"))
+        }
+        ConnectedError::Token(TokenError::NeedsReauth(reason)) => {
+            Failure::Wait(format!("{provider} needs to be connected again: {reason}"))
+        }
+        ConnectedError::Token(TokenError::Unavailable(reason)) => Failure::Retry(reason),
+        ConnectedError::Call(CallError::RateLimited(m) | CallError::Unavailable(m)) => {
+            Failure::Retry(m)
+        }
+        ConnectedError::Call(
+            CallError::NotFound(m) | CallError::Refused(m) | CallError::Unauthorized(m),
+        ) => Failure::GiveUp(m),
     }
 }
 

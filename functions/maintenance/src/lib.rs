@@ -1,48 +1,98 @@
 //! Scheduled upkeep, run hourly (a SAM schedule on AWS, a timer in `chatsource serve`).
 //!
-//! amoCRM refresh tokens die after three months unused: a connection nobody called in that
-//! time would need the user again. Each run refreshes the tokens obtained more than
-//! [`REFRESH_AFTER`] ago, under the same lease as the workers' refreshes.
+//! - CRM refresh tokens die unused: amoCRM's after three months, Bitrix24's after 28 days by
+//!   the older docs (180 by the newer; the shorter is the safe bound). Each run refreshes the
+//!   connections whose tokens are older than [`refresh_after`] their provider, under the same
+//!   lease as the workers' refreshes. Busy connections refresh on their own and never qualify.
+//! - Bitrix24 never sends a failed event again: each connected, switched-on Bitrix24
+//!   integration is reconciled (`shared::reconcile`), so a lead whose event was lost becomes
+//!   an appeal within the hour.
 
 use chrono::Utc;
+use futures::StreamExt;
 use serde::Serialize;
 use shared::app::App;
+use shared::appeal::Provider;
 use shared::clients::amocrm::Amocrm;
+use shared::clients::bitrix24::Bitrix24;
 use shared::integration::Integration;
-use shared::oauth::{Refresh, TokenError};
+use shared::oauth::{Connection, Refresh, Refresher, TokenError, Tokens};
+use shared::reconcile::{self, ReconcileError};
 use std::time::Duration;
 
-/// Well inside amoCRM's three months, and rare enough never to bother the provider.
-pub const REFRESH_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
+const DAY: u64 = 24 * 3600;
+
+/// How old a connection's tokens may get before a run refreshes them: well inside the
+/// provider's lifetime, and rare enough never to bother it.
+pub fn refresh_after(provider: Provider) -> Duration {
+    match provider {
+        Provider::Bitrix24 => Duration::from_secs(14 * DAY),
+        _ => Duration::from_secs(30 * DAY),
+    }
+}
+
+/// Portals reconciled at once: each is paced at its own 2 requests/s.
+const RECONCILE_AT_ONCE: usize = 4;
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Report {
     pub refreshed: usize,
     pub needs_reauth: usize,
     pub failed: usize,
+    /// Integrations reconciled, and the entities they queued.
+    pub reconciled: usize,
+    pub queued: usize,
 }
 
 pub async fn run(app: &App) -> Report {
     let mut report = Report::default();
-    let cutoff = Utc::now() - chrono::Duration::from_std(REFRESH_AFTER).unwrap_or_default();
-    let stale = match app.store.tokens_obtained_before(cutoff, 200).await {
-        Ok(tokens) => tokens,
+    let connections = match app.store.connections().await {
+        Ok(all) => all,
         Err(e) => {
-            tracing::error!(error = %e, "could not list the tokens to refresh");
+            tracing::error!(error = %e, "could not list the connections");
             report.failed += 1;
             return report;
         }
     };
-    for tokens in stale.iter().filter(|t| t.refresh_token.is_some()) {
+    let mut to_reconcile = Vec::new();
+    for tokens in &connections {
         let Ok(Some(integration)) = app.integration(tokens.integration_id.as_str()).await else {
             continue;
         };
-        match refresh(app, &integration).await {
-            Ok(()) => report.refreshed += 1,
+        match refresh(app, &integration, tokens).await {
+            Ok(true) => report.refreshed += 1,
+            Ok(false) | Err(TokenError::NotConnected) => {}
             Err(TokenError::NeedsReauth(_)) => report.needs_reauth += 1,
-            Err(TokenError::NotConnected) => {}
             Err(TokenError::Unavailable(e)) => {
                 tracing::warn!(integration_id = %integration.id, error = %e, "a token refresh failed; the next run retries");
+                report.failed += 1;
+            }
+        }
+        if integration.provider == Provider::Bitrix24
+            && integration.active
+            && tokens.state == Connection::Connected
+        {
+            to_reconcile.push(integration);
+        }
+    }
+    // Owned items: a stream of borrows would not be `Send` for every lifetime `spawn` asks.
+    let results: Vec<_> = futures::stream::iter(to_reconcile)
+        .map(|integration| async move {
+            let result = reconcile::bitrix24(app, &integration, Utc::now()).await;
+            (integration, result)
+        })
+        .buffer_unordered(RECONCILE_AT_ONCE)
+        .collect()
+        .await;
+    for (integration, result) in results {
+        match result {
+            Ok(done) => {
+                report.reconciled += 1;
+                report.queued += done.queued;
+            }
+            Err(ReconcileError::NotReconciled) => {}
+            Err(e) => {
+                tracing::warn!(integration_id = %integration.id, error = %e, "reconciliation failed; the next run retries");
                 report.failed += 1;
             }
         }
@@ -50,27 +100,42 @@ pub async fn run(app: &App) -> Report {
     tracing::info!(
         refreshed = report.refreshed,
         needs_reauth = report.needs_reauth,
+        reconciled = report.reconciled,
+        queued = report.queued,
         failed = report.failed,
         "maintenance done"
     );
     report
 }
 
-async fn refresh(app: &App, integration: &Integration) -> Result<(), TokenError> {
-    let Some(settings) = &integration.amocrm else {
-        return Ok(());
-    };
-    let client = Amocrm {
-        http: &app.http,
-        settings,
+/// Refreshes the connection's tokens if they are old; whether it did.
+async fn refresh(
+    app: &App,
+    integration: &Integration,
+    tokens: &Tokens,
+) -> Result<bool, TokenError> {
+    let age = refresh_after(integration.provider);
+    if !tokens.wants_refresh(Refresh::IfOlderThan(age), Utc::now()) {
+        return Ok(false);
+    }
+    let refresher: &dyn Refresher = match (&integration.amocrm, &integration.bitrix24) {
+        (Some(settings), _) => &Amocrm {
+            http: &app.http,
+            settings,
+        },
+        (_, Some(settings)) => &Bitrix24 {
+            http: &app.http,
+            settings,
+        },
+        _ => return Ok(false),
     };
     app.store
         .access_token(
             &integration.id,
-            &client,
-            Refresh::IfOlderThan(REFRESH_AFTER),
+            refresher,
+            Refresh::IfOlderThan(age),
             Utc::now,
         )
         .await
-        .map(|_| ())
+        .map(|_| true)
 }

@@ -2,6 +2,7 @@
 //! should do about them.
 
 pub mod amocrm;
+pub mod bitrix24;
 
 use std::time::Duration;
 

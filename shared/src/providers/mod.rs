@@ -1,6 +1,7 @@
 //! Provider normalizers: a webhook body in, a [`Decision`] about appeals out.
 
 pub mod amocrm;
+pub mod bitrix24;
 pub mod form;
 pub mod jivo;
 pub mod lenient;
@@ -31,6 +32,9 @@ pub enum Decision {
         message_id: String,
         message: Message,
     },
+    /// An entity the provider only names (a Bitrix24 lead): whether it is an appeal at all is
+    /// for the enrichment worker to find out. `provider_ref` names the appeal it would make.
+    Fetch { provider_ref: String, task: Task },
     /// Several items in one hook, each decided on its own.
     Many(Vec<Decision>),
     /// An event we acknowledge and do not use, and why.
@@ -56,6 +60,7 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
 pub fn verify(body: &[u8], integration: &crate::integration::Integration) -> Result<(), String> {
     match integration.provider {
         crate::appeal::Provider::Amocrm => amocrm::verify(body, integration),
+        crate::appeal::Provider::Bitrix24 => bitrix24::verify(body, integration),
         _ => Ok(()),
     }
 }

@@ -14,6 +14,7 @@ pub mod embedded;
 pub mod sqs;
 
 use crate::ids::{AccountId, AppealId, IntegrationId};
+use crate::integration::CrmEntity;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 pub struct Job {
     pub account_id: AccountId,
     pub integration_id: IntegrationId,
+    /// The appeal the job completes, or (Bitrix24) the one it makes if the entity is a chat.
     pub appeal_id: AppealId,
     pub task: Task,
     pub created_at: DateTime<Utc>,
@@ -48,6 +50,9 @@ pub enum Task {
         lead_id: Option<u64>,
         contact_id: Option<u64>,
     },
+    /// Read a Bitrix24 lead or deal and the open-line chat that made it: the appeal is made
+    /// from them, or the entity is recorded as no chat.
+    Bitrix24Entity { entity: CrmEntity, id: u64 },
 }
 
 impl Job {

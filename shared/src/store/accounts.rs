@@ -2,7 +2,7 @@
 
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
-use super::record::{Record, decode};
+use super::record::Record;
 use crate::account::{Account, ApiKey, generate_key, key_digest};
 use crate::ids::AccountId;
 use chrono::{DateTime, Utc};
@@ -97,13 +97,7 @@ impl Store {
     }
 
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let q = Query::new(Index::Gsi1, "ACCOUNTS");
-        self.kv
-            .query(&q)
-            .await?
-            .items
-            .into_iter()
-            .map(decode)
-            .collect()
+        self.query_records(&Query::new(Index::Gsi1, "ACCOUNTS"))
+            .await
     }
 }

@@ -12,13 +12,24 @@
 //! | raw body part | `RAW#<id>` | `PART#<n>` | | | as its event |
 //! | queued message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `QUEUE#<queue>` / `<visible_at>#<id>` | | sent + 14 days |
 //! | dead-lettered message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `DLQ#<queue>` / `<parked_at>#<id>` | | sent + 14 days |
+//! | deep-link code | `CODE#<code>` | `CODE` | | | as its session |
+//! | OAuth tokens of a connection | `TOKENS#<integration>` | `TOKENS` | `TOKENS` / `<obtained_at>#<integration>` | | |
+//! | OAuth state (single use) | `OAUTHSTATE#<nonce>` | `OAUTHSTATE` | | | issued + its lifetime |
+//! | the key OAuth states are signed with | `META#oauth-signing-key` | `META` | | | |
+//! | rate-limit pace of a provider account | `RATE#<provider>#<account>` | `RATE` | | | an hour idle |
+//! | job waiting for a connection | `WAITJOB#<id>` | `WAITJOB` | `WAITING#<integration>` / `<since>#<id>` | | |
+//! | a message collected for a conversation | `CONVO#<integration>#<conversation>` | `MSG#<at>#<id>` | | | kept + 90 days |
+//! | CRM entity read and skipped | `SKIPPED#<integration>#<entity>` | `SKIPPED` | `SKIPPEDS#<integration>` / `<at>#<entity>` | | skipped + 90 days |
+//! | reconciliation watermark | `WATERMARK#<integration>` | `WATERMARK` | | | |
 //!
 //! Access patterns: an integration, site or session by id (every webhook and tracker call);
 //! the whole directory of an account in one query (attribution, settings API); an appeal by id
 //! (conditional upsert); an account's appeals by creation time (listing, reports); a visitor's
 //! appeals (Jivo `client_updated`); raw events of an integration by time; an account's
 //! quarantined events; the embedded queue's messages visible now, oldest first, and its
-//! dead-letter queue (`shared::queue::embedded`; SQS holds them on AWS). Every index sort key
+//! dead-letter queue (`shared::queue::embedded`; SQS holds them on AWS); every connection (the
+//! hourly maintenance); the jobs waiting for one connection; a conversation's collected
+//! messages; an integration's skipped CRM entities, newest first. Every index sort key
 //! ends in a unique id, so cursors are exact.
 
 use chrono::{DateTime, Utc};

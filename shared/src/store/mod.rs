@@ -4,6 +4,7 @@
 mod accounts;
 mod appeals;
 mod conversations;
+mod crm_sync;
 mod directory;
 pub mod keys;
 pub mod kv;
@@ -21,6 +22,7 @@ pub mod dynamodb;
 pub mod sqlite;
 
 pub use appeals::{AppealFilter, AppealPage};
+pub use crm_sync::Skipped;
 pub use directory::DirectoryEntity;
 pub use kv::{Condition, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError};
 pub use oauth_states::StateError;

@@ -2,7 +2,7 @@
 //! optimistic locking (the one place that retries lost races).
 
 use super::Store;
-use super::kv::{Condition, Item, Key, StoreError};
+use super::kv::{Condition, Item, Key, Query, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -44,6 +44,32 @@ pub fn decode<T: Record>(item: Item) -> Result<T, StoreError> {
 impl Store {
     pub async fn get_record<T: Record>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         self.kv.get(key).await?.map(decode).transpose()
+    }
+
+    /// The records of one page of `query` (at most its limit).
+    pub async fn query_records<T: Record>(&self, query: &Query) -> Result<Vec<T>, StoreError> {
+        self.kv
+            .query(query)
+            .await?
+            .items
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// The records of every page of `query`.
+    pub async fn all_records<T: Record>(&self, mut query: Query) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.kv.query(&query).await?;
+            for item in page.items {
+                out.push(decode(item)?);
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(out),
+            }
+        }
     }
 
     pub async fn put_record<T: Record>(

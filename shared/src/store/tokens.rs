@@ -59,13 +59,15 @@ impl Store {
         let mut query = Query::new(Index::Gsi1, "TOKENS");
         query.sort = SortKey::Between(String::new(), keys::time_key(cutoff));
         query.limit = limit;
-        self.kv
-            .query(&query)
-            .await?
-            .items
-            .into_iter()
-            .map(super::record::decode)
-            .collect()
+        self.query_records(&query).await
+    }
+
+    /// Every connection, in the order their tokens were obtained (the scheduled run visits
+    /// them all).
+    pub async fn connections(&self) -> Result<Vec<Tokens>, StoreError> {
+        let mut query = Query::new(Index::Gsi1, "TOKENS");
+        query.limit = 500;
+        self.all_records(query).await
     }
 
     /// Forgets a connection (the user removed the long-lived token, say).

@@ -3,7 +3,7 @@
 
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
-use super::record::{Record, decode};
+use super::record::Record;
 use crate::ids::IntegrationId;
 use crate::queue::Queue;
 use crate::secret::sha256_hex;
@@ -63,13 +63,7 @@ impl Store {
     ) -> Result<Vec<WaitingJob>, StoreError> {
         let mut query = Query::new(Index::Gsi1, format!("WAITING#{integration}"));
         query.limit = 1000;
-        self.kv
-            .query(&query)
-            .await?
-            .items
-            .into_iter()
-            .map(decode)
-            .collect()
+        self.query_records(&query).await
     }
 
     /// Puts the integration's waiting jobs back in the queue; how many went. Each is sent

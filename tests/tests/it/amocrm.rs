@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::ids::IntegrationId;
 use shared::oauth::Refresh;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SESSION_FIELD: u64 = 777_001;
 
@@ -71,25 +71,9 @@ async fn setup() -> Setup {
 
 /// The user opens the authorize URL, allows access, and amoCRM sends the browser back to us.
 async fn connect(s: &Setup) {
-    let started = s
-        .server
-        .demo(
-            "POST",
-            &format!("/api/integrations/{}/oauth/start", s.integration_id),
-            None,
-        )
+    s.server
+        .connect_oauth(&s.integration_id, &format!("{}/oauth?", s.amo.base_url()))
         .await;
-    assert_eq!(started.status, 200, "{}", started.json);
-    let url = started.json["authorize_url"].as_str().unwrap();
-    assert!(
-        url.starts_with(&format!("{}/oauth?", s.amo.base_url())),
-        "{url}"
-    );
-    let landed = reqwest::get(url).await.unwrap();
-    let status = landed.status();
-    let page = landed.text().await.unwrap();
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("is connected"), "{page}");
 }
 
 async fn hook(s: &Setup, name: &str) -> u16 {
@@ -110,34 +94,11 @@ async fn hook(s: &Setup, name: &str) -> u16 {
 }
 
 async fn integration(s: &Setup) -> Value {
-    s.server
-        .demo(
-            "GET",
-            &format!("/api/integrations/{}", s.integration_id),
-            None,
-        )
-        .await
-        .json
+    s.server.integration(&s.integration_id).await
 }
 
-/// The integration's appeals once `done` holds for the first (or the wait is over).
 async fn appeals_when(s: &Setup, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let page = s
-            .server
-            .demo(
-                "GET",
-                &format!("/api/appeals?integration_id={}&limit=100", s.integration_id),
-                None,
-            )
-            .await;
-        let items = page.json["items"].as_array().cloned().unwrap_or_default();
-        if done(&items) || Instant::now() > deadline {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.server.appeals_when(&s.integration_id, done).await
 }
 
 fn complete(items: &[Value]) -> bool {
@@ -149,18 +110,10 @@ async fn connecting_then_a_closed_talk_gives_one_complete_appeal_with_contact_tr
  {
     let s = setup().await;
     // The visit our script recorded, whose id the amoCRM button put in the lead's session field.
-    let visit: Value = s
+    let visit = s
         .server
-        .client
-        .post(format!("{}/t/site_demo_shop/sessions", s.server.base))
-        .header("origin", "https://shop.example.ru")
-        .body(r#"{"url": "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=77"}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .visit("https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=77")
+        .await;
     let session_id = visit["session_id"].as_str().unwrap();
     s.amo.add_lead(
         2209871,
@@ -416,21 +369,7 @@ async fn the_settings_page_lists_lead_and_contact_fields_to_pick_the_session_fie
 #[tokio::test]
 async fn a_replayed_or_forged_oauth_callback_changes_nothing() {
     let s = setup().await;
-    let started = s
-        .server
-        .demo(
-            "POST",
-            &format!("/api/integrations/{}/oauth/start", s.integration_id),
-            None,
-        )
-        .await;
-    let state = url::Url::parse(started.json["authorize_url"].as_str().unwrap())
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = s.server.oauth_state(&s.integration_id).await;
     let callback = |state: &str| {
         format!(
             "{}/oauth/amocrm/callback?code={}&state={state}",

@@ -186,27 +186,22 @@ async fn the_verbox_lambda_queues_to_sqs_and_the_worker_lambda_completes_the_dia
     );
     assert_eq!(status, 200);
 
-    // What SQS would hand the worker: the queued message, as an SQS event.
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .send()
-        .await
-        .unwrap();
-    let message = received
-        .messages()
-        .first()
-        .expect("the webhook queued a job")
-        .clone();
-    let event = json!({"Records": [{
-        "messageId": message.message_id(),
-        "receiptHandle": message.receipt_handle(),
-        "body": message.body(),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-    }]});
     let worker = LambdaProcess::start("enrichment-worker", &env).await;
+    work_next_job(&worker, &sqs, &queue_url).await;
+
+    let appeals = demo_appeals(&store).await;
+    let appeal = appeals
+        .iter()
+        .find(|a| a.provider == shared::appeal::Provider::Verbox)
+        .expect("the Verbox appeal");
+    assert_eq!(appeal.status, shared::appeal::Status::Complete);
+    assert_eq!(appeal.messages.len(), 3);
+    assert_eq!(rest.calls(), 1);
+}
+
+/// The worker Lambda on the job SQS holds, handing it as Lambda would; it must finish it.
+async fn work_next_job(worker: &LambdaProcess, sqs: &aws_sdk_sqs::Client, queue_url: &str) {
+    let event = next_job(sqs, queue_url).await;
     let answer: Value =
         serde_json::from_str(&worker.invoke(&event.to_string()).await.expect("invoked")).unwrap();
     assert_eq!(
@@ -215,18 +210,105 @@ async fn the_verbox_lambda_queues_to_sqs_and_the_worker_lambda_completes_the_dia
         "{:#?}",
         worker.logs()
     );
+}
 
+async fn demo_appeals(store: &Store) -> Vec<shared::appeal::Appeal> {
     let account = shared::ids::AccountId::parse(shared::demo::ACCOUNT_ID).unwrap();
-    let appeals = store
+    store
         .appeals(&account, &Default::default(), 10, None)
         .await
         .unwrap()
-        .items;
-    let appeal = appeals
+        .items
+}
+
+/// The message SQS holds, as the SQS event Lambda would hand the worker.
+async fn next_job(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Value {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .send()
+        .await
+        .unwrap();
+    let message = received.messages().first().expect("a queued job").clone();
+    json!({"Records": [{
+        "messageId": message.message_id(),
+        "receiptHandle": message.receipt_handle(),
+        "body": message.body(),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+    }]})
+}
+
+#[tokio::test]
+async fn the_bitrix24_lambdas_read_a_lead_from_the_portal_and_the_schedule_recovers_a_dropped_one()
+{
+    use chatsource_tests::bitrix24::{Bitrix24, ChatMessage, Config, OpenLineChat};
+    let table = demo_table().await;
+    let (sqs, queue_url, dead_letter_url) = moto::sqs_queues().await;
+    let b24 = Bitrix24::start(Config::default()).await;
+    // Lead 48211, the one `events/bitrix24/lead_add.json` names, made by a Telegram chat.
+    let chat = |lead: u64| OpenLineChat {
+        entity_type: "lead".into(),
+        entity_id: lead,
+        connector: "telegrambot".into(),
+        line_id: 2,
+        chat_id: lead,
+        session_id: lead + 1,
+        client: (450, "Павел".into()),
+        messages: vec![ChatMessage {
+            sender: 450,
+            text: "Здравствуйте".into(),
+            at: String::new(),
+        }],
+    };
+    let lead = b24.add_lead(json!({"NAME": "Павел"}));
+    assert_eq!(lead, 48211);
+    b24.add_openline_chat(chat(lead));
+
+    // The demo's Bitrix24 integration, connected to the stand-in (whose member id is the
+    // samples' portal's).
+    let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
+    crate::bitrix24::demo_connected_to(&store, &b24).await;
+    let mut env = env(&table);
+    env.push(("QUEUE_URL", queue_url.clone()));
+    env.push(("DEAD_LETTER_QUEUE_URL", dead_letter_url));
+    let webhook = LambdaProcess::start("bitrix24-webhook", &env).await;
+    let (status, _) = payload(
+        &webhook
+            .invoke(&sample("bitrix24/lead_add.json"))
+            .await
+            .expect("invoked"),
+    );
+    assert_eq!(status, 200);
+    let worker = LambdaProcess::start("enrichment-worker", &env).await;
+    work_next_job(&worker, &sqs, &queue_url).await;
+    // A second lead whose event never came: the scheduled run finds and queues it.
+    let dropped = b24.add_lead(json!({"NAME": "Анна"}));
+    b24.add_openline_chat(chat(dropped));
+    let maintenance = LambdaProcess::start("maintenance", &env).await;
+    let report: Value = serde_json::from_str(
+        &maintenance
+            .invoke(&sample("maintenance/hourly.json"))
+            .await
+            .expect("invoked"),
+    )
+    .unwrap();
+    assert_eq!(
+        (&report["reconciled"], &report["queued"]),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
+    work_next_job(&worker, &sqs, &queue_url).await;
+
+    let appeals = demo_appeals(&store).await;
+    let mut refs: Vec<&str> = appeals
         .iter()
-        .find(|a| a.provider == shared::appeal::Provider::Verbox)
-        .expect("the Verbox appeal");
-    assert_eq!(appeal.status, shared::appeal::Status::Complete);
-    assert_eq!(appeal.messages.len(), 3);
-    assert_eq!(rest.calls(), 1);
+        .filter(|a| a.provider == shared::appeal::Provider::Bitrix24)
+        .map(|a| a.provider_ref.as_str())
+        .collect();
+    refs.sort();
+    assert_eq!(refs, [format!("lead:{lead}"), format!("lead:{dropped}")]);
+    assert!(appeals.iter().all(|a| a.channel.as_str() == "telegram"));
 }

@@ -4,6 +4,7 @@
 mod amocrm;
 mod amocrm_standin;
 mod api;
+mod bitrix24;
 mod bitrix24_standin;
 mod browser;
 mod enrichment;

@@ -1,0 +1,44 @@
+//! Reconciliation on demand (the scheduled run does the same every hour), and the CRM entities
+//! that were read and found to be no chat.
+
+use crate::call::Call;
+use crate::oauth::connected_error;
+use crate::resources;
+use serde_json::{Value, json};
+use shared::integration::Integration;
+use shared::reconcile::{self, ReconcileError};
+use shared::web::ApiError;
+
+/// `POST /api/integrations/{id}/reconcile`: lists what the CRM created since the watermark and
+/// queues what never reached us; answers how many.
+pub async fn run(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+    let integration: Integration = resources::get(call, id).await?;
+    match reconcile::bitrix24(call.app, &integration, call.now).await {
+        Ok(report) => Ok(json!(report)),
+        Err(ReconcileError::NotReconciled) => Err(ApiError::bad_request(
+            "Only Bitrix24 integrations are reconciled: the others' providers send again what failed.",
+        )),
+        Err(ReconcileError::Provider(e)) => Err(connected_error(
+            integration.provider,
+            "listing what was created",
+            e,
+        )),
+        Err(ReconcileError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `GET /api/integrations/{id}/skipped`: the latest entities that became no appeal, and why.
+pub async fn skipped(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+    let integration: Integration = resources::get(call, id).await?;
+    let limit = call
+        .param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .clamp(1, 200);
+    let items = call
+        .app
+        .store
+        .skipped_entities(&integration.id, limit)
+        .await?;
+    Ok(json!({ "items": items }))
+}

@@ -1,0 +1,6 @@
+//! Lambda entry point of the Bitrix24 webhook: wiring only.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::aws::run_http(bitrix24_webhook::handler).await
+}
