@@ -263,11 +263,21 @@ impl Resource for Integration {
         }
         if matches!(self.provider, Provider::Amocrm | Provider::Bitrix24) {
             let tokens = call.app.store.tokens(&self.id).await?;
-            let connection = tokens
+            let mut connection = tokens
                 .map(|t| t.view())
                 .unwrap_or_else(|| json!({"status": "not_connected"}));
+            // What connecting (again) will set going: jobs set aside for the connection.
+            let waiting = call.app.store.waiting_jobs(&self.id).await?.len();
+            connection["waiting_jobs"] = json!(waiting);
             if let Some(map) = view.as_object_mut() {
                 map.insert("connection".into(), connection);
+                if self.provider == Provider::Bitrix24 {
+                    let watermark = call.app.store.watermark(&self.id).await?;
+                    map.insert(
+                        "reconciliation".into(),
+                        json!({"created_up_to": watermark.unwrap_or(self.created_at)}),
+                    );
+                }
                 // Register this in the CRM: amoCRM's redirect URI, the handler path of
                 // Bitrix24's local application.
                 map.insert(

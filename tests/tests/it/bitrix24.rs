@@ -364,6 +364,8 @@ async fn a_dropped_event_is_recovered_by_reconciliation_and_running_it_again_add
         "{skipped}"
     );
 
+    let watermark = &integration(&s).await["reconciliation"]["created_up_to"];
+    assert_eq!(watermark, &first.json["watermark"]);
     let second = s.server.demo("POST", &path, None).await;
     assert_eq!(second.json["listed"], 2, "{}", second.json);
     assert_eq!(
@@ -444,6 +446,7 @@ async fn an_expired_token_is_refreshed_once_and_a_revoked_one_parks_the_lead_unt
     );
     let connection = integration(&s).await["connection"].clone();
     assert_eq!(connection["status"], "needs_reauth", "{connection}");
+    assert_eq!(connection["waiting_jobs"], 1, "{connection}");
     let refused = s
         .server
         .demo(
