@@ -106,21 +106,7 @@ async fn a_restart_keeps_the_data_and_does_not_seed_again_and_a_fixed_key_opens_
 #[test]
 fn invoke_prints_the_lambda_response_for_an_event_file() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |function: &str, event: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
-            .args(["invoke", function])
-            .arg(events().join(event))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let run = |function: &str, event: &str| invoke_in(dir.path(), function, event);
     let ok = run("jivo-webhook", "jivo/chat_finished.json");
     assert_eq!(ok["statusCode"], 200);
     assert_eq!(ok["body"], r#"{"result":"ok"}"#);
@@ -149,14 +135,13 @@ fn invoke_prints_the_lambda_response_for_an_event_file() {
     assert!(!unknown.status.success());
 }
 
-/// `chatsource invoke <function> events/<event>` on a fresh store: what it printed.
-fn invoke_on_fresh_store(function: &str, event: &str) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
+/// `chatsource invoke <function> events/<event>` on the store in `data_dir`: what it printed.
+fn invoke_in(data_dir: &std::path::Path, function: &str, event: &str) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_chatsource"))
         .args(["invoke", function])
         .arg(events().join(event))
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(data_dir)
         .output()
         .unwrap();
     assert!(
@@ -165,6 +150,10 @@ fn invoke_on_fresh_store(function: &str, event: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn invoke_on_fresh_store(function: &str, event: &str) -> serde_json::Value {
+    invoke_in(tempfile::tempdir().unwrap().path(), function, event)
 }
 
 #[test]
