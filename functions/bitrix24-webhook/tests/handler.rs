@@ -25,7 +25,7 @@ struct Harness {
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = demo::seeded_sqlite(dir.path(), None).await.unwrap();
-    let queue = Arc::new(EmbeddedQueue::new(store.clone(), "enrichment", 8));
+    let queue = Arc::new(EmbeddedQueue::enrichment(store.clone()));
     let app = App::new(store).with_queue(queue.clone() as Arc<dyn Queue>);
     Harness {
         app,

@@ -92,7 +92,7 @@ impl Function {
 
 /// The embedded job queue, with the redrive limit of the template's `EnrichmentQueue`.
 pub fn embedded_queue(store: &Store) -> Arc<dyn Queue> {
-    Arc::new(EmbeddedQueue::new(store.clone(), "enrichment", 8))
+    Arc::new(EmbeddedQueue::enrichment(store.clone()))
 }
 
 /// The embedded store in `data_dir` (created if missing): one SQLite file.

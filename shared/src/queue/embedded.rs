@@ -135,6 +135,12 @@ impl EmbeddedQueue {
         }
     }
 
+    /// The enrichment job queue, with the redrive limit of the template's `EnrichmentQueue`
+    /// (`maxReceiveCount: 8`): what `chatsource serve` and every test of the worker use.
+    pub fn enrichment(store: Store) -> EmbeddedQueue {
+        EmbeddedQueue::new(store, "enrichment", 8)
+    }
+
     /// Messages in the queue, visible or not (waiting, delayed, in flight); parked ones are not
     /// counted. Reads them all: for a local worker's status and for tests, not a hot path.
     pub async fn len(&self) -> Result<usize, QueueError> {

@@ -562,10 +562,8 @@ async fn worker_harness(
         .await
         .unwrap();
     demo_connected_to(&store, b24).await;
-    let queue = Arc::new(shared::queue::embedded::EmbeddedQueue::new(
+    let queue = Arc::new(shared::queue::embedded::EmbeddedQueue::enrichment(
         store.clone(),
-        "enrichment",
-        8,
     ));
     let app = Arc::new(
         shared::app::App::new(store).with_queue(queue.clone() as Arc<dyn shared::queue::Queue>),

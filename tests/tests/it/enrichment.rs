@@ -43,7 +43,7 @@ async fn harness(mode: Mode, token: &str) -> Harness {
     settings.rest_url = stand_in.rest_url.clone();
     store.put_entity(&verbox).await.unwrap();
 
-    let queue = Arc::new(EmbeddedQueue::new(store.clone(), "enrichment", 8));
+    let queue = Arc::new(EmbeddedQueue::enrichment(store.clone()));
     let app = Arc::new(App::new(store).with_queue(queue.clone() as Arc<dyn Queue>));
     Harness {
         app,
