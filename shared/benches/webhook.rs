@@ -5,14 +5,14 @@
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use shared::appeal::{Appeal, Provider};
-use shared::attribution::attribute;
-use shared::directory::{Campaign, Directory};
-use shared::ids::{AccountId, AppealId, CampaignId, IntegrationId};
-use shared::integration::{Bitrix24Settings, CrmEntity, Integration};
-use shared::providers::{Decision, bitrix24, jivo};
-use shared::secret::Secret;
-use shared::utm::Utm;
+use shared::domain::appeal::{Appeal, Provider};
+use shared::domain::attribution::attribute;
+use shared::domain::directory::{Campaign, Directory};
+use shared::domain::ids::{AccountId, AppealId, CampaignId, IntegrationId};
+use shared::domain::integration::{Bitrix24Settings, CrmEntity, Integration};
+use shared::domain::providers::{Decision, bitrix24, jivo};
+use shared::domain::secret::Secret;
+use shared::domain::utm::Utm;
 use std::hint::black_box;
 
 const CHAT_FINISHED: &[u8] = include_bytes!("../../events/jivo/bodies/chat_finished.json");

@@ -1,32 +1,27 @@
-//! chatsource core: the appeal model, provider normalizers, attribution, the ingest pipeline,
-//! the ports (small traits) and their adapters.
+//! chatsource core, in rings. Arrows point down only: a ring uses the rings below it and
+//! never one above it.
 //!
-//! Domain modules know nothing of AWS; the DynamoDB adapter (feature `dynamodb`) and the
-//! embedded SQLite adapter (feature `sqlite`) live under [`store`]; [`aws`] wires a Lambda.
+//! | ring | what it owns |
+//! |---|---|
+//! | [`edge`] | HTTP and Lambda glue: the one error -> HTTP table, the Lambda runner |
+//! | [`crm`] | amoCRM, Bitrix24, Verbox REST: connecting, the session that hands out tokens and paced calls within a deadline, the enrichment of a job, reconciliation |
+//! | [`app`] | the application: what every handler borrows (`App`), the webhook path (`ingest`), jobs, configuration, the demo account |
+//! | [`clients`] | HTTP to provider APIs, nothing else |
+//! | [`store`], [`queue`] | ports (small traits) and their adapters: DynamoDB and SQLite, SQS and the embedded queue |
+//! | [`domain`] | pure values and rules: appeals, attribution, integrations, provider normalizers; imports nothing outside itself |
+//!
+//! The domain knows nothing of AWS: the DynamoDB and SQS adapters sit behind the feature
+//! `aws`, the embedded ones behind `sqlite`.
 
-pub mod account;
-pub mod app;
-pub mod appeal;
-pub mod attribution;
-#[cfg(feature = "aws")]
-pub mod aws;
-pub mod clients;
-pub mod config;
-pub mod connections;
-pub mod contact;
-pub mod deeplink;
-pub mod demo;
-pub mod directory;
-pub mod ids;
-pub mod ingest;
-pub mod integration;
-pub mod oauth;
-pub mod providers;
+pub mod domain;
+
 pub mod queue;
-pub mod raw_event;
-pub mod reconcile;
-pub mod secret;
-pub mod session;
 pub mod store;
-pub mod utm;
-pub mod web;
+
+pub mod clients;
+
+pub mod app;
+
+pub mod crm;
+
+pub mod edge;

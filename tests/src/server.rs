@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use shared::app::App;
-use shared::secret::Secret;
+use shared::domain::secret::Secret;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -81,8 +81,8 @@ impl TestServer {
         format!(
             "{}/hooks/jivo/{}/{}",
             self.base,
-            shared::demo::JIVO_INTEGRATION_ID,
-            shared::demo::JIVO_SECRET
+            shared::app::demo::JIVO_INTEGRATION_ID,
+            shared::app::demo::JIVO_SECRET
         )
     }
 

@@ -5,9 +5,9 @@ use http::StatusCode;
 use lambda_http::Request;
 use serde_json::Value;
 use shared::app::App;
-use shared::appeal::{Appeal, Kind, Status};
-use shared::demo;
-use shared::ids::{AccountId, IntegrationId};
+use shared::app::demo;
+use shared::domain::appeal::{Appeal, Kind, Status};
+use shared::domain::ids::{AccountId, IntegrationId};
 use shared::queue::Queue;
 use shared::queue::embedded::EmbeddedQueue;
 use std::path::PathBuf;
@@ -121,8 +121,8 @@ async fn messages_before_the_close_are_kept_for_the_talk() {
         .await
         .unwrap();
     assert_eq!(kept.len(), 2);
-    assert_eq!(kept[0].author, shared::appeal::Author::Visitor);
-    assert_eq!(kept[1].author, shared::appeal::Author::Employee);
+    assert_eq!(kept[0].author, shared::domain::appeal::Author::Visitor);
+    assert_eq!(kept[1].author, shared::domain::appeal::Author::Employee);
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@ use crate::call::parse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::ids::AccountId;
-use shared::web::ApiError;
+use shared::domain::ids::AccountId;
+use shared::edge::web::ApiError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,10 +3,10 @@
 use crate::call::Call;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shared::appeal::{Appeal, Channel, Provider};
-use shared::ids::{AppealId, CampaignId, IntegrationId, SourceId};
+use shared::domain::appeal::{Appeal, Channel, Provider};
+use shared::domain::ids::{AppealId, CampaignId, IntegrationId, SourceId};
+use shared::edge::web::ApiError;
 use shared::store::{AppealFilter, cursor, keys};
-use shared::web::ApiError;
 
 const DEFAULT_LIMIT: usize = 50;
 
@@ -87,6 +87,9 @@ fn time(value: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-fn id<T>(parse: fn(&str) -> Result<T, shared::ids::InvalidId>, value: &str) -> Result<T, ApiError> {
+fn id<T>(
+    parse: fn(&str) -> Result<T, shared::domain::ids::InvalidId>,
+    value: &str,
+) -> Result<T, ApiError> {
     parse(value).map_err(|e| ApiError::bad_request(e.to_string()))
 }

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared::account::Account;
 use shared::app::App;
+use shared::domain::account::Account;
+use shared::edge::web::{self, ApiError};
 use shared::store::{Position, cursor};
-use shared::web::{self, ApiError};
 
 pub struct Call<'a> {
     pub app: &'a App,

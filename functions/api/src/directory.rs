@@ -4,11 +4,11 @@ use crate::call::Call;
 use crate::resources::{Resource, must_exist, name};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::contact::normalize_email;
-use shared::directory::{Campaign, Directory, Employee, Site, Source, host_of};
-use shared::ids::{CampaignId, EmployeeId, SiteId, SourceId};
-use shared::utm::Utm;
-use shared::web::ApiError;
+use shared::domain::contact::normalize_email;
+use shared::domain::directory::{Campaign, Directory, Employee, Site, Source, host_of};
+use shared::domain::ids::{CampaignId, EmployeeId, SiteId, SourceId};
+use shared::domain::utm::Utm;
+use shared::edge::web::ApiError;
 use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize)]
@@ -191,7 +191,7 @@ impl Resource for Employee {
             })?),
         };
         for provider in input.external_ids.keys() {
-            if shared::appeal::Provider::parse(provider).is_none() {
+            if shared::domain::appeal::Provider::parse(provider).is_none() {
                 return Err(ApiError::bad_request(format!(
                     "external_ids names `{provider}`: use jivo, verbox, amocrm or bitrix24."
                 )));

@@ -5,18 +5,18 @@ use crate::call::Call;
 use crate::resources::{Resource, get, must_exist, name};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::appeal::{Channel, Provider};
-use shared::connections;
-use shared::directory::{Directory, Site};
-use shared::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use shared::integration::{
+use shared::crm::connections;
+use shared::domain::appeal::{Channel, Provider};
+use shared::domain::directory::{Directory, Site};
+use shared::domain::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
+use shared::domain::integration::{
     AmocrmSettings, Bitrix24Settings, Integration, JivoSettings, MappingTarget, TrafficType,
     VerboxSettings, check_provider_url,
 };
-use shared::oauth::Grant;
-use shared::secret::Secret;
+use shared::domain::oauth::Grant;
+use shared::domain::secret::Secret;
+use shared::edge::web::ApiError;
 use shared::store::record::Record;
-use shared::web::ApiError;
 use std::collections::BTreeMap;
 
 fn yes() -> bool {

@@ -1,7 +1,7 @@
 //! The management API: `/api/...` with `Authorization: Bearer <api key>`.
 //!
 //! Routing is a `match` on (method, path segments); every answer is JSON, every error
-//! `{"error": code, "message": sentence}` (`shared::web`). An account's key reaches only its
+//! `{"error": code, "message": sentence}` (`shared::edge::web`). An account's key reaches only its
 //! own records: another account's id answers "not found".
 
 mod accounts;
@@ -18,9 +18,9 @@ use call::{Call, bearer};
 use http::{Method, StatusCode};
 use lambda_http::Request;
 use shared::app::App;
-use shared::directory::{Campaign, Employee, Site, Source};
-use shared::integration::Integration;
-use shared::web::{self, ApiError, HttpResponse, respond};
+use shared::domain::directory::{Campaign, Employee, Site, Source};
+use shared::domain::integration::Integration;
+use shared::edge::web::{self, ApiError, HttpResponse, respond};
 
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();

@@ -9,15 +9,15 @@ use chrono::Utc;
 use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::appeal::Provider;
 use shared::clients::CallError;
 use shared::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
 use shared::clients::bitrix24::Bitrix24;
-use shared::connections::{self, ConnectedError, with_token};
-use shared::integration::{AmocrmSettings, Bitrix24Settings, Integration};
-use shared::oauth::TokenError;
+use shared::crm::connections::{self, ConnectedError, with_token};
+use shared::domain::appeal::Provider;
+use shared::domain::integration::{AmocrmSettings, Bitrix24Settings, Integration};
+use shared::domain::oauth::TokenError;
+use shared::edge::web::{self, ApiError, HttpResponse};
 use shared::store::StateError;
-use shared::web::{self, ApiError, HttpResponse};
 
 /// Our callback for a provider; the user registers it in the CRM's integration settings.
 pub fn redirect_uri(call: &Call<'_>, provider: Provider) -> String {

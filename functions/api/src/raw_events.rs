@@ -4,11 +4,11 @@ use crate::call::Call;
 use crate::resources;
 use base64::Engine;
 use serde_json::{Value, json};
-use shared::ingest;
-use shared::integration::Integration;
-use shared::raw_event::{RawEvent, RawStatus};
+use shared::app::ingest;
+use shared::domain::integration::Integration;
+use shared::domain::raw_event::{RawEvent, RawStatus};
+use shared::edge::web::ApiError;
 use shared::store::{cursor, keys};
-use shared::web::ApiError;
 
 /// `GET /api/raw-events?status=quarantined` (the default) or `?integration_id=...`.
 pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {

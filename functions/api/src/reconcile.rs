@@ -5,9 +5,9 @@ use crate::call::Call;
 use crate::oauth::connected_error;
 use crate::resources;
 use serde_json::{Value, json};
-use shared::integration::Integration;
-use shared::reconcile::{self, ReconcileError};
-use shared::web::ApiError;
+use shared::crm::reconcile::{self, ReconcileError};
+use shared::domain::integration::Integration;
+use shared::edge::web::ApiError;
 
 /// `POST /api/integrations/{id}/reconcile`: lists what the CRM created since the watermark and
 /// queues what never reached us; answers how many.

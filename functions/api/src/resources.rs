@@ -7,10 +7,10 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use shared::directory::Directory;
+use shared::domain::directory::Directory;
+use shared::edge::web::{ApiError, HttpResponse, no_content, respond};
 use shared::store::record::Record;
 use shared::store::{Condition, DirectoryEntity};
-use shared::web::{ApiError, HttpResponse, no_content, respond};
 
 pub trait Resource: DirectoryEntity + Record {
     /// Singular noun for messages ("site").

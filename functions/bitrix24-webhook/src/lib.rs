@@ -4,13 +4,13 @@
 //!
 //! Events with another portal's application token, domain or member id are refused (403)
 //! before anything is kept. The rest answers at once: the lead id is queued for the
-//! enrichment worker (`shared::providers::bitrix24`), because Bitrix24 never sends an event
+//! enrichment worker (`shared::domain::providers::bitrix24`), because Bitrix24 never sends an event
 //! twice and a slow handler only gets a lower priority.
 
 use lambda_http::Request;
 use shared::app::App;
-use shared::appeal::Provider;
-use shared::web::{self, ApiError, HttpResponse};
+use shared::domain::appeal::Provider;
+use shared::edge::web::{self, ApiError, HttpResponse};
 
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();

@@ -6,12 +6,13 @@ use http::StatusCode;
 use lambda_http::Request;
 use serde_json::Value;
 use shared::app::App;
-use shared::demo;
-use shared::ids::IntegrationId;
-use shared::integration::CrmEntity;
+use shared::app::demo;
+use shared::domain::ids::IntegrationId;
+use shared::domain::integration::CrmEntity;
+use shared::domain::job::{Job, Task};
+use shared::domain::raw_event::RawStatus;
+use shared::queue::Queue;
 use shared::queue::embedded::EmbeddedQueue;
-use shared::queue::{Job, Queue, Task};
-use shared::raw_event::RawStatus;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,7 +63,7 @@ async fn jobs(h: &Harness) -> Vec<Job> {
         .collect()
 }
 
-async fn raw_events(h: &Harness) -> Vec<shared::raw_event::RawEvent> {
+async fn raw_events(h: &Harness) -> Vec<shared::domain::raw_event::RawEvent> {
     let integration = IntegrationId::parse(demo::BITRIX24_INTEGRATION_ID).unwrap();
     h.app
         .store

@@ -9,12 +9,12 @@ pub use server::{Running, ServeOptions, serve, spawn_hourly};
 
 use lambda_http::Request;
 use shared::app::App;
-use shared::demo;
+use shared::app::demo;
+use shared::edge::web::HttpResponse;
 use shared::queue::Queue;
 use shared::queue::embedded::EmbeddedQueue;
 use shared::store::sqlite::SqliteKv;
 use shared::store::{Store, StoreError};
-use shared::web::HttpResponse;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -122,7 +122,8 @@ pub async fn ensure_demo(store: &Store, api_key: Option<String>) -> Result<Demo,
         });
     }
     if let Some(key) = &api_key {
-        let demo_account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).expect("valid id");
+        let demo_account =
+            shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).expect("valid id");
         store.add_api_key(&demo_account, key, now).await?;
     }
     Ok(Demo::Existing { api_key })

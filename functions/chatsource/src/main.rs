@@ -4,9 +4,9 @@
 
 use chatsource::{Demo, ServeOptions, ensure_demo, open_store};
 use clap::{Parser, Subcommand};
-use shared::account::MIN_KEY_LEN;
 use shared::app::App;
-use shared::secret::Secret;
+use shared::domain::account::MIN_KEY_LEN;
+use shared::domain::secret::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -134,8 +134,8 @@ fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
     use std::io::Write as _;
     let hook = format!(
         "{base}/hooks/jivo/{}/{}",
-        shared::demo::JIVO_INTEGRATION_ID,
-        shared::demo::JIVO_SECRET
+        shared::app::demo::JIVO_INTEGRATION_ID,
+        shared::app::demo::JIVO_SECRET
     );
     let key = match demo {
         Demo::Seeded { api_key }
@@ -164,8 +164,8 @@ fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
     let _ = writeln!(
         text,
         "  Verbox dialogs:    {base}/hooks/verbox/{}/{}/chats",
-        shared::demo::VERBOX_INTEGRATION_ID,
-        shared::demo::VERBOX_SECRET
+        shared::app::demo::VERBOX_INTEGRATION_ID,
+        shared::app::demo::VERBOX_SECRET
     );
     let _ = writeln!(
         text,

@@ -5,7 +5,7 @@ use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{Request as AxumRequest, State};
 use axum::response::Response;
 use shared::app::App;
-use shared::web::ApiError;
+use shared::edge::web::ApiError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

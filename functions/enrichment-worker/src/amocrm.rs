@@ -11,18 +11,18 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use shared::app::App;
-use shared::appeal::{Agent, Appeal, SessionInfo};
+use shared::app::ingest;
 use shared::clients::CallError;
 use shared::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
-use shared::connections::with_token;
-use shared::contact::{Contact, normalize_email, normalize_name};
-use shared::ingest;
-use shared::integration::Integration;
-use shared::oauth::{Grant, RefreshError, Refresher};
-use shared::providers::amocrm::{channel, talk_ref};
-use shared::providers::lenient::as_string;
-use shared::secret::Secret;
-use shared::utm::{CLICK_ID_KEYS, ClickIds, Utm};
+use shared::crm::connections::with_token;
+use shared::domain::appeal::{Agent, Appeal, SessionInfo};
+use shared::domain::contact::{Contact, normalize_email, normalize_name};
+use shared::domain::integration::Integration;
+use shared::domain::oauth::{Grant, RefreshError, Refresher};
+use shared::domain::providers::amocrm::{channel, talk_ref};
+use shared::domain::providers::lenient::as_string;
+use shared::domain::secret::Secret;
+use shared::domain::utm::{CLICK_ID_KEYS, ClickIds, Utm};
 
 pub struct Talk {
     pub talk_id: u64,

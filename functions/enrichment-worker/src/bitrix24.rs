@@ -11,12 +11,12 @@ use crate::Failure;
 use chrono::Utc;
 use serde_json::json;
 use shared::app::App;
+use shared::app::ingest;
 use shared::clients::CallError;
 use shared::clients::bitrix24::{Portal, command};
-use shared::connections::ConnectedError;
-use shared::ingest;
-use shared::integration::{CrmEntity, Integration};
-use shared::providers::bitrix24::{
+use shared::crm::connections::ConnectedError;
+use shared::domain::integration::{CrmEntity, Integration};
+use shared::domain::providers::bitrix24::{
     OpenLine, Read, Transcript, dialog_transcript, entity_ref, history_transcript, owner_type_id,
 };
 use shared::store::Skipped;

@@ -13,13 +13,14 @@ mod verbox;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use shared::app::App;
-use shared::appeal::Appeal;
+use shared::app::ingest;
 use shared::clients::CallError;
-use shared::connections::ConnectedError;
-use shared::ingest;
-use shared::integration::Integration;
-use shared::oauth::TokenError;
-use shared::queue::{Delivery, Job, Queue, Task};
+use shared::crm::connections::ConnectedError;
+use shared::domain::appeal::Appeal;
+use shared::domain::integration::Integration;
+use shared::domain::job::{Job, Task};
+use shared::domain::oauth::TokenError;
+use shared::queue::{Delivery, Queue};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -6,9 +6,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::aws::init_logs();
+    shared::edge::aws::init_logs();
     // Built once per cold start and borrowed by every invocation.
-    let app: &'static _ = Box::leak(Box::new(shared::aws::app_from_env().await?));
+    let app: &'static _ = Box::leak(Box::new(shared::edge::aws::app_from_env().await?));
     let worker: &'static _ = Box::leak(Box::new(enrichment_worker::Worker::new()));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, std::convert::Infallible>(worker.sqs_batch(app, event.payload).await)

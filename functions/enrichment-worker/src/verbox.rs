@@ -1,14 +1,14 @@
 //! The Verbox REST API: a finished dialog's transcript (`chat/message/getClientMessageList`,
-//! `X-Token`; providers.md section 2, assumption 9 of `shared::providers::verbox`).
+//! `X-Token`; providers.md section 2, assumption 9 of `shared::domain::providers::verbox`).
 
 use crate::Failure;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::appeal::Appeal;
-use shared::ingest;
-use shared::integration::Integration;
-use shared::providers::verbox::parse_messages;
+use shared::app::ingest;
+use shared::domain::appeal::Appeal;
+use shared::domain::integration::Integration;
+use shared::domain::providers::verbox::parse_messages;
 
 /// The REST API returns the client's whole history; this much before the finish is the dialog.
 const DIALOG_WINDOW: Duration = Duration::hours(24);

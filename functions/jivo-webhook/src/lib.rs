@@ -3,8 +3,8 @@
 
 use lambda_http::Request;
 use shared::app::App;
-use shared::appeal::Provider;
-use shared::web::{self, ApiError, HttpResponse};
+use shared::domain::appeal::Provider;
+use shared::edge::web::{self, ApiError, HttpResponse};
 
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();

@@ -5,10 +5,11 @@ use http::StatusCode;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::appeal::{Author, Kind, Status, Via};
-use shared::ids::AppealId;
-use shared::raw_event::RawStatus;
-use shared::{demo, ids::IntegrationId};
+use shared::app::demo;
+use shared::domain::appeal::{Author, Kind, Status, Via};
+use shared::domain::ids::AppealId;
+use shared::domain::ids::IntegrationId;
+use shared::domain::raw_event::RawStatus;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -164,7 +165,7 @@ async fn messenger_widgets_follow_the_mapping_and_requests_are_their_own_kinds()
     post(&h, "telegram_chat_finished").await;
     post(&h, "offline_message").await;
     post(&h, "call_event").await;
-    let account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let account = shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
     let page = h
         .app
         .store
@@ -204,7 +205,7 @@ async fn ten_identical_posts_at_once_leave_one_appeal() {
     while let Some(status) = tasks.join_next().await {
         assert_eq!(status.unwrap(), StatusCode::OK);
     }
-    let account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let account = shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
     let page = h
         .app
         .store
@@ -255,7 +256,7 @@ async fn unreadable_bodies_are_quarantined_and_repeats_answer_alike() {
     let again = post(&h, "malformed").await;
     assert_eq!(first.status(), StatusCode::BAD_REQUEST);
     assert_eq!(first.body(), again.body());
-    let account = shared::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let account = shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
     let (quarantined, _) = h.app.store.quarantined(&account, 10, None).await.unwrap();
     assert_eq!(quarantined.len(), 1);
     let raw = &quarantined[0];

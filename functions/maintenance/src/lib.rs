@@ -5,19 +5,19 @@
 //!   connections whose tokens are older than [`refresh_after`] their provider, under the same
 //!   lease as the workers' refreshes. Busy connections refresh on their own and never qualify.
 //! - Bitrix24 never sends a failed event again: each connected, switched-on Bitrix24
-//!   integration is reconciled (`shared::reconcile`), so a lead whose event was lost becomes
+//!   integration is reconciled (`shared::crm::reconcile`), so a lead whose event was lost becomes
 //!   an appeal within the hour.
 
 use chrono::Utc;
 use futures::StreamExt;
 use serde::Serialize;
 use shared::app::App;
-use shared::appeal::Provider;
 use shared::clients::amocrm::Amocrm;
 use shared::clients::bitrix24::Bitrix24;
-use shared::integration::Integration;
-use shared::oauth::{Connection, Refresh, Refresher, TokenError, Tokens};
-use shared::reconcile::{self, ReconcileError};
+use shared::crm::reconcile::{self, ReconcileError};
+use shared::domain::appeal::Provider;
+use shared::domain::integration::Integration;
+use shared::domain::oauth::{Connection, Refresh, Refresher, TokenError, Tokens};
 use std::time::Duration;
 
 const DAY: u64 = 24 * 3600;

@@ -9,8 +9,8 @@ pub use script::{ScriptConfig, minified, render};
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use lambda_http::Request;
 use shared::app::App;
-use shared::integration::Integration;
-use shared::web::{self, ApiError, HttpResponse};
+use shared::domain::integration::Integration;
+use shared::edge::web::{self, ApiError, HttpResponse};
 
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::aws::run_http(tracker::handler).await
+    shared::edge::aws::run_http(tracker::handler).await
 }

@@ -2,7 +2,7 @@
 //! site's configuration written in.
 
 use serde::Serialize;
-use shared::secret::sha256_hex;
+use shared::domain::secret::sha256_hex;
 use std::sync::OnceLock;
 
 const SOURCE: &str = include_str!("../assets/chatsource.js");

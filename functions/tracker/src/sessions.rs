@@ -7,10 +7,10 @@ use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
 use shared::app::App;
-use shared::directory::{Site, host_of};
-use shared::secret::random_token;
-use shared::session::{PageView, Visit, visit};
-use shared::web::{self, ApiError, HttpResponse};
+use shared::domain::directory::{Site, host_of};
+use shared::domain::secret::random_token;
+use shared::domain::session::{PageView, Visit, visit};
+use shared::edge::web::{self, ApiError, HttpResponse};
 
 /// A page view is a few hundred bytes; anything this big is not our script.
 const MAX_BODY: usize = 16 * 1024;

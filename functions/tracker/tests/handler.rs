@@ -5,7 +5,7 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::demo;
+use shared::app::demo;
 use std::path::PathBuf;
 
 struct Harness {

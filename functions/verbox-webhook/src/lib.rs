@@ -1,12 +1,12 @@
 //! The Verbox webhook handler: `POST /hooks/verbox/{integration_id}/{secret}/chats` (finished
 //! dialogs) and `.../offline` (offline-form questions, only while the integration's toggle is
 //! on; otherwise as unknown as a wrong secret). The format is assumed: see
-//! `shared::providers::verbox`.
+//! `shared::domain::providers::verbox`.
 
 use lambda_http::Request;
 use shared::app::App;
-use shared::appeal::Provider;
-use shared::web::{self, ApiError, HttpResponse};
+use shared::domain::appeal::Provider;
+use shared::edge::web::{self, ApiError, HttpResponse};
 
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();

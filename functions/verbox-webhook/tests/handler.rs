@@ -4,10 +4,10 @@ use http::StatusCode;
 use lambda_http::Request;
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::appeal::{Kind, Status, Via};
-use shared::demo;
-use shared::ids::{AccountId, IntegrationId};
-use shared::integration::Integration;
+use shared::app::demo;
+use shared::domain::appeal::{Kind, Status, Via};
+use shared::domain::ids::{AccountId, IntegrationId};
+use shared::domain::integration::Integration;
 use std::path::PathBuf;
 
 struct Harness {
@@ -41,7 +41,7 @@ async fn post(h: &Harness, name: &str) -> (StatusCode, Value) {
     )
 }
 
-async fn appeals(h: &Harness) -> Vec<shared::appeal::Appeal> {
+async fn appeals(h: &Harness) -> Vec<shared::domain::appeal::Appeal> {
     let account = AccountId::parse(demo::ACCOUNT_ID).unwrap();
     h.app
         .store

@@ -3,9 +3,9 @@
 //! problem+json with a `hint` or `detail`.
 
 use super::CallError;
-use crate::integration::AmocrmSettings;
-use crate::oauth::{Grant, RefreshError, Refresher};
-use crate::secret::Secret;
+use crate::domain::integration::AmocrmSettings;
+use crate::domain::oauth::{Grant, RefreshError, Refresher};
+use crate::domain::secret::Secret;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -5,10 +5,10 @@
 
 use super::CallError;
 use crate::app::App;
-use crate::connections::{ConnectedError, with_token};
-use crate::integration::{Bitrix24Settings, Integration};
-use crate::oauth::{Grant, RefreshError, Refresher};
-use crate::secret::Secret;
+use crate::crm::connections::{ConnectedError, with_token};
+use crate::domain::integration::{Bitrix24Settings, Integration};
+use crate::domain::oauth::{Grant, RefreshError, Refresher};
+use crate::domain::secret::Secret;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! does not prove an empty queue (a worker polls again).
 
 use super::{Delivery, MAX_DELAY, Parked, Queue, QueueError};
-use crate::config::ConfigError;
+use crate::app::config::ConfigError;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};

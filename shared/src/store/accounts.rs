@@ -3,8 +3,8 @@
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
 use super::record::Record;
-use crate::account::{Account, ApiKey, generate_key, key_digest};
-use crate::ids::AccountId;
+use crate::domain::account::{Account, ApiKey, generate_key, key_digest};
+use crate::domain::ids::AccountId;
 use chrono::{DateTime, Utc};
 
 impl Record for Account {

@@ -3,8 +3,8 @@
 use super::kv::{Index, Key, Page, Position, Query, SortKey, StoreError};
 use super::record::{Record, decode};
 use super::{Store, keys};
-use crate::appeal::{Appeal, Channel, Provider};
-use crate::ids::{AccountId, AppealId, CampaignId, IntegrationId, SourceId};
+use crate::domain::appeal::{Appeal, Channel, Provider};
+use crate::domain::ids::{AccountId, AppealId, CampaignId, IntegrationId, SourceId};
 use chrono::{DateTime, Utc};
 
 impl Record for Appeal {

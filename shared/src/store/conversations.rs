@@ -4,8 +4,8 @@
 
 use super::kv::{Condition, Index, Item, Key, Query, SortKey, StoreError};
 use super::{Store, keys};
-use crate::appeal::Message;
-use crate::ids::IntegrationId;
+use crate::domain::appeal::Message;
+use crate::domain::ids::IntegrationId;
 use chrono::Duration;
 
 /// Messages of conversations that never close are dropped after this long.

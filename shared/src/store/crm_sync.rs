@@ -5,7 +5,7 @@
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
 use super::record::Record;
-use crate::ids::IntegrationId;
+use crate::domain::ids::IntegrationId;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -4,9 +4,9 @@
 use super::kv::{Condition, Index, Key, Query, SortKey, StoreError};
 use super::record::{Record, decode};
 use super::{Store, keys};
-use crate::directory::{Campaign, Directory, Employee, Site, Source};
-use crate::ids::AccountId;
-use crate::integration::Integration;
+use crate::domain::directory::{Campaign, Directory, Employee, Site, Source};
+use crate::domain::ids::AccountId;
+use crate::domain::integration::Integration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -9,8 +9,8 @@
 use super::Store;
 use super::kv::{Condition, Key, StoreError};
 use super::record::Record;
-use crate::ids::IntegrationId;
-use crate::secret::{Secret, random_token};
+use crate::domain::ids::IntegrationId;
+use crate::domain::secret::{Secret, random_token};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};

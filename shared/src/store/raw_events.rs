@@ -5,8 +5,8 @@
 use super::kv::{Condition, Index, Item, Key, Position, Query, SortKey, StoreError};
 use super::record::{Record, decode};
 use super::{Store, keys};
-use crate::ids::{AccountId, IntegrationId};
-use crate::raw_event::{RawEvent, RawStatus};
+use crate::domain::ids::{AccountId, IntegrationId};
+use crate::domain::raw_event::{RawEvent, RawStatus};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;

@@ -4,9 +4,9 @@
 use super::kv::{Condition, Key, StoreError};
 use super::record::Record;
 use super::{Store, keys};
-use crate::deeplink::Code;
-use crate::ids::SessionId;
-use crate::session::Session;
+use crate::domain::deeplink::Code;
+use crate::domain::ids::SessionId;
+use crate::domain::session::Session;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -4,11 +4,11 @@
 use super::kv::{Condition, Index, Key, Query, SortKey, StoreError};
 use super::record::Record;
 use super::{Store, keys};
-use crate::ids::IntegrationId;
-use crate::oauth::{
+use crate::domain::ids::IntegrationId;
+use crate::domain::oauth::{
     Connection, LEASE, Lease, Refresh, RefreshError, Refresher, TokenError, Tokens,
 };
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ impl Store {
         let unavailable = |e: StoreError| TokenError::Unavailable(e.to_string());
         let key = token_key(integration);
         let started = std::time::Instant::now();
-        let me = crate::secret::random_token(12);
+        let me = crate::domain::secret::random_token(12);
         loop {
             let Some(item) = self.kv.get(&key).await.map_err(unavailable)? else {
                 return Err(TokenError::NotConnected);
@@ -154,7 +154,7 @@ impl Store {
         &self,
         leased: Tokens,
         version: u64,
-        result: Result<crate::oauth::Grant, RefreshError>,
+        result: Result<crate::domain::oauth::Grant, RefreshError>,
         now: DateTime<Utc>,
     ) -> Result<Secret, TokenError> {
         let (next, outcome) = match result {

@@ -4,9 +4,9 @@
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
 use super::record::Record;
-use crate::ids::IntegrationId;
+use crate::domain::ids::IntegrationId;
+use crate::domain::secret::sha256_hex;
 use crate::queue::Queue;
-use crate::secret::sha256_hex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

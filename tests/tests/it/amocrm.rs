@@ -6,8 +6,8 @@
 use chatsource_tests::amocrm::{Amocrm, Config};
 use chatsource_tests::server::{TestServer, start};
 use serde_json::{Value, json};
-use shared::ids::IntegrationId;
-use shared::oauth::Refresh;
+use shared::domain::ids::IntegrationId;
+use shared::domain::oauth::Refresh;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,7 +183,7 @@ async fn twenty_workers_needing_a_fresh_token_at_once_cause_exactly_one_refresh(
         .unwrap()
         .unwrap()
         .access_token;
-    let integration: shared::integration::Integration = s
+    let integration: shared::domain::integration::Integration = s
         .server
         .store
         .entity(&s.integration_id)

@@ -7,7 +7,7 @@
 use chatsource_tests::bitrix24::{Bitrix24, ChatMessage, Config, OpenLineChat};
 use chatsource_tests::server::{TestServer, start};
 use serde_json::{Value, json};
-use shared::ids::IntegrationId;
+use shared::domain::ids::IntegrationId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -517,9 +517,9 @@ async fn a_stale_authorization_code_changes_nothing() {
 /// The demo account's Bitrix24 integration in `store`, pointed at the stand-in and connected
 /// to it with a token pair it issued, as if the OAuth callback had run.
 pub(crate) async fn demo_connected_to(store: &shared::store::Store, b24: &Bitrix24) {
-    use shared::secret::Secret;
-    let mut integration: shared::integration::Integration = store
-        .entity(shared::demo::BITRIX24_INTEGRATION_ID)
+    use shared::domain::secret::Secret;
+    let mut integration: shared::domain::integration::Integration = store
+        .entity(shared::app::demo::BITRIX24_INTEGRATION_ID)
         .await
         .unwrap()
         .unwrap();
@@ -531,12 +531,12 @@ pub(crate) async fn demo_connected_to(store: &shared::store::Store, b24: &Bitrix
     settings.member_id = Some(b24.config().member_id.clone());
     store.put_entity(&integration).await.unwrap();
     let granted = b24.issue_tokens();
-    let grant = shared::oauth::Grant {
+    let grant = shared::domain::oauth::Grant {
         access_token: Secret::new(granted["access_token"].as_str().unwrap()),
         refresh_token: granted["refresh_token"].as_str().map(Secret::new),
         expires_in: granted["expires_in"].as_u64().map(Duration::from_secs),
     };
-    let tokens = shared::oauth::Tokens::connected(
+    let tokens = shared::domain::oauth::Tokens::connected(
         integration.id.clone(),
         integration.account_id.clone(),
         grant,
@@ -558,7 +558,7 @@ async fn worker_harness(
     let store = shared::store::Store::new(Arc::new(
         shared::store::sqlite::SqliteKv::open(&dir.path().join("t.db")).unwrap(),
     ));
-    shared::demo::seed(&store, None, chrono::Utc::now())
+    shared::app::demo::seed(&store, None, chrono::Utc::now())
         .await
         .unwrap();
     demo_connected_to(&store, b24).await;
@@ -580,16 +580,20 @@ async fn over_the_portal_limit_the_read_backs_off_and_is_retried() {
     let (app, queue, _dir) = worker_harness(&b24).await;
     let lead = openline_lead(&b24, "telegrambot", json!({}));
     let integration = app
-        .integration(shared::demo::BITRIX24_INTEGRATION_ID)
+        .integration(shared::app::demo::BITRIX24_INTEGRATION_ID)
         .await
         .unwrap()
         .unwrap();
-    shared::ingest::enqueue(
+    shared::app::ingest::enqueue(
         &app,
         &integration,
-        &shared::ids::AppealId::derive(&integration.id, "bitrix24", &format!("lead:{lead}")),
-        shared::queue::Task::Bitrix24Entity {
-            entity: shared::integration::CrmEntity::Lead,
+        &shared::domain::ids::AppealId::derive(
+            &integration.id,
+            "bitrix24",
+            &format!("lead:{lead}"),
+        ),
+        shared::domain::job::Task::Bitrix24Entity {
+            entity: shared::domain::integration::CrmEntity::Lead,
             id: lead,
         },
         chrono::Utc::now(),
@@ -618,7 +622,7 @@ async fn over_the_portal_limit_the_read_backs_off_and_is_retried() {
     let appeals = app
         .store
         .appeals(
-            &shared::ids::AccountId::parse(shared::demo::ACCOUNT_ID).unwrap(),
+            &shared::domain::ids::AccountId::parse(shared::app::demo::ACCOUNT_ID).unwrap(),
             &Default::default(),
             10,
             None,

@@ -8,13 +8,13 @@ use chrono::{TimeZone, Utc};
 use enrichment_worker::{Outcome, Worker};
 use serde_json::json;
 use shared::app::App;
-use shared::appeal::{Appeal, Status};
-use shared::demo;
-use shared::ingest::{self, Delivery};
-use shared::integration::Integration;
+use shared::app::demo;
+use shared::app::ingest::{self, Delivery};
+use shared::domain::appeal::{Appeal, Status};
+use shared::domain::integration::Integration;
+use shared::domain::secret::Secret;
 use shared::queue::Queue;
 use shared::queue::embedded::EmbeddedQueue;
-use shared::secret::Secret;
 use shared::store::Store;
 use shared::store::sqlite::SqliteKv;
 use std::sync::Arc;
@@ -61,7 +61,7 @@ async fn dialog_without_messages(h: &Harness) -> Appeal {
     ))
     .unwrap();
     let delivery = Delivery {
-        provider: shared::appeal::Provider::Verbox,
+        provider: shared::domain::appeal::Provider::Verbox,
         integration_id: demo::VERBOX_INTEGRATION_ID,
         secret: demo::VERBOX_SECRET,
         hook: "chats",
@@ -90,7 +90,7 @@ async fn round(h: &Harness, worker: &Worker) -> Vec<Outcome> {
     outcomes
 }
 
-async fn appeal(h: &Harness, id: &shared::ids::AppealId) -> Appeal {
+async fn appeal(h: &Harness, id: &shared::domain::ids::AppealId) -> Appeal {
     h.app.store.appeal(id).await.unwrap().unwrap()
 }
 

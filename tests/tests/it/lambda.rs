@@ -24,7 +24,7 @@ fn env(table: &str) -> Vec<(&'static str, String)> {
 async fn demo_table() -> String {
     let (client, table) = moto::dynamodb_table().await;
     let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
-    shared::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
+    shared::app::demo::seed(&store, Some(KEY.into()), chrono::Utc::now())
         .await
         .expect("seed");
     table
@@ -164,13 +164,15 @@ async fn the_verbox_lambda_queues_to_sqs_and_the_worker_lambda_completes_the_dia
     // The demo's Verbox integration, given a REST token for the stand-in.
     let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
     let store = Store::new(Arc::new(DynamoKv::new(client, &table)));
-    let mut verbox: shared::integration::Integration = store
-        .entity(shared::demo::VERBOX_INTEGRATION_ID)
+    let mut verbox: shared::domain::integration::Integration = store
+        .entity(shared::app::demo::VERBOX_INTEGRATION_ID)
         .await
         .unwrap()
         .unwrap();
     let settings = verbox.verbox.as_mut().unwrap();
-    settings.rest_token = Some(shared::secret::Secret::new(chatsource_tests::verbox::TOKEN));
+    settings.rest_token = Some(shared::domain::secret::Secret::new(
+        chatsource_tests::verbox::TOKEN,
+    ));
     settings.rest_url = rest.rest_url.clone();
     store.put_entity(&verbox).await.unwrap();
 
@@ -192,9 +194,9 @@ async fn the_verbox_lambda_queues_to_sqs_and_the_worker_lambda_completes_the_dia
     let appeals = demo_appeals(&store).await;
     let appeal = appeals
         .iter()
-        .find(|a| a.provider == shared::appeal::Provider::Verbox)
+        .find(|a| a.provider == shared::domain::appeal::Provider::Verbox)
         .expect("the Verbox appeal");
-    assert_eq!(appeal.status, shared::appeal::Status::Complete);
+    assert_eq!(appeal.status, shared::domain::appeal::Status::Complete);
     assert_eq!(appeal.messages.len(), 3);
     assert_eq!(rest.calls(), 1);
 }
@@ -212,8 +214,8 @@ async fn work_next_job(worker: &LambdaProcess, sqs: &aws_sdk_sqs::Client, queue_
     );
 }
 
-async fn demo_appeals(store: &Store) -> Vec<shared::appeal::Appeal> {
-    let account = shared::ids::AccountId::parse(shared::demo::ACCOUNT_ID).unwrap();
+async fn demo_appeals(store: &Store) -> Vec<shared::domain::appeal::Appeal> {
+    let account = shared::domain::ids::AccountId::parse(shared::app::demo::ACCOUNT_ID).unwrap();
     store
         .appeals(&account, &Default::default(), 10, None)
         .await
@@ -305,7 +307,7 @@ async fn the_bitrix24_lambdas_read_a_lead_from_the_portal_and_the_schedule_recov
     let appeals = demo_appeals(&store).await;
     let mut refs: Vec<&str> = appeals
         .iter()
-        .filter(|a| a.provider == shared::appeal::Provider::Bitrix24)
+        .filter(|a| a.provider == shared::domain::appeal::Provider::Bitrix24)
         .map(|a| a.provider_ref.as_str())
         .collect();
     refs.sort();

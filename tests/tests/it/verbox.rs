@@ -168,8 +168,8 @@ async fn a_dialog_whose_custom_data_carries_our_session_is_attributed_to_the_vis
     let url = format!(
         "{}/hooks/verbox/{}/{}/chats",
         server.base,
-        shared::demo::VERBOX_INTEGRATION_ID,
-        shared::demo::VERBOX_SECRET
+        shared::app::demo::VERBOX_INTEGRATION_ID,
+        shared::app::demo::VERBOX_SECRET
     );
     assert_eq!(
         server

@@ -11,10 +11,10 @@
 
 use super::lenient;
 use super::{Decision, Unreadable};
-use crate::appeal::{Agent, AppealFacts, Author, Kind, Message, SessionInfo, Status};
-use crate::contact::{Contact, normalize_email, normalize_name};
-use crate::integration::Integration;
-use crate::utm::{self, Utm};
+use crate::domain::appeal::{Agent, AppealFacts, Author, Kind, Message, SessionInfo, Status};
+use crate::domain::contact::{Contact, normalize_email, normalize_name};
+use crate::domain::integration::Integration;
+use crate::domain::utm::{self, Utm};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 
@@ -369,13 +369,13 @@ fn agent(a: JivoAgent) -> Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::appeal::Channel;
-    use crate::ids::{AccountId, IntegrationId};
-    use crate::integration::JivoSettings;
+    use crate::domain::appeal::Channel;
+    use crate::domain::ids::{AccountId, IntegrationId};
+    use crate::domain::integration::JivoSettings;
 
     macro_rules! sample {
         ($name:literal) => {
-            include_bytes!(concat!("../../../events/jivo/bodies/", $name, ".json"))
+            include_bytes!(concat!("../../../../events/jivo/bodies/", $name, ".json"))
         };
     }
 
@@ -387,7 +387,7 @@ mod tests {
             ..Integration::new(
                 IntegrationId::parse("int_1").unwrap(),
                 AccountId::parse("acc_1").unwrap(),
-                crate::appeal::Provider::Jivo,
+                crate::domain::appeal::Provider::Jivo,
                 "Jivo",
                 now(),
             )

@@ -8,11 +8,13 @@
 
 use super::lenient::as_string;
 use super::{Decision, Unreadable, form};
-use crate::appeal::{Agent, AppealFacts, Author, Channel, Kind, Message, SessionInfo, Status};
-use crate::contact::{Contact, normalize_name};
-use crate::integration::{Bitrix24Settings, CrmEntity, Integration};
-use crate::queue::Task;
-use crate::utm::Utm;
+use crate::domain::appeal::{
+    Agent, AppealFacts, Author, Channel, Kind, Message, SessionInfo, Status,
+};
+use crate::domain::contact::{Contact, normalize_name};
+use crate::domain::integration::{Bitrix24Settings, CrmEntity, Integration};
+use crate::domain::job::Task;
+use crate::domain::utm::Utm;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -478,9 +480,9 @@ fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::appeal::Provider;
-    use crate::ids::{AccountId, IntegrationId};
-    use crate::secret::Secret;
+    use crate::domain::appeal::Provider;
+    use crate::domain::ids::{AccountId, IntegrationId};
+    use crate::domain::secret::Secret;
     use serde_json::json;
 
     fn integration(entity: CrmEntity) -> Integration {

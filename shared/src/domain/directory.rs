@@ -1,8 +1,8 @@
 //! An account's directories (sites, sources, campaigns, employees) and the lookups on them.
 
-use crate::appeal::{Agent, EmployeeMatch, EmployeeRef, Provider};
-use crate::ids::{AccountId, CampaignId, EmployeeId, SiteId, SourceId};
-use crate::utm::Utm;
+use crate::domain::appeal::{Agent, EmployeeMatch, EmployeeRef, Provider};
+use crate::domain::ids::{AccountId, CampaignId, EmployeeId, SiteId, SourceId};
+use crate::domain::utm::Utm;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,8 +1,8 @@
 //! An account's connection to one provider and the settings attribution reads from it.
 
-use crate::appeal::{Channel, Provider};
-use crate::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use crate::secret::Secret;
+use crate::domain::appeal::{Channel, Provider};
+use crate::domain::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
+use crate::domain::secret::Secret;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

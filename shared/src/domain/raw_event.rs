@@ -1,8 +1,8 @@
 //! Raw events: webhook bodies exactly as received, kept for audit, quarantine and replay.
 
-use crate::appeal::Provider;
-use crate::ids::{AccountId, AppealId, IntegrationId};
-use crate::secret::sha256_hex;
+use crate::domain::appeal::Provider;
+use crate::domain::ids::{AccountId, AppealId, IntegrationId};
+use crate::domain::secret::sha256_hex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

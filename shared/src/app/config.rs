@@ -1,6 +1,6 @@
 //! Configuration of a deployed function, read once from the environment at cold start.
 
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -3,9 +3,11 @@
 //! Field names here are the contract of the appeals API (DESIGN.md, "An appeal"): add freely,
 //! never rename.
 
-use crate::contact::Contact;
-use crate::ids::{AccountId, AppealId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use crate::utm::{ClickIds, Utm};
+use crate::domain::contact::Contact;
+use crate::domain::ids::{
+    AccountId, AppealId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId,
+};
+use crate::domain::utm::{ClickIds, Utm};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;

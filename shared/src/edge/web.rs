@@ -1,7 +1,7 @@
 //! HTTP glue every handler shares: the one place errors become responses
 //! (`{"error": code, "message": sentence}`), JSON answers, and request helpers.
 
-use crate::ingest::IngestError;
+use crate::app::ingest::IngestError;
 use crate::store::StoreError;
 use http::{HeaderMap, Response, StatusCode, header};
 use serde::Serialize;
@@ -173,7 +173,7 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 pub async fn webhook<B: AsRef<[u8]>>(
     app: &crate::app::App,
     req: &http::Request<B>,
-    provider: crate::appeal::Provider,
+    provider: crate::domain::appeal::Provider,
     integration_id: &str,
     secret: &str,
     hook: &str,
@@ -181,7 +181,7 @@ pub async fn webhook<B: AsRef<[u8]>>(
     if req.method() != http::Method::POST {
         return ApiError::method_not_allowed().into_response();
     }
-    let delivery = crate::ingest::Delivery {
+    let delivery = crate::app::ingest::Delivery {
         provider,
         integration_id,
         secret,
@@ -189,7 +189,7 @@ pub async fn webhook<B: AsRef<[u8]>>(
         body: req.body().as_ref(),
         content_type: content_type(req.headers()),
     };
-    let result = crate::ingest::receive(app, delivery, chrono::Utc::now()).await;
+    let result = crate::app::ingest::receive(app, delivery, chrono::Utc::now()).await;
     respond(
         StatusCode::OK,
         result

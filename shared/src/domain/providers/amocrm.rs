@@ -10,10 +10,10 @@
 
 use super::lenient::as_string;
 use super::{Decision, Unreadable, form};
-use crate::appeal::{AppealFacts, Author, Channel, Kind, Message, SessionInfo, Status};
-use crate::contact::Contact;
-use crate::integration::Integration;
-use crate::queue::Task;
+use crate::domain::appeal::{AppealFacts, Author, Channel, Kind, Message, SessionInfo, Status};
+use crate::domain::contact::Contact;
+use crate::domain::integration::Integration;
+use crate::domain::job::Task;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 

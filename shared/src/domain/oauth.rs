@@ -6,8 +6,8 @@
 //! conditional write on the record's version), the new pair is stored before anyone uses it,
 //! and every other worker waits for it and reuses it (`Store::access_token`).
 
-use crate::ids::{AccountId, IntegrationId};
-use crate::secret::Secret;
+use crate::domain::ids::{AccountId, IntegrationId};
+use crate::domain::secret::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,13 +5,13 @@
 //! twice makes one appeal all the same (its appeal id is derived from it).
 
 use crate::app::App;
+use crate::app::ingest;
 use crate::clients::bitrix24::Portal;
-use crate::connections::ConnectedError;
-use crate::ids::AppealId;
-use crate::ingest;
-use crate::integration::Integration;
-use crate::providers::bitrix24::entity_ref;
-use crate::queue::Task;
+use crate::crm::connections::ConnectedError;
+use crate::domain::ids::AppealId;
+use crate::domain::integration::Integration;
+use crate::domain::job::Task;
+use crate::domain::providers::bitrix24::entity_ref;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -135,5 +135,5 @@ pub async fn bitrix24(
 }
 
 fn field(row: &Value, key: &str) -> Option<String> {
-    crate::providers::lenient::as_string(row.get(key)?)
+    crate::domain::providers::lenient::as_string(row.get(key)?)
 }

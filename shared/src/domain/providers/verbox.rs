@@ -39,12 +39,14 @@
 
 use super::lenient::as_string;
 use super::{Decision, Unreadable, form};
-use crate::appeal::{Agent, AppealFacts, Author, Channel, Kind, Message, SessionInfo, Status};
-use crate::contact::{Contact, normalize_email, normalize_name};
-use crate::deeplink::find_session_id;
-use crate::integration::Integration;
-use crate::queue::Task;
-use crate::secret::sha256_hex;
+use crate::domain::appeal::{
+    Agent, AppealFacts, Author, Channel, Kind, Message, SessionInfo, Status,
+};
+use crate::domain::contact::{Contact, normalize_email, normalize_name};
+use crate::domain::deeplink::find_session_id;
+use crate::domain::integration::Integration;
+use crate::domain::job::Task;
+use crate::domain::secret::sha256_hex;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -368,13 +370,13 @@ fn text(v: &Value, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{AccountId, IntegrationId};
-    use crate::integration::VerboxSettings;
-    use crate::secret::Secret;
+    use crate::domain::ids::{AccountId, IntegrationId};
+    use crate::domain::integration::VerboxSettings;
+    use crate::domain::secret::Secret;
 
     macro_rules! sample {
         ($name:literal) => {
-            include_bytes!(concat!("../../../events/verbox/bodies/", $name))
+            include_bytes!(concat!("../../../../events/verbox/bodies/", $name))
         };
     }
 
@@ -388,7 +390,7 @@ mod tests {
             ..Integration::new(
                 IntegrationId::parse("int_v").unwrap(),
                 AccountId::parse("acc_1").unwrap(),
-                crate::appeal::Provider::Verbox,
+                crate::domain::appeal::Provider::Verbox,
                 "Verbox",
                 now(),
             )

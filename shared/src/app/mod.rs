@@ -3,9 +3,13 @@
 //! webhook. Writes through the management API in the same process drop the cached copies;
 //! other processes (other Lambdas) see a change within [`CACHE_TTL`].
 
-use crate::directory::{Directory, Site};
-use crate::ids::AccountId;
-use crate::integration::Integration;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+
+use crate::domain::directory::{Directory, Site};
+use crate::domain::ids::AccountId;
+use crate::domain::integration::Integration;
 use crate::queue::Queue;
 use crate::store::record::Record;
 use crate::store::{DirectoryEntity, Store, StoreError};
@@ -23,7 +27,7 @@ pub struct App {
     /// from the request's `Host`.
     pub public_url: Option<String>,
     /// Guards `POST /api/accounts`; `None` disables account creation over HTTP.
-    pub admin_key: Option<crate::secret::Secret>,
+    pub admin_key: Option<crate::domain::secret::Secret>,
     /// Where enrichment jobs go; `None` in a process that never queues (a plain API test).
     pub queue: Option<Arc<dyn Queue>>,
     /// For provider calls made while answering a request (an OAuth callback, a field list).
@@ -59,7 +63,7 @@ impl App {
         self
     }
 
-    pub fn with_admin_key(mut self, key: Option<crate::secret::Secret>) -> App {
+    pub fn with_admin_key(mut self, key: Option<crate::domain::secret::Secret>) -> App {
         self.admin_key = key;
         self
     }

@@ -11,11 +11,11 @@
 //! A found session whose tags match nothing (a direct visit) keeps its site but does not decide
 //! the campaign: the next steps do, and `via` names the step that did.
 
-use crate::appeal::{Appeal, Attribution, LookupSource, SessionLookup, Via};
-use crate::directory::{Campaign, Directory, Source};
-use crate::ids::SiteId;
-use crate::integration::{Integration, MappingTarget, TrafficType};
-use crate::utm::Utm;
+use crate::domain::appeal::{Appeal, Attribution, LookupSource, SessionLookup, Via};
+use crate::domain::directory::{Campaign, Directory, Source};
+use crate::domain::ids::SiteId;
+use crate::domain::integration::{Integration, MappingTarget, TrafficType};
+use crate::domain::utm::Utm;
 
 pub fn attribute(
     appeal: &Appeal,
@@ -202,10 +202,10 @@ fn from_source(via: Via, s: &Source, site: Option<SiteId>, detail: String) -> At
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::appeal::{AppealFacts, Channel, Kind, Provider, SessionInfo, Status};
-    use crate::contact::Contact;
-    use crate::directory::tests::{acc, campaign, site, when};
-    use crate::ids::{AppealId, CampaignId, IntegrationId, SourceId};
+    use crate::domain::appeal::{AppealFacts, Channel, Kind, Provider, SessionInfo, Status};
+    use crate::domain::contact::Contact;
+    use crate::domain::directory::tests::{acc, campaign, site, when};
+    use crate::domain::ids::{AppealId, CampaignId, IntegrationId, SourceId};
 
     fn integration() -> Integration {
         let mut mapping = std::collections::BTreeMap::new();

@@ -7,9 +7,9 @@ pub mod jivo;
 pub mod lenient;
 pub mod verbox;
 
-use crate::appeal::{Agent, AppealFacts, Message};
-use crate::contact::Contact;
-use crate::queue::Task;
+use crate::domain::appeal::{Agent, AppealFacts, Message};
+use crate::domain::contact::Contact;
+use crate::domain::job::Task;
 
 /// What a provider event means for our appeals.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,10 +57,13 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
 
 /// Checks, before anything is kept, that a delivery is the integration's own: a hook of
 /// another CRM account (or with the wrong application token) is refused with nothing stored.
-pub fn verify(body: &[u8], integration: &crate::integration::Integration) -> Result<(), String> {
+pub fn verify(
+    body: &[u8],
+    integration: &crate::domain::integration::Integration,
+) -> Result<(), String> {
     match integration.provider {
-        crate::appeal::Provider::Amocrm => amocrm::verify(body, integration),
-        crate::appeal::Provider::Bitrix24 => bitrix24::verify(body, integration),
+        crate::domain::appeal::Provider::Amocrm => amocrm::verify(body, integration),
+        crate::domain::appeal::Provider::Bitrix24 => bitrix24::verify(body, integration),
         _ => Ok(()),
     }
 }

@@ -6,9 +6,9 @@ use crate::app::App;
 use crate::clients::CallError;
 use crate::clients::amocrm::{Amocrm, REQUESTS_PER_SECOND};
 use crate::clients::bitrix24::Connected;
-use crate::integration::Integration;
-use crate::oauth::{Grant, Refresh, Refresher, TokenError, Tokens};
-use crate::secret::Secret;
+use crate::domain::integration::Integration;
+use crate::domain::oauth::{Grant, Refresh, Refresher, TokenError, Tokens};
+use crate::domain::secret::Secret;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 

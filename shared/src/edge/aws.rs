@@ -2,7 +2,7 @@
 //! cold start, and the runtime loop.
 
 use crate::app::App;
-use crate::config::{Config, ConfigError};
+use crate::app::config::{Config, ConfigError};
 use crate::queue::sqs::SqsQueue;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoKv;
@@ -41,7 +41,7 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, lambda_http::Request) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = crate::web::HttpResponse> + Send + 'static,
+    Fut: std::future::Future<Output = crate::edge::web::HttpResponse> + Send + 'static,
 {
     init_logs();
     let app: &'static App = Box::leak(Box::new(app_from_env().await?));

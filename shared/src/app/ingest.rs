@@ -2,16 +2,16 @@
 //! record the outcome. Replay of a kept event runs the same [`handle`].
 
 use crate::app::App;
-use crate::appeal::{Appeal, AppealFacts, Author, LookupSource, Provider, SessionLookup};
-use crate::attribution::attribute;
-use crate::deeplink::{Code, find_session_id};
-use crate::directory::Directory;
-use crate::ids::AppealId;
-use crate::integration::Integration;
-use crate::providers::{self, Decision, Unreadable};
-use crate::queue::Job;
-use crate::raw_event::{RawEvent, RawStatus};
-use crate::session::Session;
+use crate::domain::appeal::{Appeal, AppealFacts, Author, LookupSource, Provider, SessionLookup};
+use crate::domain::attribution::attribute;
+use crate::domain::deeplink::{Code, find_session_id};
+use crate::domain::directory::Directory;
+use crate::domain::ids::AppealId;
+use crate::domain::integration::Integration;
+use crate::domain::job::Job;
+use crate::domain::providers::{self, Decision, Unreadable};
+use crate::domain::raw_event::{RawEvent, RawStatus};
+use crate::domain::session::Session;
 use crate::store::{Kept, StoreError, keys};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -307,7 +307,7 @@ pub async fn enqueue(
     app: &App,
     integration: &Integration,
     appeal_id: &AppealId,
-    task: crate::queue::Task,
+    task: crate::domain::job::Task,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let job = Job {

@@ -1,8 +1,8 @@
 //! Accounts (tenants) and the API keys that reach them. Keys are stored as SHA-256 digests:
 //! they are long random tokens, so a fast hash is enough and lookup by digest is exact.
 
-use crate::ids::AccountId;
-use crate::secret::sha256_hex;
+use crate::domain::ids::AccountId;
+use crate::domain::secret::sha256_hex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

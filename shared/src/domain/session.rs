@@ -1,11 +1,11 @@
 //! A visit recorded by our site script: the ad session a later chat is tied to, and the rules
 //! that decide when a page view continues a session and when it starts a new one.
 
-use crate::appeal::SessionInfo;
-use crate::deeplink::Code;
-use crate::directory::{Site, host_of};
-use crate::ids::{AccountId, SessionId, SiteId};
-use crate::utm::{self, ClickIds, Utm};
+use crate::domain::appeal::SessionInfo;
+use crate::domain::deeplink::Code;
+use crate::domain::directory::{Site, host_of};
+use crate::domain::ids::{AccountId, SessionId, SiteId};
+use crate::domain::utm::{self, ClickIds, Utm};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -137,7 +137,7 @@ pub fn visit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::tests::site;
+    use crate::domain::directory::tests::site;
     use chrono::TimeZone;
 
     fn t(minutes: i64) -> DateTime<Utc> {

@@ -3,16 +3,16 @@
 //! Its ids are fixed so the samples in `events/` reach it (`chatsource invoke jivo-webhook
 //! events/jivo/...`).
 
-use crate::appeal::{Channel, Provider};
-use crate::directory::{Campaign, Employee, Site, Source};
-use crate::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
-use crate::integration::{
+use crate::domain::appeal::{Channel, Provider};
+use crate::domain::directory::{Campaign, Employee, Site, Source};
+use crate::domain::ids::{AccountId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
+use crate::domain::integration::{
     AmocrmSettings, Bitrix24Settings, CrmEntity, Integration, JivoSettings, MappingTarget,
     TrafficType, VerboxSettings,
 };
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
+use crate::domain::utm::Utm;
 use crate::store::{Store, StoreError};
-use crate::utm::Utm;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

@@ -1,0 +1,4 @@
+//! CRMs we call: connecting, one session per integration and deadline, enrichment, reconciliation.
+
+pub mod connections;
+pub mod reconcile;
