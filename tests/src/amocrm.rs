@@ -70,6 +70,8 @@ pub struct Amocrm {
     rate_limited: AtomicU32,
     fail_next: AtomicU32,
     minted: AtomicU64,
+    /// Milliseconds a refresh's answer is held back after the token was consumed.
+    hold_refresh_ms: AtomicU64,
 }
 
 #[derive(Default)]
@@ -167,6 +169,7 @@ impl Amocrm {
             rate_limited: AtomicU32::new(0),
             fail_next: AtomicU32::new(0),
             minted: AtomicU64::new(0),
+            hold_refresh_ms: AtomicU64::new(0),
         });
         let router = axum::Router::new()
             .route("/oauth2/access_token", axum::routing::post(token))
@@ -247,6 +250,13 @@ impl Amocrm {
     /// The next `n` calls to `/api/v4/...` answer 500 (after the rate limit, before auth).
     pub fn fail_next(&self, n: u32) {
         self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on a refresh consumes its token at once and answers only `hold` later, as a
+    /// slow token endpoint does: a caller that gives up or dies meanwhile never sees the pair.
+    pub fn hold_refresh_answers(&self, hold: Duration) {
+        self.hold_refresh_ms
+            .store(hold.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// The account owner revokes the integration: every access, refresh and long-lived token and
@@ -746,7 +756,17 @@ fn grant_fields(headers: &HeaderMap, body: &[u8]) -> HashMap<String, String> {
 /// `POST /oauth2/access_token`. Checks in the order the OAuth server does: grant type,
 /// client, redirect URI, then the code or refresh token.
 async fn token(State(s): State<Arc<Amocrm>>, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = grant_fields(&headers, &body);
+    let before = s.refreshes();
+    let response = grant(&s, &headers, &body);
+    let hold = s.hold_refresh_ms.load(Ordering::SeqCst);
+    if hold > 0 && s.refreshes() > before {
+        tokio::time::sleep(Duration::from_millis(hold)).await;
+    }
+    response
+}
+
+fn grant(s: &Amocrm, headers: &HeaderMap, body: &Bytes) -> Response {
+    let fields = grant_fields(headers, body);
     let field = |name: &str| {
         fields
             .get(name)

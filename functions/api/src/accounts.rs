@@ -18,7 +18,7 @@ pub async fn create(app: &App, admin_key: Option<&str>, body: &[u8]) -> Result<V
         return Err(ApiError::not_found("No such path."));
     };
     if !admin_key.is_some_and(|k| expected.verify(k)) {
-        return Err(crate::unauthorized());
+        return Err(ApiError::unauthorized());
     }
     let input: NewAccount = parse(
         serde_json::from_slice(body)

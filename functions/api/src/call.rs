@@ -17,6 +17,8 @@ pub struct Call<'a> {
     pub query: Option<&'a str>,
     pub body: &'a [u8],
     pub now: DateTime<Utc>,
+    /// When the request's work must be done (CRM calls made for it wait no longer).
+    pub deadline: shared::crm::Deadline,
 }
 
 /// Fields the server owns; clients may echo them back (GET, edit, PATCH) and they are ignored.

@@ -5,7 +5,7 @@ use crate::call::Call;
 use crate::resources::{Resource, get, must_exist, name};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::crm::connections;
+use shared::crm::{self, Session};
 use shared::domain::appeal::{Channel, Provider};
 use shared::domain::directory::{Directory, Site};
 use shared::domain::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
@@ -13,7 +13,6 @@ use shared::domain::integration::{
     AmocrmSettings, Bitrix24Settings, Integration, JivoSettings, MappingTarget, TrafficType,
     VerboxSettings, check_provider_url,
 };
-use shared::domain::oauth::Grant;
 use shared::domain::secret::Secret;
 use shared::edge::web::ApiError;
 use shared::store::record::Record;
@@ -191,12 +190,8 @@ impl Resource for Integration {
             .and_then(|a| a.long_lived_token.clone());
         match (token, before) {
             (Some(token), before) if before.as_ref() != Some(&token) => {
-                let grant = Grant {
-                    access_token: token,
-                    refresh_token: None,
-                    expires_in: None,
-                };
-                match connections::connect_amocrm(call.app, self, grant, call.now).await {
+                let session = Session::new(call.app, self, call.deadline);
+                match crm::amocrm::connect_long_lived(&session, token, call.now).await {
                     Ok(saved) => Ok(saved),
                     Err(e) => {
                         // Not kept: a token amoCRM refuses would only fail later, quietly.
@@ -210,14 +205,11 @@ impl Resource for Integration {
                             }
                         }
                         call.app.forget(&call.account.id);
-                        Err(match e {
-                            connections::ConnectError::Call(e) => crate::oauth::provider_error(
-                                Provider::Amocrm,
-                                "the long-lived token",
-                                e,
-                            ),
-                            connections::ConnectError::Store(e) => e.into(),
-                        })
+                        Err(ApiError::connect(
+                            Provider::Amocrm,
+                            "the long-lived token",
+                            e,
+                        ))
                     }
                 }
             }
@@ -267,7 +259,7 @@ impl Resource for Integration {
                 .map(|t| t.view())
                 .unwrap_or_else(|| json!({"status": "not_connected"}));
             // What connecting (again) will set going: jobs set aside for the connection.
-            let waiting = call.app.store.waiting_jobs(&self.id).await?.len();
+            let waiting = call.app.store.waiting_jobs(&self.id, 1000).await?.len();
             connection["waiting_jobs"] = json!(waiting);
             if let Some(map) = view.as_object_mut() {
                 map.insert("connection".into(), connection);

@@ -16,7 +16,7 @@ mod resources;
 
 use call::{Call, bearer};
 use http::{Method, StatusCode};
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
 use shared::app::App;
 use shared::domain::directory::{Campaign, Employee, Site, Source};
 use shared::domain::integration::Integration;
@@ -27,11 +27,12 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let segments = web::segments(&path);
     let method = req.method().clone();
     let body: &[u8] = req.body().as_ref();
+    let deadline = web::deadline(req.lambda_context_ref().map(|c| c.deadline));
     if let ["oauth", provider, "callback"] = segments[..] {
         if method != Method::GET {
             return ApiError::method_not_allowed().into_response();
         }
-        return oauth::callback(app, provider, req.uri().query()).await;
+        return oauth::callback(app, provider, req.uri().query(), deadline).await;
     }
     if let ["api", "accounts"] = segments[..] {
         if method != Method::POST {
@@ -43,10 +44,10 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         );
     }
     let account = match bearer(req.headers()) {
-        None => return unauthorized().into_response(),
+        None => return ApiError::unauthorized().into_response(),
         Some(key) => match app.store.account_for_key(key).await {
             Ok(Some(account)) => account,
-            Ok(None) => return unauthorized().into_response(),
+            Ok(None) => return ApiError::unauthorized().into_response(),
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
@@ -57,6 +58,7 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         query: req.uri().query(),
         body,
         now: chrono::Utc::now(),
+        deadline,
     };
     let call = &call;
     match (&method, &segments[..]) {
@@ -113,12 +115,4 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
 /// `[]` is the collection, `[id]` one record.
 fn one<'a>(rest: &[&'a str]) -> Option<&'a str> {
     rest.first().copied()
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "Send Authorization: Bearer <API key> with a key of this account.",
-    )
 }

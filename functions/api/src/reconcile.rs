@@ -2,10 +2,9 @@
 //! that were read and found to be no chat.
 
 use crate::call::Call;
-use crate::oauth::connected_error;
 use crate::resources;
 use serde_json::{Value, json};
-use shared::crm::reconcile::{self, ReconcileError};
+use shared::crm::{self, Session};
 use shared::domain::integration::Integration;
 use shared::edge::web::ApiError;
 
@@ -13,18 +12,11 @@ use shared::edge::web::ApiError;
 /// queues what never reached us; answers how many.
 pub async fn run(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let integration: Integration = resources::get(call, id).await?;
-    match reconcile::bitrix24(call.app, &integration, call.now).await {
-        Ok(report) => Ok(json!(report)),
-        Err(ReconcileError::NotReconciled) => Err(ApiError::bad_request(
-            "Only Bitrix24 integrations are reconciled: the others' providers send again what failed.",
-        )),
-        Err(ReconcileError::Provider(e)) => Err(connected_error(
-            integration.provider,
-            "listing what was created",
-            e,
-        )),
-        Err(ReconcileError::Store(e)) => Err(e.into()),
-    }
+    let session = Session::new(call.app, &integration, call.deadline);
+    crm::bitrix24::reconcile(&session, call.now)
+        .await
+        .map(|report| json!(report))
+        .map_err(|e| ApiError::reconcile(integration.provider, e))
 }
 
 /// `GET /api/integrations/{id}/skipped`: the latest entities that became no appeal, and why.

@@ -20,13 +20,19 @@ pub enum InvokeError {
 pub async fn invoke(app: &App, function: &str, event_json: &str) -> Result<String, InvokeError> {
     if function == "maintenance" {
         // A schedule event: its content does not matter.
-        return Ok(serde_json::to_string(&maintenance::run(app).await).unwrap_or_default());
+        return Ok(serde_json::to_string(
+            &maintenance::run(app, shared::crm::Deadline::after(maintenance::INVOCATION)).await,
+        )
+        .unwrap_or_default());
     }
     if function == "enrichment-worker" {
         // An SQS event, answered with the batch item failures SQS redelivers.
         let event: aws_lambda_events::sqs::SqsEvent =
             serde_json::from_str(event_json).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
-        let response = enrichment_worker::Worker::new().sqs_batch(app, event).await;
+        let deadline = shared::crm::Deadline::after(enrichment_worker::INVOCATION);
+        let response = enrichment_worker::Worker::new()
+            .sqs_batch(app, event, deadline)
+            .await;
         return Ok(serde_json::to_string(&response).unwrap_or_default());
     }
     let function = Function::by_name(function)

@@ -50,11 +50,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: AxumRequest) -> Response {
     let bytes = match to_bytes(body, GATEWAY_MAX_BODY).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            let e = ApiError::new(
-                http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Request bodies above 10 MB never reach a function.",
-            );
+            let e =
+                ApiError::payload_too_large("Request bodies above 10 MB never reach a function.");
             return into_axum(e.into_response());
         }
     };
@@ -88,7 +85,7 @@ pub fn spawn_hourly(app: Arc<App>, kv: shared::store::sqlite::SqliteKv) -> JoinH
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            maintenance::run(&app).await;
+            maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
             if let Err(e) = kv.purge_expired_now() {
                 tracing::warn!(error = %e, "purging expired rows failed");
             }

@@ -1,87 +1,110 @@
-//! The enrichment worker: each job completes one appeal from a provider's API. Jobs come from
-//! SQS on AWS ([`Worker::sqs_batch`]) or the embedded queue locally ([`run_local`]); both
-//! go through [`Worker::handle`], so retries and dead-lettering are the same everywhere.
+//! The enrichment worker's runner: jobs come from SQS on AWS ([`Worker::sqs_batch`]) or the
+//! embedded queue locally ([`run_local`]); both go through [`Worker::batch`], so retries,
+//! deferrals and dead-lettering are the same everywhere. What a job does is `shared::crm`'s.
 //!
 //! A job that fails for a passing reason (a timeout, HTTP 429 or 5xx) is retried on the
 //! schedule; after the last attempt, or at once for a lasting reason (a refused token), it is
 //! given up: the appeal says `failed` with the reason, and the job is parked in the
-//! dead-letter queue with the same reason, ready to be looked at and sent again.
-
-mod amocrm;
-mod bitrix24;
-mod verbox;
+//! dead-letter queue with the same reason. A job the invocation's deadline leaves no time for
+//! goes back to the queue as a new message carrying its attempts, so it never runs into a
+//! Lambda timeout and never climbs toward the dead-letter queue for want of time.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use shared::app::App;
-use shared::app::ingest;
-use shared::clients::CallError;
-use shared::crm::connections::ConnectedError;
-use shared::domain::appeal::Appeal;
-use shared::domain::integration::Integration;
-use shared::domain::job::{Job, Task};
-use shared::domain::oauth::TokenError;
+use futures::StreamExt;
+use shared::app::{App, jobs};
+use shared::crm::{self, Deadline, Timing};
+use shared::domain::job::{Failure, Job, RETRY_AFTER};
 use shared::queue::{Delivery, Queue};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Waits between attempts, as data: attempt n failed, the next comes after `RETRY_AFTER[n-1]`.
-pub const RETRY_AFTER: [Duration; 5] = [
-    Duration::from_secs(30),
-    Duration::from_secs(120),
-    Duration::from_secs(600),
-    Duration::from_secs(1800),
-    Duration::from_secs(3600),
-];
-
-/// Why a job did not finish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Worth another attempt (timeouts, rate limits, server errors).
-    Retry(String),
-    /// No attempt will succeed (a refused token, a deleted integration).
-    GiveUp(String),
-    /// Nothing can happen until the user connects the integration again (a revoked OAuth
-    /// grant): the job waits, set aside, and goes back to the queue on reconnection.
-    Wait(String),
-}
+use tracing::Instrument;
 
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Finished, or given up and parked: delete it.
+    /// Finished, given up and parked, set aside, or sent again for later: delete it.
     Done,
     /// Try again later: it shows again after its retry delay.
     RetryLater,
 }
 
+/// Time kept back from the invocation's deadline to report the batch's outcome.
+const REPORTING: Duration = Duration::from_secs(2);
+/// A job is not started with less time than this left: it goes back to the queue.
+const LEAST_FOR_A_JOB: Duration = Duration::from_secs(3);
+/// The template's worker timeout: the local runner gives each batch as long.
+pub const INVOCATION: Duration = Duration::from_secs(30);
+
 pub struct Worker {
-    http: reqwest::Client,
     schedule: Vec<Duration>,
+    timing: Timing,
+    /// How long a job that ran out of time waits before it shows again.
+    defer: Duration,
 }
 
 impl Worker {
-    /// A worker with the production retry schedule and HTTP timeouts.
+    /// A worker with the production retry schedule and CRM session timing.
     pub fn new() -> Worker {
-        Worker::with(RETRY_AFTER.to_vec(), Duration::from_secs(15))
+        Worker::with(RETRY_AFTER.to_vec(), Timing::default())
     }
 
-    /// A worker with its own schedule (attempts = schedule length + 1) and request timeout.
-    pub fn with(schedule: Vec<Duration>, timeout: Duration) -> Worker {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent("chatsource-enrichment")
-            .build()
-            .expect("an HTTP client with rustls");
-        Worker { http, schedule }
+    /// A worker with its own schedule (attempts = schedule length + 1) and session timing.
+    pub fn with(schedule: Vec<Duration>, timing: Timing) -> Worker {
+        Worker {
+            schedule,
+            timing,
+            defer: Duration::from_secs(10),
+        }
+    }
+
+    /// How long a job that ran out of time waits before it shows again.
+    pub fn deferring_for(mut self, defer: Duration) -> Worker {
+        self.defer = defer;
+        self
     }
 
     pub fn max_attempts(&self) -> u32 {
         self.schedule.len() as u32 + 1
     }
 
-    /// Handles one delivery, including its retry or its parking.
-    pub async fn handle(&self, app: &App, delivery: &Delivery) -> Outcome {
+    /// One invocation's deliveries, done by `deadline`. Jobs of one integration run one after
+    /// another (they share its CRM's pace, and a job that cannot finish in time is better not
+    /// started); different integrations' run side by side.
+    pub async fn batch(
+        &self,
+        app: &App,
+        deliveries: &[Delivery],
+        deadline: Deadline,
+    ) -> Vec<Outcome> {
+        let mut lanes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, d) in deliveries.iter().enumerate() {
+            let lane = Job::from_body(&d.body)
+                .map(|j| j.integration_id.to_string())
+                .unwrap_or_default();
+            lanes.entry(lane).or_default().push(i);
+        }
+        let deadline = deadline.sooner_by(REPORTING);
+        let mut outcomes = vec![Outcome::RetryLater; deliveries.len()];
+        let done: Vec<Vec<(usize, Outcome)>> = futures::stream::iter(lanes.into_values())
+            .map(|lane| async move {
+                let mut out = Vec::with_capacity(lane.len());
+                for i in lane {
+                    out.push((i, self.handle(app, &deliveries[i], deadline).await));
+                }
+                out
+            })
+            .buffer_unordered(deliveries.len().max(1))
+            .collect()
+            .await;
+        for (i, outcome) in done.into_iter().flatten() {
+            outcomes[i] = outcome;
+        }
+        outcomes
+    }
+
+    /// Handles one delivery, including its retry, deferral or parking.
+    pub async fn handle(&self, app: &App, delivery: &Delivery, deadline: Deadline) -> Outcome {
         let Some(queue) = app.queue.as_deref() else {
             tracing::error!("the worker runs without a queue to retry or park jobs on");
             return Outcome::RetryLater;
@@ -90,78 +113,91 @@ impl Worker {
             Ok(job) => job,
             Err(reason) => return park(queue, delivery, &reason).await,
         };
-        let result = self.run(app, &job).await;
-        let attempt = delivery.receive_count;
+        let span = tracing::info_span!(
+            "job",
+            job_id = %job.id,
+            integration_id = %job.integration_id,
+            appeal_id = %job.appeal_id,
+            provider = %job.task.provider(),
+        );
+        self.settle(app, queue, delivery, job, deadline)
+            .instrument(span)
+            .await
+    }
+
+    async fn settle(
+        &self,
+        app: &App,
+        queue: &dyn Queue,
+        delivery: &Delivery,
+        job: Job,
+        deadline: Deadline,
+    ) -> Outcome {
+        let attempt = job.attempts + delivery.receive_count;
+        let result = if deadline.remaining() < LEAST_FOR_A_JOB {
+            Err(Failure::Defer(
+                "the invocation had no time left for it".into(),
+            ))
+        } else {
+            crm::enrich(app, &job, deadline, self.timing).await
+        };
         let reason = match result {
             Ok(()) => {
-                tracing::info!(appeal_id = %job.appeal_id, attempt, "enrichment done");
+                tracing::info!(attempt, "enrichment done");
                 return Outcome::Done;
             }
             Err(Failure::Retry(reason)) if attempt < self.max_attempts() => {
                 let wait = self.schedule[(attempt.max(1) - 1) as usize];
-                tracing::warn!(appeal_id = %job.appeal_id, attempt, retry_in_s = wait.as_secs(), reason = %reason, "enrichment will be retried");
+                tracing::warn!(attempt, retry_in_s = wait.as_secs(), reason = %reason, "enrichment will be retried");
                 // If the delay cannot be set, the queue's visibility timeout still brings it back.
                 let _ = queue.retry_later(&delivery.receipt, wait).await;
                 return Outcome::RetryLater;
             }
+            Err(Failure::Defer(reason)) => return self.defer(app, job, delivery, &reason).await,
             Err(Failure::Retry(reason)) => format!("gave up after {attempt} attempts: {reason}"),
             Err(Failure::GiveUp(reason)) => reason,
             Err(Failure::Wait(reason)) => {
-                return set_aside(app, &job, &delivery.body, &reason).await;
+                return match jobs::set_aside(app, &job, &delivery.body, &reason).await {
+                    Ok(()) => {
+                        tracing::warn!(reason = %reason, "enrichment waits for the connection");
+                        Outcome::Done
+                    }
+                    Err(_) => Outcome::RetryLater,
+                };
             }
         };
-        if let Err(e) = fail_appeal(app, &job, &reason).await {
-            tracing::warn!(appeal_id = %job.appeal_id, error = %e, "could not mark the appeal failed; retrying");
+        if let Err(e) = jobs::fail(app, &job, &reason).await {
+            tracing::warn!(error = %e, "could not mark the appeal failed; retrying");
             return Outcome::RetryLater;
         }
-        tracing::warn!(appeal_id = %job.appeal_id, attempt, reason = %reason, "enrichment given up");
+        tracing::warn!(attempt, reason = %reason, "enrichment given up");
         park(queue, delivery, &reason).await
     }
 
-    async fn run(&self, app: &App, job: &Job) -> Result<(), Failure> {
-        let integration = app
-            .integration(job.integration_id.as_str())
-            .await
-            .map_err(|e| Failure::Retry(e.to_string()))?
-            .filter(|i| i.account_id == job.account_id)
-            .ok_or_else(|| Failure::GiveUp("the integration was deleted".into()))?;
-        match &job.task {
-            Task::AmocrmTalk {
-                talk_id,
-                lead_id,
-                contact_id,
-            } => {
-                let appeal = appeal(app, job, &integration).await?;
-                let talk = amocrm::Talk {
-                    talk_id: *talk_id,
-                    lead_id: *lead_id,
-                    contact_id: *contact_id,
-                };
-                amocrm::talk(&self.http, app, &integration, &appeal, talk).await
+    /// A job out of time: sent again as a new message that carries the attempts made so far
+    /// (this receive not among them: nothing was tried), so the receive count that leads to
+    /// the dead-letter queue starts over.
+    async fn defer(&self, app: &App, mut job: Job, delivery: &Delivery, reason: &str) -> Outcome {
+        job.attempts += delivery.receive_count.saturating_sub(1);
+        let delay = self.defer + Duration::from_millis(rand::random_range(0..=1000));
+        match jobs::send(app, &job, delay).await {
+            Ok(()) => {
+                tracing::info!(reason = %reason, defer_s = delay.as_secs(), "enrichment deferred");
+                Outcome::Done
             }
-            Task::VerboxTranscript {
-                client_id,
-                search_id,
-                finished_at,
-            } => {
-                let appeal = appeal(app, job, &integration).await?;
-                let dialog = verbox::Dialog {
-                    client_id: client_id.as_deref(),
-                    search_id: *search_id,
-                    finished_at: *finished_at,
-                };
-                verbox::transcript(&self.http, app, &integration, &appeal, dialog).await
-            }
-            // The appeal is made by the job, if the entity turns out to be a chat.
-            Task::Bitrix24Entity { entity, id } => {
-                bitrix24::entity(app, &integration, *entity, *id).await
-            }
+            // Not sent, not lost: the original shows again after its visibility timeout.
+            Err(_) => Outcome::RetryLater,
         }
     }
 
-    /// An SQS event (a Lambda invocation): every record handled at once; the ones to retry
-    /// are reported as batch item failures, so SQS redelivers only those.
-    pub async fn sqs_batch(&self, app: &App, event: SqsEvent) -> SqsBatchResponse {
+    /// An SQS event (a Lambda invocation): the batch handled by `deadline`; the records to
+    /// retry are reported as batch item failures, so SQS redelivers only those.
+    pub async fn sqs_batch(
+        &self,
+        app: &App,
+        event: SqsEvent,
+        deadline: Deadline,
+    ) -> SqsBatchResponse {
         let deliveries: Vec<Delivery> = event
             .records
             .into_iter()
@@ -176,8 +212,7 @@ impl Worker {
                     .unwrap_or(1),
             })
             .collect();
-        let outcomes =
-            futures::future::join_all(deliveries.iter().map(|d| self.handle(app, d))).await;
+        let outcomes = self.batch(app, &deliveries, deadline).await;
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = deliveries
             .iter()
@@ -199,85 +234,6 @@ impl Default for Worker {
     }
 }
 
-/// The appeal a job completes.
-async fn appeal(app: &App, job: &Job, integration: &Integration) -> Result<Appeal, Failure> {
-    app.store
-        .appeal(&job.appeal_id)
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?
-        .filter(|a| a.integration_id == integration.id)
-        .ok_or_else(|| Failure::GiveUp(format!("no appeal {} to enrich", job.appeal_id)))
-}
-
-/// A CRM call made with the connection's token, by what the job does next: a connection
-/// that needs the user waits for them; passing trouble is retried; a refusal is final.
-fn connected_failure(provider: &str, e: ConnectedError) -> Failure {
-    match e {
-        ConnectedError::Token(TokenError::NotConnected) => {
-            Failure::Wait(format!("{provider} is not connected yet"))
-        }
-        ConnectedError::Token(TokenError::NeedsReauth(reason)) => {
-            Failure::Wait(format!("{provider} needs to be connected again: {reason}"))
-        }
-        ConnectedError::Token(TokenError::Unavailable(reason)) => Failure::Retry(reason),
-        ConnectedError::Call(CallError::RateLimited(m) | CallError::Unavailable(m)) => {
-            Failure::Retry(m)
-        }
-        ConnectedError::Call(
-            CallError::NotFound(m) | CallError::Refused(m) | CallError::Unauthorized(m),
-        ) => Failure::GiveUp(m),
-    }
-}
-
-async fn fail_appeal(app: &App, job: &Job, reason: &str) -> Result<(), String> {
-    let Some(integration) = app
-        .integration(job.integration_id.as_str())
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        // Nothing left to mark: the integration, and what it made, are gone.
-        return Ok(());
-    };
-    if app
-        .store
-        .appeal(&job.appeal_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        return Ok(());
-    }
-    let now = chrono::Utc::now();
-    ingest::update_appeal(app, &integration, &job.appeal_id, now, |a| {
-        a.fail(reason, now)
-    })
-    .await
-    .map(|_| ())
-    .map_err(|e| e.to_string())
-}
-
-/// A job that must wait for the user: kept aside (the queue forgets it), and the appeal says
-/// what it waits for.
-async fn set_aside(app: &App, job: &Job, body: &str, reason: &str) -> Outcome {
-    let now = chrono::Utc::now();
-    if app
-        .store
-        .wait_for_connection(&job.integration_id, body, reason, now)
-        .await
-        .is_err()
-    {
-        return Outcome::RetryLater;
-    }
-    if let Ok(Some(integration)) = app.integration(job.integration_id.as_str()).await {
-        let _ = ingest::update_appeal(app, &integration, &job.appeal_id, now, |a| {
-            a.wait_for(reason, now)
-        })
-        .await;
-    }
-    tracing::warn!(appeal_id = %job.appeal_id, integration_id = %job.integration_id, reason = %reason, "enrichment waits for the connection");
-    Outcome::Done
-}
-
 async fn park(queue: &dyn Queue, delivery: &Delivery, reason: &str) -> Outcome {
     match queue.park(&delivery.body, reason).await {
         Ok(()) => Outcome::Done,
@@ -286,15 +242,16 @@ async fn park(queue: &dyn Queue, delivery: &Delivery, reason: &str) -> Outcome {
     }
 }
 
-/// The embedded queue's consumer for `chatsource serve`: receives, handles, deletes what is
-/// done, until the process ends. Idle, it looks for work every `idle`.
+/// The embedded queue's consumer for `chatsource serve`: receives, handles (each batch with
+/// the Lambda's time), deletes what is done, until the process ends. Idle, it looks for work
+/// every `idle`.
 pub async fn run_local(app: Arc<App>, worker: Arc<Worker>, idle: Duration) {
     let Some(queue) = app.queue.clone() else {
         return;
     };
     loop {
-        // A minute to finish a batch before its messages show again.
-        let batch = match queue.receive(10, Duration::from_secs(60)).await {
+        // Hidden a little longer than a batch may take, so nobody else takes them meanwhile.
+        let batch = match queue.receive(10, INVOCATION * 2).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "the embedded queue is unavailable");
@@ -305,8 +262,9 @@ pub async fn run_local(app: Arc<App>, worker: Arc<Worker>, idle: Duration) {
             tokio::time::sleep(idle).await;
             continue;
         }
-        let outcomes =
-            futures::future::join_all(batch.iter().map(|d| worker.handle(&app, d))).await;
+        let outcomes = worker
+            .batch(&app, &batch, Deadline::after(INVOCATION))
+            .await;
         for (delivery, outcome) in batch.iter().zip(outcomes) {
             if outcome == Outcome::Done {
                 let _ = queue.delete(&delivery.receipt).await;

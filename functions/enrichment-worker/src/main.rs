@@ -11,7 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app: &'static _ = Box::leak(Box::new(shared::edge::aws::app_from_env().await?));
     let worker: &'static _ = Box::leak(Box::new(enrichment_worker::Worker::new()));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(worker.sqs_batch(app, event.payload).await)
+        let deadline = shared::crm::Deadline::at_unix_millis(event.context.deadline);
+        Ok::<_, std::convert::Infallible>(worker.sqs_batch(app, event.payload, deadline).await)
     }))
     .await
 }

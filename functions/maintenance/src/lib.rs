@@ -12,12 +12,11 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::Serialize;
 use shared::app::App;
-use shared::clients::amocrm::Amocrm;
-use shared::clients::bitrix24::Bitrix24;
-use shared::crm::reconcile::{self, ReconcileError};
+use shared::crm::bitrix24::ReconcileError;
+use shared::crm::{self, Deadline, Session, SessionError};
 use shared::domain::appeal::Provider;
 use shared::domain::integration::Integration;
-use shared::domain::oauth::{Connection, Refresh, Refresher, TokenError, Tokens};
+use shared::domain::oauth::{Connection, Refresh, TokenError, Tokens};
 use std::time::Duration;
 
 const DAY: u64 = 24 * 3600;
@@ -44,7 +43,13 @@ pub struct Report {
     pub queued: usize,
 }
 
-pub async fn run(app: &App) -> Report {
+/// The template's maintenance timeout.
+pub const INVOCATION: Duration = Duration::from_secs(300);
+
+/// One run, to be done by `deadline` (the invocation's, on Lambda), less a few seconds to
+/// report.
+pub async fn run(app: &App, deadline: Deadline) -> Report {
+    let deadline = deadline.sooner_by(Duration::from_secs(5));
     let mut report = Report::default();
     let connections = match app.store.connections().await {
         Ok(all) => all,
@@ -59,11 +64,11 @@ pub async fn run(app: &App) -> Report {
         let Ok(Some(integration)) = app.integration(tokens.integration_id.as_str()).await else {
             continue;
         };
-        match refresh(app, &integration, tokens).await {
+        match refresh(app, &integration, tokens, deadline).await {
             Ok(true) => report.refreshed += 1,
-            Ok(false) | Err(TokenError::NotConnected) => {}
-            Err(TokenError::NeedsReauth(_)) => report.needs_reauth += 1,
-            Err(TokenError::Unavailable(e)) => {
+            Ok(false) | Err(SessionError::Token(TokenError::NotConnected)) => {}
+            Err(SessionError::Token(TokenError::NeedsReauth(_))) => report.needs_reauth += 1,
+            Err(e) => {
                 tracing::warn!(integration_id = %integration.id, error = %e, "a token refresh failed; the next run retries");
                 report.failed += 1;
             }
@@ -78,7 +83,8 @@ pub async fn run(app: &App) -> Report {
     // Owned items: a stream of borrows would not be `Send` for every lifetime `spawn` asks.
     let results: Vec<_> = futures::stream::iter(to_reconcile)
         .map(|integration| async move {
-            let result = reconcile::bitrix24(app, &integration, Utc::now()).await;
+            let session = Session::new(app, &integration, deadline);
+            let result = crm::bitrix24::reconcile(&session, Utc::now()).await;
             (integration, result)
         })
         .buffer_unordered(RECONCILE_AT_ONCE)
@@ -108,34 +114,20 @@ pub async fn run(app: &App) -> Report {
     report
 }
 
-/// Refreshes the connection's tokens if they are old; whether it did.
+/// Refreshes the connection's tokens if they are old, through the integration's session (the
+/// account's pace, the lease every refresh takes); whether it did.
 async fn refresh(
     app: &App,
     integration: &Integration,
     tokens: &Tokens,
-) -> Result<bool, TokenError> {
+    deadline: Deadline,
+) -> Result<bool, SessionError> {
     let age = refresh_after(integration.provider);
     if !tokens.wants_refresh(Refresh::IfOlderThan(age), Utc::now()) {
         return Ok(false);
     }
-    let refresher: &dyn Refresher = match (&integration.amocrm, &integration.bitrix24) {
-        (Some(settings), _) => &Amocrm {
-            http: &app.http,
-            settings,
-        },
-        (_, Some(settings)) => &Bitrix24 {
-            http: &app.http,
-            settings,
-        },
-        _ => return Ok(false),
-    };
-    app.store
-        .access_token(
-            &integration.id,
-            refresher,
-            Refresh::IfOlderThan(age),
-            Utc::now,
-        )
+    Session::new(app, integration, deadline)
+        .token(Refresh::IfOlderThan(age))
         .await
         .map(|_| true)
 }

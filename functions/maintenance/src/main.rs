@@ -8,8 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::edge::aws::init_logs();
     let app: &'static _ = Box::leak(Box::new(shared::edge::aws::app_from_env().await?));
     lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move {
-            Ok::<_, std::convert::Infallible>(maintenance::run(app).await)
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = shared::crm::Deadline::at_unix_millis(event.context.deadline);
+            Ok::<_, std::convert::Infallible>(maintenance::run(app, deadline).await)
         },
     ))
     .await

@@ -73,14 +73,10 @@ async fn allowed_origin(app: &App, site_id: &str, headers: &HeaderMap) -> Result
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !host_of(origin).is_some_and(|h| on_site(&site, &h))
     {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            format!(
-                "Pages of {} may record sessions of this site; {origin} may not.",
-                site.domain
-            ),
-        ));
+        return Err(ApiError::origin_not_allowed(format!(
+            "Pages of {} may record sessions of this site; {origin} may not.",
+            site.domain
+        )));
     }
     Ok(site)
 }
@@ -99,11 +95,9 @@ fn cors(response: &mut Response<String>, headers: &HeaderMap, allowed: bool) {
 
 async fn handle(app: &App, site: &Site, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("A page view is at most {MAX_BODY} bytes."),
-        ));
+        return Err(ApiError::payload_too_large(format!(
+            "A page view is at most {MAX_BODY} bytes."
+        )));
     }
     let post: PageViewPost = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("The body is not a page view: {e}.")))?;

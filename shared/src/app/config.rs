@@ -10,6 +10,15 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Guards account creation over HTTP (`ADMIN_API_KEY`); unset or empty: disabled.
     pub admin_key: Option<Secret>,
+    /// The job queue, for functions that queue or consume jobs (`QUEUE_URL`, which then needs
+    /// `DEAD_LETTER_QUEUE_URL`).
+    pub queues: Option<QueueUrls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrls {
+    pub queue_url: String,
+    pub dead_letter_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +32,19 @@ impl Config {
 
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let queues = match set("QUEUE_URL") {
+            Some(queue_url) => Some(QueueUrls {
+                queue_url,
+                dead_letter_url: set("DEAD_LETTER_QUEUE_URL")
+                    .ok_or(ConfigError("DEAD_LETTER_QUEUE_URL"))?,
+            }),
+            None => None,
+        };
         Ok(Config {
             table_name: set("TABLE_NAME").ok_or(ConfigError("TABLE_NAME"))?,
             public_url: set("PUBLIC_BASE_URL"),
             admin_key: set("ADMIN_API_KEY").map(Secret::new),
+            queues,
         })
     }
 }
@@ -44,6 +62,26 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.table_name, "t");
-        assert!(c.public_url.is_none() && c.admin_key.is_none());
+        assert!(c.public_url.is_none() && c.admin_key.is_none() && c.queues.is_none());
+    }
+
+    #[test]
+    fn a_queue_needs_its_dead_letter_queue_too() {
+        let missing = Config::from_lookup(|n| match n {
+            "TABLE_NAME" | "QUEUE_URL" => Some("q".into()),
+            _ => None,
+        });
+        assert_eq!(
+            missing.err().map(|e| e.to_string()).as_deref(),
+            Some("environment variable DEAD_LETTER_QUEUE_URL must be set")
+        );
+        let c = Config::from_lookup(|n| Some(format!("https://sqs/{n}"))).unwrap();
+        assert_eq!(
+            c.queues,
+            Some(QueueUrls {
+                queue_url: "https://sqs/QUEUE_URL".into(),
+                dead_letter_url: "https://sqs/DEAD_LETTER_QUEUE_URL".into(),
+            })
+        );
     }
 }

@@ -8,13 +8,11 @@ use crate::domain::deeplink::{Code, find_session_id};
 use crate::domain::directory::Directory;
 use crate::domain::ids::AppealId;
 use crate::domain::integration::Integration;
-use crate::domain::job::Job;
 use crate::domain::providers::{self, Decision, Unreadable};
 use crate::domain::raw_event::{RawEvent, RawStatus};
 use crate::domain::session::Session;
 use crate::store::{Kept, StoreError, keys};
 use chrono::{DateTime, Utc};
-use std::time::Duration;
 
 /// Bodies above this are refused (413) before anything is stored.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -214,7 +212,7 @@ async fn apply_decision(
             let appeal = apply(app, integration, &facts, now).await?;
             // Queued after the appeal exists, so the worker always finds it; a lost send
             // leaves the raw event `received` (this returns an error), and a replay queues again.
-            enqueue(app, integration, &appeal.id, task, now).await?;
+            super::jobs::enqueue(app, integration, &appeal.id, task, now).await?;
             (
                 RawStatus::Processed,
                 Some("enrichment queued".into()),
@@ -227,7 +225,7 @@ async fn apply_decision(
                 integration.provider.as_str(),
                 &provider_ref,
             );
-            enqueue(app, integration, &id, task, now).await?;
+            super::jobs::enqueue(app, integration, &id, task, now).await?;
             (
                 RawStatus::Processed,
                 Some(format!(
@@ -299,32 +297,6 @@ async fn apply_decision(
         // Providers never nest `Many`; a nested one is read as its items' verdict, ignored.
         Decision::Many(_) => (RawStatus::Ignored, Some("nested items".into()), Vec::new()),
     })
-}
-
-/// Queues a job for the enrichment worker. A failed send is the caller's error: the raw
-/// event stays `received`, and its replay (or the provider's retry) queues it again.
-pub async fn enqueue(
-    app: &App,
-    integration: &Integration,
-    appeal_id: &AppealId,
-    task: crate::domain::job::Task,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let job = Job {
-        account_id: integration.account_id.clone(),
-        integration_id: integration.id.clone(),
-        appeal_id: appeal_id.clone(),
-        task,
-        created_at: now,
-    };
-    let queue = app
-        .queue
-        .as_ref()
-        .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
-    queue
-        .send(&job.to_body(), Duration::ZERO)
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod jobs;
 
 use crate::domain::directory::{Directory, Site};
 use crate::domain::ids::AccountId;

@@ -4,32 +4,32 @@
 
 use super::CallError;
 use crate::domain::integration::AmocrmSettings;
-use crate::domain::oauth::{Grant, RefreshError, Refresher};
+use crate::domain::oauth::{Grant, RefreshError};
 use crate::domain::secret::Secret;
-use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// The page the account's administrator allows the integration on; `None` when the settings
+/// lack a client id or a usable address.
+pub fn authorize_url(settings: &AmocrmSettings, state: &str) -> Option<String> {
+    let client_id = settings.client_id.as_deref()?;
+    let base = settings.base_url.trim_end_matches('/');
+    let mut url = url::Url::parse(&format!("{base}/oauth")).ok()?;
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("state", state)
+        .append_pair("mode", "post_message");
+    Some(url.into())
+}
 
 pub struct Amocrm<'a> {
     pub http: &'a reqwest::Client,
     pub settings: &'a AmocrmSettings,
+    /// How long one request may take (the caller's deadline decides).
+    pub timeout: Duration,
 }
 
-/// amoCRM's documented limit per account, for every request (the token endpoint included).
-pub const REQUESTS_PER_SECOND: u32 = 7;
-
 impl Amocrm<'_> {
-    /// The page the account's administrator allows the integration on.
-    pub fn authorize_url(&self, state: &str) -> Option<String> {
-        let client_id = self.settings.client_id.as_deref()?;
-        let mut url = url::Url::parse(&format!("{}/oauth", self.base())).ok()?;
-        url.query_pairs_mut()
-            .append_pair("client_id", client_id)
-            .append_pair("state", state)
-            .append_pair("mode", "post_message");
-        Some(url.into())
-    }
-
     pub async fn exchange_code(&self, code: &str) -> Result<Grant, CallError> {
         self.token(json!({"grant_type": "authorization_code", "code": code}))
             .await
@@ -41,6 +41,7 @@ impl Amocrm<'_> {
         let response = self
             .http
             .get(&url)
+            .timeout(self.timeout)
             .bearer_auth(token.expose())
             .send()
             .await
@@ -75,6 +76,7 @@ impl Amocrm<'_> {
         let response = self
             .http
             .post(format!("{}/oauth2/access_token", self.base()))
+            .timeout(self.timeout)
             .json(&body)
             .send()
             .await
@@ -108,11 +110,10 @@ fn problem(body: &Value) -> String {
         .to_owned()
 }
 
-#[async_trait]
-impl Refresher for Amocrm<'_> {
-    /// A refused refresh (400, 401 "Token has been revoked") ends the connection; anything
-    /// else is passing.
-    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RefreshError> {
+impl Amocrm<'_> {
+    /// Spends the refresh token for a new pair. A refused refresh (400, 401 "Token has been
+    /// revoked") ends the connection; anything else is passing.
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RefreshError> {
         match self
             .token(json!({"grant_type": "refresh_token", "refresh_token": refresh_token.expose()}))
             .await

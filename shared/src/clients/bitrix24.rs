@@ -4,23 +4,31 @@
 //! portal's rate limit for up to 50 calls).
 
 use super::CallError;
-use crate::app::App;
-use crate::crm::connections::{ConnectedError, with_token};
-use crate::domain::integration::{Bitrix24Settings, Integration};
-use crate::domain::oauth::{Grant, RefreshError, Refresher};
+use crate::domain::integration::Bitrix24Settings;
+use crate::domain::oauth::{Grant, RefreshError};
 use crate::domain::secret::Secret;
-use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::time::Duration;
+
+/// The portal's consent page; it sends the user back to the application's handler URL (our
+/// callback). `None` when the settings lack a client id or a usable address.
+pub fn authorize_url(settings: &Bitrix24Settings, state: &str) -> Option<String> {
+    let client_id = settings.client_id.as_deref()?;
+    let portal = settings.portal_url.trim_end_matches('/');
+    let mut url = url::Url::parse(&format!("{portal}/oauth/authorize/")).ok()?;
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("state", state);
+    Some(url.into())
+}
 
 pub struct Bitrix24<'a> {
     pub http: &'a reqwest::Client,
     pub settings: &'a Bitrix24Settings,
+    /// How long one request may take (the caller's deadline decides).
+    pub timeout: Duration,
 }
 
-/// The drain rate of a standard portal's leaky bucket ("others": 2 requests/s, 50 at once);
-/// Enterprise portals drain faster, but nothing says which one a portal is.
-pub const REQUESTS_PER_SECOND: u32 = 2;
 /// Calls one `batch` may carry.
 pub const MAX_BATCH: usize = 50;
 
@@ -60,16 +68,6 @@ pub fn command(method: &str, params: &[(&str, String)]) -> String {
 }
 
 impl Bitrix24<'_> {
-    /// The portal's consent page; it sends the user back to the application's handler URL.
-    pub fn authorize_url(&self, state: &str) -> Option<String> {
-        let client_id = self.settings.client_id.as_deref()?;
-        let mut url = url::Url::parse(&format!("{}/oauth/authorize/", self.portal())).ok()?;
-        url.query_pairs_mut()
-            .append_pair("client_id", client_id)
-            .append_pair("state", state);
-        Some(url.into())
-    }
-
     /// The code lives 30 seconds: exchanged as soon as the callback has it.
     pub async fn exchange_code(&self, code: &str) -> Result<Connected, CallError> {
         self.token(&[("grant_type", "authorization_code"), ("code", code)])
@@ -92,10 +90,11 @@ impl Bitrix24<'_> {
         let response = self
             .http
             .post(format!("{}/rest/{method}.json", self.portal()))
+            .timeout(self.timeout)
             .json(&body)
             .send()
             .await
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| CallError::from_reqwest("Bitrix24", &e))?;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if (200..300).contains(&status) && body.get("error").is_none() {
@@ -149,9 +148,10 @@ impl Bitrix24<'_> {
         let response = self
             .http
             .get(url)
+            .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| CallError::from_reqwest("Bitrix24", &e))?;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !(200..300).contains(&status) || body.get("error").is_some() {
@@ -178,72 +178,6 @@ impl Bitrix24<'_> {
     }
 }
 
-/// Calls on one integration's portal with its connection's token, paced at
-/// [`REQUESTS_PER_SECOND`] per portal across every worker.
-pub struct Portal<'a> {
-    app: &'a App,
-    integration: &'a Integration,
-    client: Bitrix24<'a>,
-}
-
-impl<'a> Portal<'a> {
-    /// `None` for an integration that is not Bitrix24's.
-    pub fn new(app: &'a App, integration: &'a Integration) -> Option<Portal<'a>> {
-        let settings = integration.bitrix24.as_ref()?;
-        Some(Portal {
-            app,
-            integration,
-            client: Bitrix24 {
-                http: &app.http,
-                settings,
-            },
-        })
-    }
-
-    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ConnectedError> {
-        with_token(self.app, self.integration, &self.client, |token| {
-            let params = params.clone();
-            async move {
-                self.turn().await?;
-                self.client.call(&token, method, params).await
-            }
-        })
-        .await
-    }
-
-    /// Several calls for one turn of the rate limit.
-    pub async fn batch(&self, commands: &[(&str, String)]) -> Result<Batch, ConnectedError> {
-        with_token(
-            self.app,
-            self.integration,
-            &self.client,
-            |token| async move {
-                self.turn().await?;
-                self.client.batch(&token, commands).await
-            },
-        )
-        .await
-    }
-
-    async fn turn(&self) -> Result<(), CallError> {
-        // Only portal calls count: the OAuth server is not the portal's to limit.
-        self.app
-            .store
-            .take_turn(&self.client.settings.rate_key(), REQUESTS_PER_SECOND)
-            .await
-            .map_err(|e| CallError::Unavailable(e.to_string()))
-    }
-}
-
-/// A failed connection, told without its URL (the token endpoint's carries the secret).
-fn unreachable(e: &reqwest::Error) -> CallError {
-    CallError::Unavailable(if e.is_timeout() {
-        "Bitrix24 did not answer in time".into()
-    } else {
-        "Bitrix24 could not be reached".into()
-    })
-}
-
 /// A Bitrix24 error (`{"error": CODE, "error_description": text}`) by what to do about it.
 pub fn rest_error(status: u16, body: &Value) -> CallError {
     let code = body["error"].as_str().unwrap_or_default();
@@ -265,11 +199,10 @@ pub fn rest_error(status: u16, body: &Value) -> CallError {
     }
 }
 
-#[async_trait]
-impl Refresher for Bitrix24<'_> {
-    /// A refused refresh (`invalid_grant`: used, expired or revoked; `invalid_client`) ends the
-    /// connection; anything else is passing.
-    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RefreshError> {
+impl Bitrix24<'_> {
+    /// Spends the refresh token for a new pair. A refused refresh (`invalid_grant`: used,
+    /// expired or revoked; `invalid_client`) ends the connection; anything else is passing.
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RefreshError> {
         match self
             .token(&[
                 ("grant_type", "refresh_token"),

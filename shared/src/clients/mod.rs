@@ -3,6 +3,7 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+pub mod verbox;
 
 use std::time::Duration;
 
@@ -15,9 +16,13 @@ pub enum CallError {
     /// HTTP 429: over the provider's rate limit; slow down and retry.
     #[error("{0}")]
     RateLimited(String),
-    /// A timeout, a refused connection, HTTP 5xx: retry later.
+    /// A refused connection, HTTP 5xx: retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// No answer within the request's timeout: retry later (or, when the caller's deadline
+    /// cut the timeout short, in a later invocation).
+    #[error("{0}")]
+    TimedOut(String),
     /// HTTP 404: what was asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -42,12 +47,16 @@ impl CallError {
         }
     }
 
+    /// A request that got no answer, told without its URL (a token endpoint's carries the
+    /// client secret, a portal's path the tenant's address).
     pub fn from_reqwest(provider: &str, e: &reqwest::Error) -> CallError {
-        CallError::Unavailable(if e.is_timeout() {
-            format!("{provider} did not answer in time")
+        if e.is_timeout() {
+            CallError::TimedOut(format!("{provider} did not answer in time"))
+        } else if e.is_connect() {
+            CallError::Unavailable(format!("{provider} could not be reached"))
         } else {
-            format!("{provider} could not be reached: {e}")
-        })
+            CallError::Unavailable(format!("{provider} broke off the answer"))
+        }
     }
 }
 

@@ -1,4 +1,115 @@
-//! CRMs we call: connecting, one session per integration and deadline, enrichment, reconciliation.
+//! The CRMs we call (amoCRM, Bitrix24, Verbox's REST API), one file each: connecting, the
+//! enrichment of a job, and (Bitrix24) reconciliation. Every call goes through a
+//! [`Session`]: a valid token, the account's pace, the caller's deadline.
 
-pub mod connections;
-pub mod reconcile;
+pub mod amocrm;
+pub mod bitrix24;
+mod session;
+pub mod verbox;
+
+pub use session::{
+    AMOCRM_PER_SECOND, BITRIX24_PER_SECOND, Deadline, Session, SessionError, Timing,
+};
+
+use crate::app::{App, jobs};
+use crate::clients::CallError;
+use crate::domain::integration::Integration;
+use crate::domain::job::{Failure, Job, Task};
+use crate::domain::oauth::{Grant, TokenError, Tokens};
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+
+/// Runs one enrichment job: reads the CRM within `deadline` and completes (or, for Bitrix24,
+/// makes) the job's appeal.
+pub async fn enrich(
+    app: &App,
+    job: &Job,
+    deadline: Deadline,
+    timing: Timing,
+) -> Result<(), Failure> {
+    let integration = app
+        .integration(job.integration_id.as_str())
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .filter(|i| i.account_id == job.account_id)
+        .ok_or_else(|| Failure::GiveUp("the integration was deleted".into()))?;
+    let session = Session::new(app, &integration, deadline).with_timing(timing);
+    // A job the pace cannot serve before the deadline is better not started.
+    session
+        .can_make(job.task.usual_calls())
+        .await
+        .map_err(|e| failure(&integration, e))?;
+    match &job.task {
+        Task::AmocrmTalk { .. } => amocrm::enrich(&session, job).await,
+        Task::VerboxTranscript { .. } => verbox::enrich(&session, job).await,
+        Task::Bitrix24Entity { entity, id } => bitrix24::enrich(&session, *entity, *id).await,
+    }
+}
+
+/// What a job does next after a CRM session failed: a connection that needs the user waits
+/// for them; passing trouble is retried; time running out defers; a refusal is final.
+pub fn failure(integration: &Integration, e: SessionError) -> Failure {
+    let provider = integration.provider.title();
+    match e {
+        SessionError::Token(TokenError::NotConnected) => {
+            Failure::Wait(format!("{provider} is not connected yet"))
+        }
+        SessionError::Token(TokenError::NeedsReauth(reason)) => {
+            Failure::Wait(format!("{provider} needs to be connected again: {reason}"))
+        }
+        SessionError::Token(TokenError::Unavailable(reason))
+        | SessionError::Unavailable(reason) => Failure::Retry(reason),
+        SessionError::Call(
+            CallError::RateLimited(m) | CallError::Unavailable(m) | CallError::TimedOut(m),
+        ) => Failure::Retry(m),
+        SessionError::Call(
+            CallError::NotFound(m) | CallError::Refused(m) | CallError::Unauthorized(m),
+        ) => Failure::GiveUp(m),
+        SessionError::OutOfTime(reason) => Failure::Defer(reason),
+    }
+}
+
+/// Connecting did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Crm(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The end of every connection: the grant stored (before anything uses it), what was learned
+/// of the CRM account written into the integration, and the jobs that waited sent back.
+/// Returns the integration as saved.
+async fn connected(
+    app: &App,
+    integration: &Integration,
+    grant: Grant,
+    now: DateTime<Utc>,
+    learn: impl Fn(&mut Integration),
+) -> Result<Integration, ConnectError> {
+    let tokens = Tokens::connected(
+        integration.id.clone(),
+        integration.account_id.clone(),
+        grant,
+        now,
+    );
+    app.store.connect(&tokens).await?;
+    let key = crate::store::keys::entity("INTEGRATION", integration.id.as_str());
+    let saved = app
+        .store
+        .update_record(&key, |current: Option<Integration>| {
+            let result = current
+                .map(|mut i| {
+                    learn(&mut i);
+                    i
+                })
+                .ok_or(StoreError::ConditionFailed);
+            std::future::ready(result)
+        })
+        .await?;
+    app.forget(&integration.account_id);
+    jobs::release_waiting(app, &saved.id).await?;
+    tracing::info!(integration_id = %integration.id, provider = %integration.provider, "connected");
+    Ok(saved)
+}

@@ -109,9 +109,14 @@ pub struct AmocrmSettings {
 }
 
 impl AmocrmSettings {
-    /// The key of the account's shared rate limit: its address, known before its id is.
-    pub fn rate_key(&self) -> String {
-        format!("amocrm#{}", self.base_url.trim_end_matches('/'))
+    /// The key of the pace amoCRM keeps for the account (7 requests a second): the account's
+    /// id once a connection has told it, so every integration of any tenant that reaches the
+    /// same account shares one budget; before that, its address.
+    pub fn pace_key(&self) -> String {
+        match self.account_id {
+            Some(id) => format!("amocrm#account#{id}"),
+            None => format!("amocrm#{}", self.base_url.trim_end_matches('/')),
+        }
     }
 
     /// The account's subdomain (`acme` of `https://acme.amocrm.ru`), as webhooks name it; only
@@ -193,9 +198,15 @@ impl Bitrix24Settings {
         Self::DEFAULT_OAUTH_URL.to_owned()
     }
 
-    /// The key of the portal's shared rate limit: its host, known before its member id is.
-    pub fn rate_key(&self) -> String {
-        format!("bitrix24#{}", self.host().unwrap_or_default())
+    /// The key of the pace the portal keeps (its leaky bucket): the portal's member id once a
+    /// connection has told it, so every integration of any tenant on the same portal shares
+    /// one budget (a portal keeps its member id when its address changes); before that, its
+    /// host.
+    pub fn pace_key(&self) -> String {
+        match &self.member_id {
+            Some(member) => format!("bitrix24#member#{member}"),
+            None => format!("bitrix24#{}", self.host().unwrap_or_default()),
+        }
     }
 
     /// The portal's host (`b24.example.ru`), as `auth[domain]` names it.

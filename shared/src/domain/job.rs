@@ -1,20 +1,44 @@
-//! The job values: one piece of slow provider work for the enrichment worker, and why one did
-//! not finish. They travel as queue message bodies; the queue itself is a port (`queue`).
+//! The job values: one piece of slow provider work for the enrichment worker, why one did not
+//! finish, and the retry schedule. They travel as queue message bodies; the queue itself is a
+//! port (`queue`).
 
+use crate::domain::appeal::Provider;
 use crate::domain::ids::{AccountId, AppealId, IntegrationId};
 use crate::domain::integration::CrmEntity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Waits between attempts, as data: attempt n failed, the next comes after `RETRY_AFTER[n-1]`.
+pub const RETRY_AFTER: [Duration; 5] = [
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(1800),
+    Duration::from_secs(3600),
+];
 
 /// One piece of enrichment work for one appeal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
+    /// Stays the same through retries and deferrals, so its log lines can be followed.
+    /// (Messages queued before ids existed read as `""`.)
+    #[serde(default)]
+    pub id: String,
     pub account_id: AccountId,
     pub integration_id: IntegrationId,
     /// The appeal the job completes, or (Bitrix24) the one it makes if the entity is a chat.
     pub appeal_id: AppealId,
     pub task: Task,
     pub created_at: DateTime<Utc>,
+    /// Attempts made in earlier messages of this job: a job that ran out of time is sent again
+    /// as a new message, whose receive count starts over, so the attempts it made travel here.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,12 +62,117 @@ pub enum Task {
     Bitrix24Entity { entity: CrmEntity, id: u64 },
 }
 
+impl Task {
+    /// The provider whose API the task reads.
+    pub fn provider(&self) -> Provider {
+        match self {
+            Task::VerboxTranscript { .. } => Provider::Verbox,
+            Task::AmocrmTalk { .. } => Provider::Amocrm,
+            Task::Bitrix24Entity { .. } => Provider::Bitrix24,
+        }
+    }
+
+    /// Provider calls a job of this task usually makes: how much of the provider's pace it
+    /// needs, to judge whether it can finish before a deadline.
+    pub fn usual_calls(&self) -> u32 {
+        match self {
+            Task::VerboxTranscript { .. } => 1,
+            // The talk, its lead, its contact, the responsible user.
+            Task::AmocrmTalk { .. } => 4,
+            // One batch (the entity, its chats, its sessions), then the session history; a
+            // deal's contact is one more.
+            Task::Bitrix24Entity {
+                entity: CrmEntity::Lead,
+                ..
+            } => 2,
+            Task::Bitrix24Entity {
+                entity: CrmEntity::Deal,
+                ..
+            } => 3,
+        }
+    }
+}
+
 impl Job {
+    pub fn new(
+        account_id: AccountId,
+        integration_id: IntegrationId,
+        appeal_id: AppealId,
+        task: Task,
+        now: DateTime<Utc>,
+    ) -> Job {
+        Job {
+            id: format!("job_{}", uuid::Uuid::now_v7().simple()),
+            account_id,
+            integration_id,
+            appeal_id,
+            task,
+            created_at: now,
+            attempts: 0,
+        }
+    }
+
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
     pub fn from_body(body: &str) -> Result<Job, String> {
         serde_json::from_str(body).map_err(|e| format!("not a job: {e}"))
+    }
+}
+
+/// Why a job did not finish, by what happens to it next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth another attempt (timeouts, rate limits, server errors): retried on the schedule.
+    Retry(String),
+    /// No attempt will succeed (a refused token, a deleted integration): the appeal says
+    /// `failed`, and the job is parked in the dead-letter queue with the reason.
+    GiveUp(String),
+    /// Nothing can happen until the user connects the integration again (a revoked OAuth
+    /// grant): the job waits, set aside, and goes back to the queue on reconnection.
+    Wait(String),
+    /// The invocation's time runs out before the job could finish (the provider's pace is
+    /// booked up): it goes back to the queue for a later invocation. Not an attempt.
+    Defer(String),
+}
+
+impl Failure {
+    pub fn reason(&self) -> &str {
+        match self {
+            Failure::Retry(r) | Failure::GiveUp(r) | Failure::Wait(r) | Failure::Defer(r) => r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_keeps_its_id_and_attempts_through_its_body_and_old_bodies_still_read() {
+        let job = Job::new(
+            AccountId::parse("acc_1").unwrap(),
+            IntegrationId::parse("int_1").unwrap(),
+            AppealId::derive(
+                &IntegrationId::parse("int_1").unwrap(),
+                "bitrix24",
+                "lead:1",
+            ),
+            Task::Bitrix24Entity {
+                entity: CrmEntity::Lead,
+                id: 1,
+            },
+            Utc::now(),
+        );
+        let mut again = Job::from_body(&job.to_body()).unwrap();
+        assert_eq!(again, job);
+        assert!(job.id.starts_with("job_"));
+        again.attempts = 3;
+        assert_eq!(Job::from_body(&again.to_body()).unwrap().attempts, 3);
+        let mut old: serde_json::Value = serde_json::from_str(&job.to_body()).unwrap();
+        old.as_object_mut().unwrap().remove("id");
+        let old = Job::from_body(&old.to_string()).unwrap();
+        assert_eq!((old.id.as_str(), old.attempts), ("", 0));
     }
 }

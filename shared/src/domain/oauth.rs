@@ -1,14 +1,13 @@
 //! OAuth connections to CRMs (amoCRM, Bitrix24): the stored token pair, how a connection
-//! stands, and the provider's refresh as a port.
+//! stands, and the refresh in progress.
 //!
 //! Both CRMs rotate refresh tokens as **single-use**: using one kills it and its access token,
-//! and using it twice revokes the connection. So a refresh happens under a lease (one
-//! conditional write on the record's version), the new pair is stored before anyone uses it,
-//! and every other worker waits for it and reuses it (`Store::access_token`).
+//! and using it twice revokes the connection. So a refresh happens under a lease, the new pair
+//! is stored before anyone uses it, and every other worker waits for it and reuses it
+//! (`crm::Session` keeps the protocol).
 
 use crate::domain::ids::{AccountId, IntegrationId};
 use crate::domain::secret::Secret;
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -26,7 +25,8 @@ pub struct Tokens {
     /// When this pair was obtained (connect or refresh).
     pub obtained_at: DateTime<Utc>,
     pub state: Connection,
-    /// A refresh in progress: who holds it and until when (a crashed holder's lease lapses).
+    /// A refresh in progress: who holds it and until when. A lease that lapsed stays here: its
+    /// holder may still come back with the new pair, and only the holder may store one.
     pub lease: Option<Lease>,
 }
 
@@ -65,12 +65,6 @@ pub enum RefreshError {
     Unavailable(String),
 }
 
-/// A provider's token endpoint, for refreshing.
-#[async_trait]
-pub trait Refresher: Send + Sync {
-    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RefreshError>;
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("the integration is not connected")]
@@ -95,8 +89,6 @@ pub enum Refresh<'a> {
 
 /// An access token this close to expiring is refreshed first.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
-/// How long a refresh may take before another worker may try.
-pub const LEASE: Duration = Duration::from_secs(30);
 
 impl Tokens {
     pub fn connected(
@@ -118,6 +110,11 @@ impl Tokens {
             state: Connection::Connected,
             lease: None,
         }
+    }
+
+    /// Whether `holder` holds the refresh lease (lapsed or not): only it may store a new pair.
+    pub fn leased_to(&self, holder: &str) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.holder == holder)
     }
 
     /// Whether `when` asks for a refresh of these tokens now.

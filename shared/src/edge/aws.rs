@@ -16,7 +16,9 @@ pub fn init_logs() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        // The span a line was written in (a webhook delivery, a job) carries the ids.
+        .with_current_span(true)
+        .with_span_list(false)
         .with_ansi(false)
         .init();
 }
@@ -25,13 +27,21 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     let config = Config::from_env()?;
     // AWS_ENDPOINT_URL, when set, points every client at a local server (moto in tests).
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let kv = DynamoKv::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let kv = DynamoKv::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
     let mut app = App::new(Store::new(Arc::new(kv)))
         .with_public_url(config.public_url)
         .with_admin_key(config.admin_key);
     // Functions that queue or consume jobs are given the queues' URLs by the template.
-    if std::env::var_os("QUEUE_URL").is_some() {
-        app = app.with_queue(Arc::new(SqsQueue::from_env(&sdk)?));
+    if let Some(urls) = config.queues {
+        let client = aws_sdk_sqs::Client::new(&sdk);
+        app = app.with_queue(Arc::new(SqsQueue::new(
+            client,
+            urls.queue_url,
+            urls.dead_letter_url,
+        )));
     }
     Ok(app)
 }

@@ -2,6 +2,11 @@
 //! (`{"error": code, "message": sentence}`), JSON answers, and request helpers.
 
 use crate::app::ingest::IngestError;
+use crate::clients::CallError;
+use crate::crm::bitrix24::ReconcileError;
+use crate::crm::{ConnectError, SessionError};
+use crate::domain::appeal::Provider;
+use crate::domain::oauth::TokenError;
 use crate::store::StoreError;
 use http::{HeaderMap, Response, StatusCode, header};
 use serde::Serialize;
@@ -16,7 +21,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// Private: every status and code is chosen here, by a named constructor or a `From`.
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -30,6 +36,79 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Send Authorization: Bearer <API key> with a key of this account.",
+        )
+    }
+
+    pub fn payload_too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// A browser page of another site may not send us this (the tracker's CORS check).
+    pub fn origin_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", message)
+    }
+
+    /// A call made to a CRM on the caller's behalf that did not succeed, `doing` what.
+    pub fn crm(provider: Provider, doing: &str, e: SessionError) -> ApiError {
+        let name = provider.title();
+        match e {
+            SessionError::Token(e @ (TokenError::NotConnected | TokenError::NeedsReauth(_))) => {
+                let code = match e {
+                    TokenError::NotConnected => "not_connected",
+                    _ => "needs_reauth",
+                };
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    code,
+                    format!("{e}; connect the integration (POST .../oauth/start)."),
+                )
+            }
+            SessionError::Token(TokenError::Unavailable(m)) | SessionError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+            SessionError::OutOfTime(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{m}; retry shortly."),
+            ),
+            // A provider's refusal is the request's fault; its absence is a bad gateway.
+            SessionError::Call(
+                CallError::Unauthorized(m) | CallError::Refused(m) | CallError::NotFound(m),
+            ) => ApiError::bad_request(format!("{name} refused {doing}: {m}.")),
+            SessionError::Call(
+                CallError::RateLimited(m) | CallError::Unavailable(m) | CallError::TimedOut(m),
+            ) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                format!("{name} failed {doing}: {m}."),
+            ),
+        }
+    }
+
+    /// Connecting a CRM did not succeed, `doing` what.
+    pub fn connect(provider: Provider, doing: &str, e: ConnectError) -> ApiError {
+        match e {
+            ConnectError::Crm(e) => ApiError::crm(provider, doing, e),
+            ConnectError::Store(e) => e.into(),
+        }
+    }
+
+    /// Reconciliation did not run.
+    pub fn reconcile(provider: Provider, e: ReconcileError) -> ApiError {
+        match e {
+            ReconcileError::NotReconciled => ApiError::bad_request(
+                "Only Bitrix24 integrations are reconciled: the others' providers send again what failed.",
+            ),
+            ReconcileError::Crm(e) => ApiError::crm(provider, "listing what was created", e),
+            ReconcileError::Store(e) => e.into(),
+        }
     }
 
     pub fn method_not_allowed() -> ApiError {
@@ -88,9 +167,7 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> ApiError {
         let message = e.to_string();
         match e {
-            IngestError::TooLarge(_) => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
-            }
+            IngestError::TooLarge(_) => ApiError::payload_too_large(message),
             IngestError::NotFound => ApiError::not_found("No such webhook."),
             IngestError::Inactive => {
                 ApiError::new(StatusCode::FORBIDDEN, "integration_inactive", message)
@@ -142,6 +219,21 @@ pub fn segments(path: &str) -> Vec<&str> {
 
 pub fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::CONTENT_TYPE)?.to_str().ok()
+}
+
+/// A Lambda answers within its function's timeout (the API's is 10 s in the template); the
+/// local server keeps the same bound, so both behave alike. A second is kept back to answer.
+pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When a request's work must be done: the invocation's deadline on Lambda, else the API
+/// timeout from now; a second sooner, to answer.
+pub fn deadline(lambda_deadline_ms: Option<u64>) -> crate::crm::Deadline {
+    let margin = std::time::Duration::from_secs(1);
+    match lambda_deadline_ms {
+        Some(ms) => crate::crm::Deadline::at_unix_millis(ms),
+        None => crate::crm::Deadline::after(API_TIMEOUT),
+    }
+    .sooner_by(margin)
 }
 
 /// The scheme and host the client used, for URLs we hand back (`https://abc.execute-api...`).

@@ -7,7 +7,6 @@
 //! does not prove an empty queue (a worker polls again).
 
 use super::{Delivery, MAX_DELAY, Parked, Queue, QueueError};
-use crate::app::config::ConfigError;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
@@ -38,25 +37,6 @@ impl SqsQueue {
             queue_url: queue_url.into(),
             dead_letter_url: dead_letter_url.into(),
         }
-    }
-
-    /// The queues named by `QUEUE_URL` and `DEAD_LETTER_QUEUE_URL`, on a client of `sdk`.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<SqsQueue, ConfigError> {
-        Self::from_lookup(sdk, |name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(
-        sdk: &aws_config::SdkConfig,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<SqsQueue, ConfigError> {
-        let set = |name: &'static str| {
-            var(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError(name))
-        };
-        let queue_url = set("QUEUE_URL")?;
-        let dead_letter_url = set("DEAD_LETTER_QUEUE_URL")?;
-        Ok(SqsQueue::new(Client::new(sdk), queue_url, dead_letter_url))
     }
 }
 
@@ -263,20 +243,5 @@ mod tests {
                 e => panic!("{code}: {e:?}"),
             }
         }
-    }
-
-    #[test]
-    fn both_queue_urls_are_required() {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
-        let missing = SqsQueue::from_lookup(&sdk, |n| (n == "QUEUE_URL").then(|| "q".into()));
-        assert_eq!(
-            missing.err().map(|e| e.to_string()).as_deref(),
-            Some("environment variable DEAD_LETTER_QUEUE_URL must be set")
-        );
-        let queue = SqsQueue::from_lookup(&sdk, |n| Some(format!("https://sqs/{n}"))).unwrap();
-        assert_eq!(queue.queue_url, "https://sqs/QUEUE_URL");
-        assert_eq!(queue.dead_letter_url, "https://sqs/DEAD_LETTER_QUEUE_URL");
     }
 }

@@ -1,24 +1,25 @@
-//! A rate limit shared by every worker: calls to one provider account are spaced so that no
-//! window of one second holds more than the limit (amoCRM: 7/s per account; Bitrix24: 2/s per
-//! portal). One record per limited key holds the earliest time of the next call; taking a turn
-//! is a conditional write on its version, so concurrent workers queue up instead of bursting.
+//! The pace of calls to one provider account, shared by every worker: one record per account
+//! holds the earliest time of the next free turn. A caller reserves the next turn with one
+//! conditional write on the record's version (the turn after it moves on by the spacing), then
+//! waits until its turn comes: callers are served in the order they reserved, and no wait is
+//! longer than the caller can afford (`crm::Session` decides how long that is).
 
 use super::Store;
 use super::kv::{Condition, Key, StoreError};
-use super::record::Record;
+use super::record::{self, Record};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 #[derive(Serialize, Deserialize)]
 struct Pace {
     key: String,
-    /// Unix milliseconds before which the next call must not start.
+    /// Unix milliseconds before which the next turn may not start.
     next_at_ms: i64,
 }
 
 impl Record for Pace {
     fn key(&self) -> Key {
-        Key::new(format!("RATE#{}", self.key), "RATE")
+        pace_key(&self.key)
     }
     fn expires_at(&self) -> Option<i64> {
         // An idle limiter's record is not worth keeping.
@@ -26,45 +27,62 @@ impl Record for Pace {
     }
 }
 
+fn pace_key(key: &str) -> Key {
+    Key::new(format!("RATE#{key}"), "RATE")
+}
+
+/// A reserved turn: when it comes (Unix milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    pub at_ms: i64,
+}
+
 impl Store {
-    /// Waits for this caller's turn under `per_second` calls per second for `key`.
-    pub async fn take_turn(&self, key: &str, per_second: u32) -> Result<(), StoreError> {
-        // A little wider than 1/limit, so clocks that disagree by a few milliseconds with the
-        // provider's still keep every one-second window within the limit.
-        let spacing = 1000 / i64::from(per_second.max(1)) + 15;
-        let record_key = Pace {
-            key: key.to_owned(),
-            next_at_ms: 0,
-        }
-        .key();
+    /// Reserves the next free turn of `key`, turns `spacing` apart, if it comes no later than
+    /// `latest_ms`; `None` when it would come later (nothing is reserved then).
+    pub async fn reserve_turn(
+        &self,
+        key: &str,
+        spacing: Duration,
+        now_ms: impl Fn() -> i64,
+        latest_ms: i64,
+    ) -> Result<Option<Turn>, StoreError> {
+        let spacing = i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX);
+        let record_key = pace_key(key);
         loop {
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = now_ms();
             let (version, next_at) = match self.kv.get(&record_key).await? {
                 Some(item) => {
                     let version = item.version;
-                    let pace: Pace = super::record::decode(item)?;
+                    let pace: Pace = record::decode(item)?;
                     (Some(version), pace.next_at_ms)
                 }
                 None => (None, 0),
             };
-            if next_at > now {
-                tokio::time::sleep(Duration::from_millis((next_at - now) as u64)).await;
-                continue;
+            let at = next_at.max(now);
+            if at > latest_ms {
+                return Ok(None);
             }
-            let mut item = super::record::encode(&Pace {
+            let mut item = record::encode(&Pace {
                 key: key.to_owned(),
-                next_at_ms: now + spacing,
+                next_at_ms: at.saturating_add(spacing),
             })?;
             item.version = version.map_or(1, |v| v + 1);
             let condition = version.map_or(Condition::NotExists, Condition::Version);
             match self.kv.put(&item, condition).await {
-                Ok(()) => return Ok(()),
-                // Another worker took this turn: look again.
-                Err(StoreError::ConditionFailed) => {
-                    tokio::time::sleep(Duration::from_millis(rand::random_range(1..10))).await;
-                }
+                Ok(()) => return Ok(Some(Turn { at_ms: at })),
+                // Another caller reserved this turn: the next one is ours to try for.
+                Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// When the next free turn of `key` comes (Unix milliseconds; 0 when none was ever taken).
+    pub async fn next_free_turn(&self, key: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .get_record::<Pace>(&pace_key(key))
+            .await?
+            .map_or(0, |p| p.next_at_ms))
     }
 }

@@ -1,15 +1,13 @@
 //! Jobs waiting for a connection to be authorized again: not lost, not retried into the void.
-//! When the user connects again, they go back to the queue.
+//! When the user connects again, they go back to the queue (`app::jobs::release_waiting`).
 
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
 use super::record::Record;
 use crate::domain::ids::IntegrationId;
 use crate::domain::secret::sha256_hex;
-use crate::queue::Queue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WaitingJob {
@@ -57,30 +55,19 @@ impl Store {
         }
     }
 
+    /// Up to `limit` of the integration's waiting jobs, oldest first.
     pub async fn waiting_jobs(
         &self,
         integration: &IntegrationId,
+        limit: usize,
     ) -> Result<Vec<WaitingJob>, StoreError> {
         let mut query = Query::new(Index::Gsi1, format!("WAITING#{integration}"));
-        query.limit = 1000;
+        query.limit = limit;
         self.query_records(&query).await
     }
 
-    /// Puts the integration's waiting jobs back in the queue; how many went. Each is sent
-    /// before it is forgotten, so a failure half-way loses nothing (jobs are idempotent).
-    pub async fn release_waiting(
-        &self,
-        integration: &IntegrationId,
-        queue: &dyn Queue,
-    ) -> Result<usize, StoreError> {
-        let jobs = self.waiting_jobs(integration).await?;
-        for job in &jobs {
-            queue
-                .send(&job.body, Duration::ZERO)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            self.kv.delete(&job.key()).await?;
-        }
-        Ok(jobs.len())
+    /// A job back in the queue no longer waits.
+    pub async fn forget_waiting(&self, job: &WaitingJob) -> Result<(), StoreError> {
+        self.kv.delete(&job.key()).await
     }
 }

@@ -6,6 +6,7 @@
 use chatsource_tests::amocrm::{Amocrm, Config};
 use chatsource_tests::server::{TestServer, start};
 use serde_json::{Value, json};
+use shared::crm::{Deadline, Session};
 use shared::domain::ids::IntegrationId;
 use shared::domain::oauth::Refresh;
 use std::sync::Arc;
@@ -190,24 +191,14 @@ async fn twenty_workers_needing_a_fresh_token_at_once_cause_exactly_one_refresh(
         .await
         .unwrap()
         .unwrap();
-    let http = shared::clients::http_client(Duration::from_secs(10));
-    let settings = integration.amocrm.clone().unwrap();
+    let app = Arc::new(shared::app::App::new(s.server.store.clone()));
+    let integration = Arc::new(integration);
     let workers = (0..20).map(|_| {
-        let (store, http, settings, stale, id) = (
-            s.server.store.clone(),
-            http.clone(),
-            settings.clone(),
-            stale.clone(),
-            id.clone(),
-        );
+        let (app, integration, stale) = (app.clone(), integration.clone(), stale.clone());
         tokio::spawn(async move {
-            let client = shared::clients::amocrm::Amocrm {
-                http: &http,
-                settings: &settings,
-            };
             // Each was refused with the old token, and asks for a fresh one at the same moment.
-            store
-                .access_token(&id, &client, Refresh::Refused(&stale), chrono::Utc::now)
+            Session::new(&app, &integration, Deadline::after(Duration::from_secs(30)))
+                .token(Refresh::Refused(&stale))
                 .await
         })
     });
@@ -264,7 +255,7 @@ async fn a_revoked_connection_parks_jobs_shows_needs_reauth_and_reconnecting_dra
     );
     let id = IntegrationId::parse(&s.integration_id).unwrap();
     assert_eq!(
-        s.server.store.waiting_jobs(&id).await.unwrap().len(),
+        s.server.store.waiting_jobs(&id, 1000).await.unwrap().len(),
         1,
         "the job waits, not lost"
     );
@@ -275,7 +266,14 @@ async fn a_revoked_connection_parks_jobs_shows_needs_reauth_and_reconnecting_dra
     let items = appeals_when(&s, complete).await;
     assert_eq!(items[0]["status"], "complete", "{:#?}", items[0]);
     assert!(items[0].get("status_reason").is_none());
-    assert!(s.server.store.waiting_jobs(&id).await.unwrap().is_empty());
+    assert!(
+        s.server
+            .store
+            .waiting_jobs(&id, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -396,11 +394,241 @@ async fn the_hourly_maintenance_refreshes_a_connection_left_idle_for_a_month() {
     tokens.obtained_at -= chrono::Duration::days(31);
     s.server.store.connect(&tokens).await.unwrap();
     let app = shared::app::App::new(s.server.store.clone());
-    let report = maintenance::run(&app).await;
+    let report =
+        maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
     assert_eq!(report.refreshed, 1, "{report:?}");
     assert_eq!(s.amo.refreshes(), 1);
     let fresh = s.server.store.tokens(&id).await.unwrap().unwrap();
     assert!(chrono::Utc::now() - fresh.obtained_at < chrono::Duration::minutes(1));
     // Nothing else was that old: a second run leaves everything alone.
-    assert_eq!(maintenance::run(&app).await.refreshed, 0);
+    assert_eq!(
+        maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION))
+            .await
+            .refreshed,
+        0
+    );
+}
+
+/// What a worker has in hand when amoCRM refuses its token: an app over the server's store,
+/// the integration as stored, and the token amoCRM just refused (every access token expired).
+async fn refused(
+    s: &Setup,
+) -> (
+    Arc<shared::app::App>,
+    Arc<shared::domain::integration::Integration>,
+    shared::domain::secret::Secret,
+) {
+    s.amo.expire_access_tokens();
+    let id = IntegrationId::parse(&s.integration_id).unwrap();
+    let stale = s
+        .server
+        .store
+        .tokens(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_token;
+    let integration = s
+        .server
+        .store
+        .entity(&s.integration_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let app = Arc::new(shared::app::App::new(s.server.store.clone()));
+    (app, Arc::new(integration), stale)
+}
+
+/// A worker asking for a fresh token in its own task, with a one-second lease.
+fn ask(
+    app: &Arc<shared::app::App>,
+    integration: &Arc<shared::domain::integration::Integration>,
+    stale: &shared::domain::secret::Secret,
+) -> tokio::task::JoinHandle<Result<shared::domain::secret::Secret, shared::crm::SessionError>> {
+    let (app, integration, stale) = (app.clone(), integration.clone(), stale.clone());
+    tokio::spawn(async move {
+        Session::new(&app, &integration, Deadline::after(Duration::from_secs(30)))
+            .with_timing(short_lease())
+            .token(Refresh::Refused(&stale))
+            .await
+    })
+}
+
+fn short_lease() -> shared::crm::Timing {
+    shared::crm::Timing {
+        lease: Duration::from_secs(1),
+        ..shared::crm::Timing::default()
+    }
+}
+
+/// Other workers booked the account's pace about `ahead` into the future.
+async fn book_the_pace(
+    app: &shared::app::App,
+    integration: &shared::domain::integration::Integration,
+    ahead: Duration,
+) {
+    let key = integration.amocrm.as_ref().unwrap().pace_key();
+    let now = || chrono::Utc::now().timestamp_millis();
+    let spacing = Duration::from_millis(1000 / u64::from(shared::crm::AMOCRM_PER_SECOND) + 15);
+    let until = now() + ahead.as_millis() as i64;
+    while let Some(turn) = app
+        .store
+        .reserve_turn(&key, spacing, now, i64::MAX)
+        .await
+        .unwrap()
+    {
+        if turn.at_ms >= until {
+            break;
+        }
+    }
+}
+
+async fn until(what: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !what() {
+        assert!(std::time::Instant::now() < deadline, "waited 10 s in vain");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_takes_its_pace_turn_before_its_lease_so_a_busy_pace_never_lets_the_lease_lapse()
+{
+    let s = setup().await;
+    connect(&s).await;
+    let (app, integration, stale) = refused(&s).await;
+    assert_eq!(
+        integration.amocrm.as_ref().unwrap().pace_key(),
+        "amocrm#account#30123456",
+        "the pace is the account's, learned on connecting"
+    );
+    book_the_pace(&app, &integration, Duration::from_secs(2)).await;
+    let first = ask(&app, &integration, &stale);
+    // Longer than the lease: a lease taken before the wait for the turn would have lapsed.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let second = ask(&app, &integration, &stale);
+    let first = first.await.unwrap().unwrap();
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(first, second, "both use the one new token");
+    assert_ne!(first, stale);
+    assert_eq!(
+        s.amo.calls("POST /oauth2/access_token"),
+        2,
+        "the code, then one refresh"
+    );
+    assert_eq!(s.amo.refreshes(), 1);
+    assert_eq!(integration_status(&s).await, "connected");
+}
+
+#[tokio::test]
+async fn a_lease_that_lapses_while_amocrm_is_slow_is_not_spent_again_and_its_holder_still_stores_the_pair()
+ {
+    let s = setup().await;
+    connect(&s).await;
+    let (app, integration, stale) = refused(&s).await;
+    s.amo.hold_refresh_answers(Duration::from_millis(2500));
+    let holder = ask(&app, &integration, &stale);
+    until(|| s.amo.refreshes() == 1).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The lease lapsed with no result: whether amoCRM used the token is not known here.
+    let other = ask(&app, &integration, &stale).await.unwrap();
+    match other {
+        Err(shared::crm::SessionError::Token(shared::domain::oauth::TokenError::NeedsReauth(
+            reason,
+        ))) => assert!(reason.contains("stopped half-way"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // The holder was only slow: it comes back with the pair and stores it, fenced on its lease.
+    let fresh = holder.await.unwrap().unwrap();
+    assert_ne!(fresh, stale);
+    assert_eq!(
+        s.amo.calls("POST /oauth2/access_token"),
+        2,
+        "the code, then one refresh"
+    );
+    assert_eq!(integration_status(&s).await, "connected");
+    let now = Session::new(&app, &integration, Deadline::after(Duration::from_secs(5)))
+        .token(Refresh::IfExpiring)
+        .await
+        .unwrap();
+    assert_eq!(now, fresh);
+}
+
+#[tokio::test]
+async fn a_holder_killed_after_amocrm_consumed_the_token_leaves_an_honest_needs_reauth_and_no_second_refresh()
+ {
+    let s = setup().await;
+    connect(&s).await;
+    let (app, stored, stale) = refused(&s).await;
+    s.amo.hold_refresh_answers(Duration::from_secs(30));
+    let holder = ask(&app, &stored, &stale);
+    until(|| s.amo.refreshes() == 1).await;
+    holder.abort(); // the worker dies with the new pair on its way
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let workers: Vec<_> = (0..5).map(|_| ask(&app, &stored, &stale)).collect();
+    for worker in workers {
+        assert!(matches!(
+            worker.await.unwrap(),
+            Err(shared::crm::SessionError::Token(
+                shared::domain::oauth::TokenError::NeedsReauth(_)
+            ))
+        ));
+    }
+    assert_eq!(
+        s.amo.calls("POST /oauth2/access_token"),
+        2,
+        "the code, then the one refresh; the consumed token is never spent again"
+    );
+    let connection = integration(&s).await["connection"].clone();
+    assert_eq!(connection["status"], "needs_reauth", "{connection}");
+    assert!(
+        connection["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stopped half-way"),
+        "{connection}"
+    );
+    // The user connects again, and everything works as before.
+    connect(&s).await;
+    assert_eq!(integration_status(&s).await, "connected");
+}
+
+#[tokio::test]
+async fn maintenance_and_the_field_list_take_their_turn_of_the_accounts_pace_like_every_call() {
+    let s = setup().await;
+    connect(&s).await;
+    let (app, integration, _) = refused(&s).await;
+    let id = IntegrationId::parse(&s.integration_id).unwrap();
+    let mut tokens = s.server.store.tokens(&id).await.unwrap().unwrap();
+    tokens.obtained_at -= chrono::Duration::days(31);
+    s.server.store.connect(&tokens).await.unwrap();
+
+    book_the_pace(&app, &integration, Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    let report =
+        maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "the refresh waited for its turn: {:?}",
+        started.elapsed()
+    );
+
+    book_the_pace(&app, &integration, Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    let fields = s
+        .server
+        .demo(
+            "GET",
+            &format!("/api/integrations/{}/amocrm/fields", s.integration_id),
+            None,
+        )
+        .await;
+    assert_eq!(fields.status, 200, "{}", fields.json);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "the field list waited for its turn: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.amo.rate_limited(), 0);
 }

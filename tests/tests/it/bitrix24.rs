@@ -376,14 +376,16 @@ async fn a_dropped_event_is_recovered_by_reconciliation_and_running_it_again_add
     // The hourly run does the same for every connected portal, and finds nothing new either.
     let app = shared::app::App::new(s.server.store.clone())
         .with_queue(chatsource::embedded_queue(&s.server.store));
-    let report = maintenance::run(&app).await;
+    let report =
+        maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
     assert_eq!((report.reconciled, report.queued), (1, 0), "{report:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(appeals_when(&s, count(1)).await.len(), 1);
 
     // A later dropped lead is found by the hourly run.
     let later = openline_lead(&s.b24, "vkgroup", json!({}));
-    let report = maintenance::run(&app).await;
+    let report =
+        maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
     assert_eq!(report.queued, 1, "{report:?}");
     let items = appeals_when(&s, count(2)).await;
     let vk = items
@@ -436,11 +438,19 @@ async fn an_expired_token_is_refreshed_once_and_a_revoked_one_parks_the_lead_unt
     event(&s, s.b24.event_body("ONCRMLEADADD", second)).await;
     let id = IntegrationId::parse(&s.integration_id).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while s.server.store.waiting_jobs(&id).await.unwrap().is_empty() && Instant::now() < deadline {
+    while s
+        .server
+        .store
+        .waiting_jobs(&id, 1000)
+        .await
+        .unwrap()
+        .is_empty()
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        s.server.store.waiting_jobs(&id).await.unwrap().len(),
+        s.server.store.waiting_jobs(&id, 1000).await.unwrap().len(),
         1,
         "the lead waits, not lost"
     );
@@ -463,7 +473,14 @@ async fn an_expired_token_is_refreshed_once_and_a_revoked_one_parks_the_lead_unt
     connect(&s).await;
     let items = appeals_when(&s, count(2)).await;
     assert_eq!(items.len(), 2, "{items:#?}");
-    assert!(s.server.store.waiting_jobs(&id).await.unwrap().is_empty());
+    assert!(
+        s.server
+            .store
+            .waiting_jobs(&id, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -584,7 +601,7 @@ async fn over_the_portal_limit_the_read_backs_off_and_is_retried() {
         .await
         .unwrap()
         .unwrap();
-    shared::app::ingest::enqueue(
+    shared::app::jobs::enqueue(
         &app,
         &integration,
         &shared::domain::ids::AppealId::derive(
@@ -606,11 +623,17 @@ async fn over_the_portal_limit_the_read_backs_off_and_is_retried() {
         503,
         json!({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}),
     );
-    let worker = Worker::with(vec![Duration::ZERO; 3], Duration::from_secs(5));
+    let worker = Worker::with(vec![Duration::ZERO; 3], shared::crm::Timing::default());
     let mut outcomes = Vec::new();
     for _ in 0..2 {
         for delivery in queue.receive(10, Duration::from_secs(60)).await.unwrap() {
-            let outcome = worker.handle(&app, &delivery).await;
+            let outcome = worker
+                .handle(
+                    &app,
+                    &delivery,
+                    shared::crm::Deadline::after(Duration::from_secs(30)),
+                )
+                .await;
             if outcome == Outcome::Done {
                 queue.delete(&delivery.receipt).await.unwrap();
             }

@@ -5,11 +5,12 @@
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chatsource_tests::verbox::{Mode, TOKEN, Verbox};
 use chrono::{TimeZone, Utc};
-use enrichment_worker::{Outcome, Worker};
+use enrichment_worker::{INVOCATION, Outcome, Worker};
 use serde_json::json;
 use shared::app::App;
 use shared::app::demo;
 use shared::app::ingest::{self, Delivery};
+use shared::crm::{Deadline, Timing};
 use shared::domain::appeal::{Appeal, Status};
 use shared::domain::integration::Integration;
 use shared::domain::secret::Secret;
@@ -81,7 +82,9 @@ async fn dialog_without_messages(h: &Harness) -> Appeal {
 async fn round(h: &Harness, worker: &Worker) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for delivery in h.queue.receive(10, Duration::from_secs(60)).await.unwrap() {
-        let outcome = worker.handle(&h.app, &delivery).await;
+        let outcome = worker
+            .handle(&h.app, &delivery, Deadline::after(INVOCATION))
+            .await;
         if outcome == Outcome::Done {
             h.queue.delete(&delivery.receipt).await.unwrap();
         }
@@ -95,7 +98,7 @@ async fn appeal(h: &Harness, id: &shared::domain::ids::AppealId) -> Appeal {
 }
 
 fn fast(retries: usize) -> Worker {
-    Worker::with(vec![Duration::ZERO; retries], Duration::from_secs(5))
+    Worker::with(vec![Duration::ZERO; retries], Timing::default())
 }
 
 #[tokio::test]
@@ -195,7 +198,11 @@ async fn a_refused_token_is_given_up_at_once() {
 async fn a_slow_answer_times_out_and_the_retry_succeeds() {
     let h = harness(Mode::SlowFirst(Duration::from_secs(3)), TOKEN).await;
     let pending = dialog_without_messages(&h).await;
-    let worker = Worker::with(vec![Duration::ZERO], Duration::from_millis(300));
+    let timing = Timing {
+        request: Duration::from_millis(300),
+        ..Timing::default()
+    };
+    let worker = Worker::with(vec![Duration::ZERO], timing);
     assert_eq!(round(&h, &worker).await, [Outcome::RetryLater]);
     assert_eq!(round(&h, &worker).await, [Outcome::Done]);
     assert_eq!(appeal(&h, &pending.id).await.status, Status::Complete);
@@ -224,10 +231,14 @@ async fn on_lambda_retries_are_reported_as_batch_item_failures_and_the_last_atte
         event
     };
     let worker = fast(2);
-    let first = worker.sqs_batch(&h.app, event(1)).await;
+    let first = worker
+        .sqs_batch(&h.app, event(1), Deadline::after(INVOCATION))
+        .await;
     assert_eq!(first.batch_item_failures.len(), 1);
     assert_eq!(first.batch_item_failures[0].item_identifier, "m-1");
-    let last = worker.sqs_batch(&h.app, event(3)).await;
+    let last = worker
+        .sqs_batch(&h.app, event(3), Deadline::after(INVOCATION))
+        .await;
     assert!(
         last.batch_item_failures.is_empty(),
         "given up: acknowledged, and parked"

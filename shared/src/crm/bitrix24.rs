@@ -1,0 +1,394 @@
+//! Bitrix24 Open Lines: connecting a portal over OAuth, a lead or deal that an event (or
+//! reconciliation) named read with the open-line chat behind it (providers.md 4.5), and
+//! reconciliation for a CRM that never sends an event twice.
+//!
+//! Reading an entity: one `batch` reads the entity, its chats and its session activities; a
+//! deal's contact is one more call; then the history of each session. The appeal is made from
+//! them. An entity no open line made is recorded as skipped, as is one that no longer exists.
+//! Every portal call goes through the integration's [`Session`] (2 requests/s per portal);
+//! `QUERY_LIMIT_EXCEEDED` is retried on the worker's schedule.
+
+use super::{ConnectError, Session, SessionError, connected};
+use crate::app::{ingest, jobs};
+use crate::clients::CallError;
+pub use crate::clients::bitrix24::authorize_url;
+use crate::clients::bitrix24::{Batch, Bitrix24, Connected, command};
+use crate::domain::ids::AppealId;
+use crate::domain::integration::{Bitrix24Settings, CrmEntity, Integration};
+use crate::domain::job::{Failure, Task};
+use crate::domain::providers::bitrix24::{
+    OpenLine, Read, Transcript, dialog_transcript, entity_ref, history_transcript, owner_type_id,
+};
+use crate::store::{Skipped, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Sessions of one entity whose history is read (a lead is normally one chat, one session).
+const MAX_SESSIONS: usize = 10;
+/// `im.dialog.messages.get` pages (of 50) read when there is no session to ask for.
+const MAX_DIALOG_PAGES: usize = 10;
+
+fn settings(integration: &Integration) -> Result<&Bitrix24Settings, CallError> {
+    integration
+        .bitrix24
+        .as_ref()
+        .ok_or_else(|| CallError::Refused("not a Bitrix24 integration".into()))
+}
+
+fn client<'a>(session: &Session<'a>, timeout: Duration) -> Result<Bitrix24<'a>, CallError> {
+    Ok(Bitrix24 {
+        http: session.http(),
+        settings: settings(session.integration())?,
+        timeout,
+    })
+}
+
+/// `POST {portal}/rest/{method}.json` with the connection's token, at the portal's pace.
+async fn call(session: &Session<'_>, method: &str, params: Value) -> Result<Value, SessionError> {
+    session
+        .call(|token, timeout| {
+            let params = params.clone();
+            async move { client(session, timeout)?.call(&token, method, params).await }
+        })
+        .await
+}
+
+/// Several calls for one turn of the portal's pace.
+async fn batch(session: &Session<'_>, commands: &[(&str, String)]) -> Result<Batch, SessionError> {
+    session
+        .call(
+            |token, timeout| async move { client(session, timeout)?.batch(&token, commands).await },
+        )
+        .await
+}
+
+/// The OAuth callback's work: the code (it lives 30 seconds) exchanged first, the pair stored
+/// with the portal it names: its events must carry that member id and domain from now on.
+pub async fn connect(
+    session: &Session<'_>,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Integration, ConnectError> {
+    let Connected {
+        grant,
+        member_id,
+        domain,
+    } = session
+        .paced(|timeout| async move { client(session, timeout)?.exchange_code(code).await })
+        .await?;
+    connected(session.app(), session.integration(), grant, now, |i| {
+        if let Some(b) = i.bitrix24.as_mut() {
+            b.member_id = member_id.clone().or(b.member_id.take());
+            b.domain = domain
+                .as_ref()
+                .map(|d| d.to_ascii_lowercase())
+                .or(b.domain.take());
+        }
+    })
+    .await
+}
+
+/// Reads the entity a job names and makes its appeal, or records it as no chat.
+pub async fn enrich(session: &Session<'_>, entity: CrmEntity, id: u64) -> Result<(), Failure> {
+    let integration = session.integration();
+    let app = session.app();
+    let provider_ref = entity_ref(entity, id);
+    match read(session, entity, id).await {
+        Ok(Some(reason)) | Err(Failure::GiveUp(reason)) => {
+            // Recorded, so reconciliation does not queue it again; a give-up is still parked.
+            let skipped = Skipped {
+                integration_id: integration.id.clone(),
+                entity_ref: provider_ref.clone(),
+                reason: reason.clone(),
+                at: Utc::now(),
+            };
+            app.store
+                .skip_entity(&skipped)
+                .await
+                .map_err(|e| Failure::Retry(e.to_string()))?;
+            tracing::info!(integration_id = %integration.id, entity = %provider_ref, reason = %reason, "Bitrix24 entity skipped");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// Makes the appeal of an entity; `Some(reason)` when it is none.
+async fn read(
+    session: &Session<'_>,
+    entity: CrmEntity,
+    id: u64,
+) -> Result<Option<String>, Failure> {
+    let integration = session.integration();
+    let fail = |e| super::failure(integration, e);
+    let settings = settings(integration).map_err(|e| fail(SessionError::Call(e)))?;
+    let kind = entity.as_str();
+    let batch = batch(
+        session,
+        &[
+            (
+                "entity",
+                command(&format!("crm.{kind}.get"), &[("id", id.to_string())]),
+            ),
+            (
+                "chats",
+                command(
+                    "imopenlines.crm.chat.get",
+                    &[
+                        ("CRM_ENTITY_TYPE", kind.to_owned()),
+                        ("CRM_ENTITY", id.to_string()),
+                        ("ACTIVE_ONLY", "N".into()),
+                    ],
+                ),
+            ),
+            (
+                "sessions",
+                command(
+                    "crm.activity.list",
+                    &[
+                        ("filter[OWNER_TYPE_ID]", owner_type_id(entity).to_string()),
+                        ("filter[OWNER_ID]", id.to_string()),
+                        ("filter[PROVIDER_ID]", "IMOPENLINES_SESSION".into()),
+                        ("select[]", "ID".into()),
+                        ("select[]", "ASSOCIATED_ENTITY_ID".into()),
+                        ("select[]", "PROVIDER_PARAMS".into()),
+                        ("order[ID]", "ASC".into()),
+                    ],
+                ),
+            ),
+        ],
+    )
+    .await
+    .map_err(fail)?;
+    let part = |name| {
+        batch
+            .get(name)
+            .cloned()
+            .map_err(|e| fail(SessionError::Call(e)))
+    };
+    let fields = match batch.get("entity") {
+        Ok(fields) if fields.is_object() => fields.clone(),
+        Ok(_) | Err(CallError::NotFound(_)) => {
+            return Ok(Some(format!(
+                "{kind} {id} does not exist in Bitrix24 (deleted?)"
+            )));
+        }
+        Err(e) => return Err(fail(SessionError::Call(e))),
+    };
+    let chats = part("chats")?;
+    let sessions = part("sessions")?;
+    let mut read = Read {
+        entity,
+        id,
+        fields: &fields,
+        contact: None,
+        chats: &chats,
+        sessions: &sessions,
+    };
+    let Some(line) = read.open_line() else {
+        return Ok(Some(format!(
+            "{kind} {id} was not made by an open line (no chat, no session, no OPENLINE value)"
+        )));
+    };
+    let contact = match read.contact_to_read() {
+        Some(contact_id) => match call(session, "crm.contact.get", json!({"id": contact_id})).await
+        {
+            Ok(body) => Some(body["result"].clone()),
+            // A deleted contact: the entity's own fields still name the person.
+            Err(SessionError::Call(CallError::NotFound(_))) => None,
+            Err(e) => return Err(fail(e)),
+        },
+        None => None,
+    };
+    read.contact = contact.as_ref();
+    let transcript = transcript(session, &line).await?;
+    let facts = read.facts(&line, transcript, settings);
+    let appeal = ingest::apply(session.app(), integration, &facts, Utc::now())
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    tracing::info!(integration_id = %integration.id, appeal_id = %appeal.id, channel = %facts.channel.as_str(), "Bitrix24 open-line chat read");
+    Ok(None)
+}
+
+/// The chat's messages: each session's history (it needs the session id, else ACCESS_DENIED),
+/// else the chat's own messages.
+async fn transcript(session: &Session<'_>, line: &OpenLine) -> Result<Transcript, Failure> {
+    let fail = |e| super::failure(session.integration(), e);
+    let mut out = Transcript::default();
+    for id in line.session_ids.iter().take(MAX_SESSIONS) {
+        let mut params = json!({"SESSION_ID": id});
+        if let Some(chat) = line.chat_id {
+            params["CHAT_ID"] = json!(chat);
+        }
+        match call(session, "imopenlines.session.history.get", params).await {
+            Ok(body) => out.extend(history_transcript(&body["result"])),
+            // Without the rights to this session, the chat's messages may still be readable.
+            Err(SessionError::Call(CallError::Refused(_) | CallError::NotFound(_))) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    if !out.messages.is_empty() {
+        return Ok(out);
+    }
+    let Some(chat) = line.chat_id else {
+        return Ok(out);
+    };
+    let mut last_id: Option<u64> = None;
+    for _ in 0..MAX_DIALOG_PAGES {
+        let mut params = json!({"DIALOG_ID": format!("chat{chat}"), "LIMIT": 50});
+        if let Some(last) = last_id {
+            params["LAST_ID"] = json!(last);
+        }
+        let body = match call(session, "im.dialog.messages.get", params).await {
+            Ok(body) => body,
+            // No `im` scope: the appeal is made without its transcript rather than not at all.
+            Err(SessionError::Call(CallError::Refused(reason))) => {
+                tracing::warn!(chat, reason = %reason, "the chat's messages could not be read");
+                break;
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        let page = &body["result"];
+        let ids: Vec<u64> = page["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_u64())
+            .collect();
+        out.extend(dialog_transcript(page));
+        // Newest first: the next page is older than this page's oldest.
+        match ids.iter().min() {
+            Some(oldest) if ids.len() >= 50 => last_id = Some(*oldest),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Events come through Bitrix24's queue, seconds late, and clocks differ: each run lists again
+/// from this long before the watermark.
+pub const OVERLAP: Duration = Duration::from_secs(10 * 60);
+/// Pages of 50 listed per run; a backlog beyond them waits for the next run.
+pub const MAX_PAGES: usize = 20;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reconciled {
+    /// Entities created since the watermark (less the overlap).
+    pub listed: usize,
+    /// Of them, the ones never seen, now queued.
+    pub queued: usize,
+    /// Entities created up to this moment have been listed.
+    pub watermark: Option<DateTime<Utc>>,
+    /// More were left for the next run.
+    pub more: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("only Bitrix24 integrations are reconciled")]
+    NotReconciled,
+    #[error(transparent)]
+    Crm(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reconciliation (providers.md 4.4): the leads (or deals) created since the watermark are
+/// listed, and each one we have not seen (no appeal, not skipped) is queued to be read, so an
+/// event lost while we were down, or dropped on the way, still becomes an appeal. Running it
+/// again queues nothing new; an entity queued twice makes one appeal all the same (its appeal
+/// id is derived from it).
+pub async fn reconcile(
+    session: &Session<'_>,
+    now: DateTime<Utc>,
+) -> Result<Reconciled, ReconcileError> {
+    let integration = session.integration();
+    let app = session.app();
+    let Some(settings) = &integration.bitrix24 else {
+        return Err(ReconcileError::NotReconciled);
+    };
+    let entity = settings.entity;
+    // Nothing before the integration existed was ever sent to us.
+    let watermark = app
+        .store
+        .watermark(&integration.id)
+        .await?
+        .unwrap_or(integration.created_at);
+    let since = watermark - chrono::Duration::from_std(OVERLAP).unwrap_or_default();
+    let method = format!("crm.{}.list", entity.as_str());
+    let mut report = Reconciled {
+        watermark: Some(watermark),
+        ..Reconciled::default()
+    };
+    let mut newest: Option<DateTime<Utc>> = None;
+    let mut start = 0u64;
+    for page in 0..MAX_PAGES {
+        let body = call(
+            session,
+            &method,
+            json!({
+                "filter": {">DATE_CREATE": since.to_rfc3339()},
+                "order": {"DATE_CREATE": "ASC", "ID": "ASC"},
+                "select": ["ID", "DATE_CREATE"],
+                "start": start,
+            }),
+        )
+        .await?;
+        for row in body["result"].as_array().into_iter().flatten() {
+            let Some(id) = field(row, "ID").and_then(|id| id.parse::<u64>().ok()) else {
+                continue;
+            };
+            report.listed += 1;
+            if let Some(created) = field(row, "DATE_CREATE")
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc))
+            {
+                newest = newest.max(Some(created));
+            }
+            let provider_ref = entity_ref(entity, id);
+            let appeal_id = AppealId::derive(
+                &integration.id,
+                integration.provider.as_str(),
+                &provider_ref,
+            );
+            if app.store.appeal(&appeal_id).await?.is_some()
+                || app
+                    .store
+                    .skipped_entity(&integration.id, &provider_ref)
+                    .await?
+                    .is_some()
+            {
+                continue;
+            }
+            let task = Task::Bitrix24Entity { entity, id };
+            jobs::enqueue(app, integration, &appeal_id, task, now).await?;
+            report.queued += 1;
+        }
+        match body["next"].as_u64() {
+            Some(next) if next > start => start = next,
+            _ => break,
+        }
+        report.more = page + 1 == MAX_PAGES;
+    }
+    if let Some(newest) = newest {
+        report.watermark = Some(
+            app.store
+                .advance_watermark(&integration.id, newest, now)
+                .await?,
+        );
+    }
+    tracing::info!(
+        integration_id = %integration.id,
+        listed = report.listed,
+        queued = report.queued,
+        "Bitrix24 reconciled"
+    );
+    Ok(report)
+}
+
+fn field(row: &Value, key: &str) -> Option<String> {
+    crate::domain::providers::lenient::as_string(row.get(key)?)
+}
