@@ -327,3 +327,48 @@ impl Integration {
             .unwrap_or_else(Channel::site)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crm_account_is_paced_by_its_own_id_once_known_whatever_address_reaches_it() {
+        let amo = |base: &str, id: Option<u64>| AmocrmSettings {
+            base_url: base.into(),
+            client_id: None,
+            client_secret: None,
+            session_field_id: None,
+            long_lived_token: None,
+            account_id: id,
+            redirect_uri: None,
+        };
+        assert_eq!(
+            amo("https://acme.amocrm.ru", None).pace_key(),
+            "amocrm#https://acme.amocrm.ru"
+        );
+        assert_eq!(
+            amo("https://acme.amocrm.ru", Some(7)).pace_key(),
+            amo("https://crm.acme.example", Some(7)).pace_key()
+        );
+        let b24 = |portal: &str, member: Option<&str>| Bitrix24Settings {
+            portal_url: portal.into(),
+            client_id: None,
+            client_secret: None,
+            application_token: None,
+            entity: CrmEntity::Lead,
+            session_field: None,
+            oauth_url: Bitrix24Settings::DEFAULT_OAUTH_URL.into(),
+            member_id: member.map(str::to_owned),
+            domain: None,
+        };
+        assert_eq!(
+            b24("https://acme.bitrix24.ru", None).pace_key(),
+            "bitrix24#acme.bitrix24.ru"
+        );
+        assert_eq!(
+            b24("https://acme.bitrix24.ru", Some("m1")).pace_key(),
+            b24("https://b24.acme.example", Some("m1")).pace_key()
+        );
+    }
+}

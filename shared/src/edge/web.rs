@@ -10,6 +10,7 @@ use crate::domain::oauth::TokenError;
 use crate::store::StoreError;
 use http::{HeaderMap, Response, StatusCode, header};
 use serde::Serialize;
+use tracing::Instrument;
 
 pub type HttpResponse = Response<String>;
 
@@ -281,7 +282,19 @@ pub async fn webhook<B: AsRef<[u8]>>(
         body: req.body().as_ref(),
         content_type: content_type(req.headers()),
     };
-    let result = crate::app::ingest::receive(app, delivery, chrono::Utc::now()).await;
+    // One span per delivery: what is logged inside carries its ids (never the secret; an id
+    // that is no id is not repeated).
+    let span = tracing::info_span!(
+        "webhook",
+        provider = %provider,
+        hook,
+        integration_id = crate::domain::ids::IntegrationId::parse(integration_id)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|_| "invalid".into()),
+    );
+    let result = crate::app::ingest::receive(app, delivery, chrono::Utc::now())
+        .instrument(span)
+        .await;
     respond(
         StatusCode::OK,
         result

@@ -13,10 +13,10 @@
 //! | queued message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `QUEUE#<queue>` / `<visible_at>#<id>` | | sent + 14 days |
 //! | dead-lettered message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `DLQ#<queue>` / `<parked_at>#<id>` | | sent + 14 days |
 //! | deep-link code | `CODE#<code>` | `CODE` | | | as its session |
-//! | OAuth tokens of a connection | `TOKENS#<integration>` | `TOKENS` | `TOKENS` / `<obtained_at>#<integration>` | | |
+//! | OAuth tokens of a connection (and the refresh lease) | `TOKENS#<integration>` | `TOKENS` | `TOKENS` / `<obtained_at>#<integration>` | | |
 //! | OAuth state (single use) | `OAUTHSTATE#<nonce>` | `OAUTHSTATE` | | | issued + its lifetime |
 //! | the key OAuth states are signed with | `META#oauth-signing-key` | `META` | | | |
-//! | rate-limit pace of a provider account | `RATE#<provider>#<account>` | `RATE` | | | an hour idle |
+//! | pace of a CRM account (next free turn) | `RATE#amocrm#account#<account id>`, `RATE#bitrix24#member#<member id>` (before connecting: `RATE#<provider>#<host>`) | `RATE` | | | an hour idle |
 //! | job waiting for a connection | `WAITJOB#<id>` | `WAITJOB` | `WAITING#<integration>` / `<since>#<id>` | | |
 //! | a message collected for a conversation | `CONVO#<integration>#<conversation>` | `MSG#<at>#<id>` | | | kept + 90 days |
 //! | CRM entity read and skipped | `SKIPPED#<integration>#<entity>` | `SKIPPED` | `SKIPPEDS#<integration>` / `<at>#<entity>` | | skipped + 90 days |

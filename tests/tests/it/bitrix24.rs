@@ -660,3 +660,114 @@ async fn over_the_portal_limit_the_read_backs_off_and_is_retried() {
     assert_eq!(appeal.messages.len(), 3);
     assert!(queue.is_empty().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_backlog_of_sixty_leads_on_one_portal_read_by_five_workers_ends_with_sixty_appeals_no_timeout_and_nothing_dead_lettered()
+ {
+    use enrichment_worker::{Outcome, Worker};
+    use shared::queue::Queue;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let b24 = Bitrix24::start(Config::default()).await;
+    b24.add_user(OLGA, "Ольга", "Смирнова", "olga@shop.example.ru");
+    let (app, queue, _dir) = worker_harness(&b24).await;
+    let integration = app
+        .integration(shared::app::demo::BITRIX24_INTEGRATION_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..60 {
+        let lead = openline_lead(&b24, "telegrambot", json!({}));
+        let appeal = shared::domain::ids::AppealId::derive(
+            &integration.id,
+            "bitrix24",
+            &format!("lead:{lead}"),
+        );
+        let task = shared::domain::job::Task::Bitrix24Entity {
+            entity: shared::domain::integration::CrmEntity::Lead,
+            id: lead,
+        };
+        shared::app::jobs::enqueue(&app, &integration, &appeal, task, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let account = shared::domain::ids::AccountId::parse(shared::app::demo::ACCOUNT_ID).unwrap();
+    let appeals = || async {
+        app.store
+            .appeals(&account, &Default::default(), 100, None)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|a| a.provider == shared::domain::appeal::Provider::Bitrix24)
+            .count()
+    };
+    // Five Lambda invocations at a time (the template's MaximumConcurrency), each a batch of
+    // up to ten jobs (BatchSize) and a 30-second deadline (Timeout); a job out of time comes
+    // back a second later.
+    let worker = Arc::new(Worker::new().deferring_for(Duration::from_secs(1)));
+    let (invocations, timeouts, retries) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let started = Instant::now();
+    let lambdas: Vec<_> = (0..5)
+        .map(|_| {
+            let (app, queue, worker) = (app.clone(), queue.clone(), worker.clone());
+            let (invocations, timeouts, retries) =
+                (invocations.clone(), timeouts.clone(), retries.clone());
+            tokio::spawn(async move {
+                while started.elapsed() < Duration::from_secs(240) {
+                    let batch = queue.receive(10, Duration::from_secs(180)).await.unwrap();
+                    if batch.is_empty() {
+                        if queue.is_empty().await.unwrap() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    invocations.fetch_add(1, Ordering::SeqCst);
+                    let invoked = Instant::now();
+                    let deadline = shared::crm::Deadline::after(Duration::from_secs(30));
+                    let outcomes = worker.batch(&app, &batch, deadline).await;
+                    if invoked.elapsed() >= Duration::from_secs(30) {
+                        timeouts.fetch_add(1, Ordering::SeqCst);
+                    }
+                    for (delivery, outcome) in batch.iter().zip(outcomes) {
+                        match outcome {
+                            Outcome::Done => queue.delete(&delivery.receipt).await.unwrap(),
+                            Outcome::RetryLater => {
+                                retries.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for lambda in lambdas {
+        lambda.await.unwrap();
+    }
+    let took = started.elapsed();
+    assert_eq!(appeals().await, 60, "every lead became its appeal");
+    assert_eq!(
+        timeouts.load(Ordering::SeqCst),
+        0,
+        "no invocation ran out its time"
+    );
+    assert_eq!(
+        retries.load(Ordering::SeqCst),
+        0,
+        "nothing failed on the way"
+    );
+    assert!(
+        queue.parked(10).await.unwrap().is_empty(),
+        "nothing dead-lettered"
+    );
+    assert_eq!(b24.rate_limited(), 0, "the portal was never over its limit");
+    eprintln!(
+        "60 leads, 5 workers: {took:?}, {} invocations, {} portal hits",
+        invocations.load(Ordering::SeqCst),
+        b24.hits()
+    );
+}

@@ -130,6 +130,13 @@ async fn lambda_logs_are_json_lines_with_ids_and_no_personal_data() {
             .iter()
             .all(|l| l["fields"]["integration_id"] == "int_demo_jivo")
     );
+    // Each delivery is a span: whatever is logged while handling it carries its ids.
+    assert!(
+        handled.iter().all(|l| l["span"]["name"] == "webhook"
+            && l["span"]["provider"] == "jivo"
+            && l["span"]["integration_id"] == "int_demo_jivo"),
+        "{handled:#?}"
+    );
     assert!(
         handled
             .iter()
@@ -199,6 +206,23 @@ async fn the_verbox_lambda_queues_to_sqs_and_the_worker_lambda_completes_the_dia
     assert_eq!(appeal.status, shared::domain::appeal::Status::Complete);
     assert_eq!(appeal.messages.len(), 3);
     assert_eq!(rest.calls(), 1);
+    // The job is a span: its lines carry the job's, the integration's and the appeal's ids.
+    let done: Vec<Value> = worker
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|l| l["fields"]["message"] == "enrichment done")
+        .collect();
+    assert_eq!(done.len(), 1, "{:#?}", worker.logs());
+    let span = &done[0]["span"];
+    assert_eq!(span["name"], "job");
+    assert_eq!(span["provider"], "verbox");
+    assert_eq!(span["integration_id"], "int_demo_verbox");
+    assert_eq!(span["appeal_id"], json!(appeal.id.as_str()));
+    assert!(
+        span["job_id"].as_str().unwrap().starts_with("job_"),
+        "{span}"
+    );
 }
 
 /// The worker Lambda on the job SQS holds, handing it as Lambda would; it must finish it.
