@@ -91,6 +91,8 @@ contract_suite!(
     raw_bodies_read_back_byte_for_byte_whatever_their_size_or_encoding,
     a_session_is_found_until_its_retention_runs_out,
     a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique,
+    racing_callers_reserve_distinct_turns_of_a_pace_in_order_and_none_past_their_latest,
+    tokens_change_only_on_the_version_read_and_a_needs_reauth_mark_keeps_the_lease,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -952,4 +954,118 @@ async fn a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique(
     assert_eq!(store.session_for_code(&nobody).await.expect("lookup"), None);
     // Starting a session twice is refused: ids are never reused.
     assert!(store.start_session(&mut first.clone()).await.is_err());
+}
+
+async fn racing_callers_reserve_distinct_turns_of_a_pace_in_order_and_none_past_their_latest(
+    kv: Arc<dyn Kv>,
+) {
+    let store = Store::new(kv);
+    let spacing = std::time::Duration::from_millis(100);
+    let start = Utc::now().timestamp_millis();
+    let latest = start + 60_000;
+    let callers = (0..12).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .reserve_turn("bitrix24#member#m1", spacing, || start, latest)
+                .await
+                .expect("reserve")
+                .expect("a turn within a minute")
+                .at_ms
+        })
+    });
+    let mut turns: Vec<i64> = futures::future::join_all(callers)
+        .await
+        .into_iter()
+        .map(|t| t.expect("joined"))
+        .collect();
+    turns.sort();
+    let expected: Vec<i64> = (0..12).map(|i| start + i * 100).collect();
+    assert_eq!(turns, expected, "one turn each, 100 ms apart, none skipped");
+    assert_eq!(
+        store
+            .next_free_turn("bitrix24#member#m1")
+            .await
+            .expect("read"),
+        start + 1200
+    );
+    // A caller that cannot wait that long reserves nothing.
+    let hurried = store
+        .reserve_turn("bitrix24#member#m1", spacing, || start, start + 1000)
+        .await
+        .expect("reserve");
+    assert_eq!(hurried, None);
+    assert_eq!(
+        store
+            .next_free_turn("bitrix24#member#m1")
+            .await
+            .expect("read"),
+        start + 1200
+    );
+    // Another account's pace is its own.
+    let other = store
+        .reserve_turn("bitrix24#member#m2", spacing, || start, latest)
+        .await
+        .expect("reserve");
+    assert_eq!(other.map(|t| t.at_ms), Some(start));
+}
+
+async fn tokens_change_only_on_the_version_read_and_a_needs_reauth_mark_keeps_the_lease(
+    kv: Arc<dyn Kv>,
+) {
+    use shared::domain::oauth::{Connection, Grant, Lease, Tokens};
+    use shared::domain::secret::Secret;
+    let store = Store::new(kv);
+    let integration = IntegrationId::parse("int_crm").expect("id");
+    let tokens = Tokens::connected(
+        integration.clone(),
+        account("acc_main"),
+        Grant {
+            access_token: Secret::new("a1"),
+            refresh_token: Some(Secret::new("r1")),
+            expires_in: Some(std::time::Duration::from_secs(3600)),
+        },
+        Utc::now(),
+    );
+    store.connect(&tokens).await.expect("connect");
+    let (version, read) = store
+        .tokens_versioned(&integration)
+        .await
+        .expect("read")
+        .expect("connected");
+    assert_eq!(read, tokens);
+    let mut leased = read.clone();
+    leased.lease = Some(Lease {
+        holder: "worker-1".into(),
+        until: Utc::now(),
+    });
+    let next = store.replace_tokens(&leased, version).await.expect("lease");
+    assert!(matches!(
+        store.replace_tokens(&leased, version).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    store
+        .needs_reauth(&integration, "refused", Utc::now())
+        .await
+        .expect("mark");
+    let (after, marked) = store
+        .tokens_versioned(&integration)
+        .await
+        .expect("read")
+        .expect("still there");
+    assert!(after > next);
+    assert!(matches!(marked.state, Connection::NeedsReauth { .. }));
+    assert!(
+        marked.leased_to("worker-1"),
+        "the holder may still store its pair"
+    );
+    // Connecting again replaces everything, the lease too.
+    store.connect(&tokens).await.expect("connect");
+    let again = store
+        .tokens(&integration)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(again.state, Connection::Connected);
+    assert!(!again.leased_to("worker-1"));
 }
