@@ -52,6 +52,10 @@ pub enum IngestError {
     /// The delivery is not the integration's own (another CRM account, a wrong token).
     #[error("{0}")]
     Forbidden(String),
+    /// The body cannot be read far enough to tell whose it is: refused, and (unverified)
+    /// not kept.
+    #[error("{0}")]
+    Malformed(String),
     #[error("{reason}")]
     Unreadable {
         reason: String,
@@ -76,7 +80,10 @@ pub async fn authenticate(app: &App, d: &Delivery<'_>) -> Result<Integration, In
     if !integration.active {
         return Err(IngestError::Inactive);
     }
-    providers::verify(d.body, &integration).map_err(IngestError::Forbidden)?;
+    providers::verify(d.body, &integration).map_err(|refusal| match refusal {
+        providers::Refusal::NotOurs(reason) => IngestError::Forbidden(reason),
+        providers::Refusal::Unreadable(reason) => IngestError::Malformed(reason),
+    })?;
     Ok(integration)
 }
 

@@ -173,6 +173,11 @@ impl From<IngestError> for ApiError {
             IngestError::Inactive => {
                 ApiError::new(StatusCode::FORBIDDEN, "integration_inactive", message)
             }
+            IngestError::Malformed(reason) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                format!("{reason}; nothing was kept, as its sender could not be verified"),
+            ),
             IngestError::Forbidden(reason) => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
             }

@@ -19,11 +19,10 @@ use serde_json::Value;
 
 /// Checks that the hook comes from the integration's amoCRM account: the subdomain of its
 /// address and, once connected, its account id. A hook from another account is refused.
-pub fn verify(body: &[u8], integration: &Integration) -> Result<(), String> {
+pub fn verify(root: &Value, integration: &Integration) -> Result<(), String> {
     let Some(settings) = &integration.amocrm else {
         return Err("the integration has no amoCRM settings".into());
     };
-    let root = form::decode(body);
     let account = root.get("account");
     let field = |k: &str| account.and_then(|a| a.get(k)).and_then(as_string);
     let (id, subdomain) = (field("id"), field("subdomain"));
@@ -57,7 +56,7 @@ pub fn decide(
             "an amoCRM hook is a form (key=value&...), this body is not".into(),
         ));
     }
-    let root = form::decode(body);
+    let root = form::decode(body)?;
     let mut decisions = Vec::new();
     for action in ["add", "update"] {
         for talk in items(&root, "talk", action) {

@@ -21,7 +21,7 @@ use serde_json::Value;
 /// Checks, before anything is kept, that the event is the portal's own: its application token
 /// (compared in constant time), and its member id once connecting told us the portal's (a
 /// portal keeps it when its address changes), else its domain.
-pub fn verify(body: &[u8], integration: &Integration) -> Result<(), String> {
+pub fn verify(root: &Value, integration: &Integration) -> Result<(), String> {
     let Some(settings) = &integration.bitrix24 else {
         return Err("the integration has no Bitrix24 settings".into());
     };
@@ -31,7 +31,6 @@ pub fn verify(body: &[u8], integration: &Integration) -> Result<(), String> {
                 .into(),
         );
     };
-    let root = form::decode(body);
     let auth = |k: &str| root.get("auth").and_then(|a| a.get(k)).and_then(as_string);
     let Some(token) = auth("application_token") else {
         return Err("the event carries no auth[application_token]".into());
@@ -77,7 +76,7 @@ pub fn decide(body: &[u8], integration: &Integration) -> Result<Decision, Unread
         .as_ref()
         .map(|s| s.entity)
         .unwrap_or_default();
-    let root = form::decode(body);
+    let root = form::decode(body)?;
     let event = text(&root, "event")
         .ok_or_else(|| Unreadable("the event has no `event` name".into()))?
         .to_ascii_uppercase();
@@ -518,6 +517,10 @@ mod tests {
             .append_pair("auth[application_token]", token)
             .finish()
             .into_bytes()
+    }
+
+    fn verify(body: &[u8], integration: &Integration) -> Result<(), String> {
+        super::verify(&form::decode(body).unwrap(), integration)
     }
 
     #[test]

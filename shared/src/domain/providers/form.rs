@@ -4,8 +4,18 @@
 //! `a[b][c]=v` nests objects; an object whose keys are exactly `0..n` becomes an array, so
 //! several items per request (`talk[update][0]`, `talk[update][1]`) read as a list; `a[]=x`
 //! appends. Repeated plain keys keep the last value.
+//!
+//! Decoding walks the nesting, so it is bounded: a key may nest [`MAX_DEPTH`] brackets deep
+//! (providers nest six at most; PHP itself stops at 64) and a body may carry [`MAX_FIELDS`]
+//! fields. Past either, the body is refused with the reason instead of exhausting the stack.
 
+use super::Unreadable;
 use serde_json::{Map, Value};
+
+/// Brackets one key may nest.
+pub const MAX_DEPTH: usize = 32;
+/// Fields one body may carry (PHP's own default limit is 1,000).
+pub const MAX_FIELDS: usize = 10_000;
 
 /// Whether a body looks like a form rather than JSON: `key=value` pairs, no braces first.
 pub fn looks_like_form(body: &[u8]) -> bool {
@@ -14,13 +24,23 @@ pub fn looks_like_form(body: &[u8]) -> bool {
     !text.starts_with('{') && !text.starts_with('[') && text.contains('=')
 }
 
-pub fn decode(body: &[u8]) -> Value {
+pub fn decode(body: &[u8]) -> Result<Value, Unreadable> {
     let mut root = Value::Object(Map::new());
-    for (key, value) in url::form_urlencoded::parse(body) {
+    for (n, (key, value)) in url::form_urlencoded::parse(body).enumerate() {
+        if n == MAX_FIELDS {
+            return Err(Unreadable(format!(
+                "the form has more than {MAX_FIELDS} fields"
+            )));
+        }
         let path = split_key(&key);
+        if path.len() > MAX_DEPTH {
+            return Err(Unreadable(format!(
+                "a form field nests more than {MAX_DEPTH} brackets deep"
+            )));
+        }
         insert(&mut root, &path, Value::String(value.into_owned()));
     }
-    arrays(root)
+    Ok(arrays(root))
 }
 
 /// `a[b][0][]` → `["a", "b", "0", ""]`; a key without brackets is one segment.
@@ -95,7 +115,7 @@ mod tests {
         let body = b"talk%5Bupdate%5D%5B0%5D%5Btalk_id%5D=5&talk[update][0][is_in_work]=0\
 &talk[update][1][talk_id]=6&account[id]=29&account[subdomain]=acme&tags[]=a&tags[]=b&plain=x";
         assert_eq!(
-            decode(body),
+            decode(body).unwrap(),
             json!({
                 "talk": {"update": [{"talk_id": "5", "is_in_work": "0"}, {"talk_id": "6"}]},
                 "account": {"id": "29", "subdomain": "acme"},
@@ -107,12 +127,30 @@ mod tests {
 
     #[test]
     fn sparse_numbers_stay_an_object_and_odd_keys_survive() {
-        assert_eq!(decode(b"a[1]=x&a[3]=y"), json!({"a": {"1": "x", "3": "y"}}));
-        assert_eq!(decode(b"a[b=1&c]=2"), json!({"a[b": "1", "c]": "2"}));
         assert_eq!(
-            decode(b"name=%D0%9E%D0%BB%D0%B5%D0%B3+%2B7"),
+            decode(b"a[1]=x&a[3]=y").unwrap(),
+            json!({"a": {"1": "x", "3": "y"}})
+        );
+        assert_eq!(
+            decode(b"a[b=1&c]=2").unwrap(),
+            json!({"a[b": "1", "c]": "2"})
+        );
+        assert_eq!(
+            decode(b"name=%D0%9E%D0%BB%D0%B5%D0%B3+%2B7").unwrap(),
             json!({"name": "Олег +7"})
         );
+    }
+
+    #[test]
+    fn a_key_nested_past_the_bound_or_too_many_fields_is_refused_not_a_stack_overflow() {
+        // The body a reviewer crashed the server with: ~2,450 brackets, 7.4 KB.
+        let deep = format!("a{}=1", "[x]".repeat(2450));
+        let refused = decode(deep.as_bytes()).unwrap_err();
+        assert!(refused.0.contains("32 brackets"), "{refused}");
+        let at_the_bound = format!("a{}=1", "[x]".repeat(MAX_DEPTH - 1));
+        assert!(decode(at_the_bound.as_bytes()).is_ok());
+        let many = "a[]=1&".repeat(MAX_FIELDS + 1);
+        assert!(decode(many.as_bytes()).unwrap_err().0.contains("fields"));
     }
 
     #[test]

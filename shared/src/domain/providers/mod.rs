@@ -55,15 +55,29 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
+/// Why a delivery was refused before anything of it was kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is not the integration's own: another CRM account, a wrong application token.
+    NotOurs(String),
+    /// It cannot even be read far enough to tell whose it is.
+    Unreadable(String),
+}
+
 /// Checks, before anything is kept, that a delivery is the integration's own: a hook of
 /// another CRM account (or with the wrong application token) is refused with nothing stored.
 pub fn verify(
     body: &[u8],
     integration: &crate::domain::integration::Integration,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
+    let form = || form::decode(body).map_err(|e| Refusal::Unreadable(e.0));
     match integration.provider {
-        crate::domain::appeal::Provider::Amocrm => amocrm::verify(body, integration),
-        crate::domain::appeal::Provider::Bitrix24 => bitrix24::verify(body, integration),
+        crate::domain::appeal::Provider::Amocrm => {
+            amocrm::verify(&form()?, integration).map_err(Refusal::NotOurs)
+        }
+        crate::domain::appeal::Provider::Bitrix24 => {
+            bitrix24::verify(&form()?, integration).map_err(Refusal::NotOurs)
+        }
         _ => Ok(()),
     }
 }

@@ -189,7 +189,7 @@ fn offline(root: &Value, body: &[u8], received_at: DateTime<Utc>) -> Result<Deci
 /// Assumption 1: JSON, or a bracketed form.
 fn parse(body: &[u8]) -> Result<Value, Unreadable> {
     if form::looks_like_form(body) {
-        return Ok(form::decode(body));
+        return form::decode(body);
     }
     super::json_object(body).map(Value::Object)
 }

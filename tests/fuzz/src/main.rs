@@ -1,0 +1,2 @@
+//! Placeholder: the fuzzer lands here.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder: the load and crash proofs land here.
+fn main() {}
