@@ -136,7 +136,7 @@ fn bitrix24(c: &mut Criterion) {
     };
     c.bench_function("bitrix24 lead event: verify + decide", |b| {
         b.iter(|| {
-            bitrix24::verify(black_box(LEAD_ADD), &integration).unwrap();
+            shared::domain::providers::verify(black_box(LEAD_ADD), &integration).unwrap();
             bitrix24::decide(black_box(LEAD_ADD), &integration).unwrap()
         })
     });

@@ -184,3 +184,88 @@ async fn every_event_file_carries_its_body_file_unchanged() {
         &std::fs::read(events_dir().join("bodies/talk_closed.form")).unwrap()[..]
     );
 }
+
+/// A hook of `fields` (`message[add][0][...]` style pairs) to the demo amoCRM integration.
+fn form_hook(fields: &[(&str, String)]) -> Request {
+    let mut body = url::form_urlencoded::Serializer::new(String::new());
+    body.append_pair("account[subdomain]", "demo-shop")
+        .append_pair("account[id]", "30123456");
+    for (k, v) in fields {
+        body.append_pair(k, v);
+    }
+    let mut req = Request::new(lambda_http::Body::Text(body.finish()));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = format!(
+        "/hooks/amocrm/{}/{}",
+        demo::AMOCRM_INTEGRATION_ID,
+        demo::AMOCRM_SECRET
+    )
+    .parse()
+    .unwrap();
+    req.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    req
+}
+
+fn talk_closed(talk: u32) -> Request {
+    form_hook(&[
+        ("talk[update][0][talk_id]", talk.to_string()),
+        ("talk[update][0][created_at]", "1717400100".into()),
+        ("talk[update][0][contact_id]", "5512093".into()),
+        ("talk[update][0][entity_id]", "2209871".into()),
+        ("talk[update][0][entity_type]", "lead".into()),
+        ("talk[update][0][is_in_work]", "0".into()),
+        ("talk[update][0][origin]", "telegram".into()),
+    ])
+}
+
+fn message_hook(talk: u32, n: u32) -> Request {
+    form_hook(&[
+        ("message[add][0][id]", format!("msg-{talk}-{n}")),
+        ("message[add][0][talk_id]", talk.to_string()),
+        ("message[add][0][contact_id]", "5512093".into()),
+        ("message[add][0][text]", format!("сообщение {n}")),
+        ("message[add][0][created_at]", (1717400105 + n).to_string()),
+        ("message[add][0][type]", "incoming".into()),
+        ("message[add][0][author][type]", "external".into()),
+        ("message[add][0][origin]", "telegram".into()),
+    ])
+}
+
+#[tokio::test]
+async fn two_message_hooks_of_one_talk_interleaved_lose_no_message() {
+    let plain = harness().await;
+    let gate = shared::store::gate::Gate::new(plain.app.store.kv().clone());
+    let store = shared::store::Store::new(gate.clone());
+    let app = Arc::new(App::new(store).with_queue(plain.queue.clone() as Arc<dyn Queue>));
+    let closed = amocrm_webhook::handler(&app, talk_closed(77)).await;
+    assert_eq!(closed.status(), StatusCode::OK, "{}", closed.body());
+
+    // The first hook has read everything and is about to write the appeal...
+    gate.hold_next_write("APPEAL#");
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move {
+            amocrm_webhook::handler(&app, message_hook(77, 1))
+                .await
+                .status()
+        }
+    });
+    gate.holding().await;
+    // ...when the second arrives, and writes first.
+    let second = amocrm_webhook::handler(&app, message_hook(77, 2)).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    gate.release();
+    assert_eq!(first.await.unwrap(), StatusCode::OK);
+
+    let all = appeals(&Harness {
+        app: App::new(plain.app.store.clone()),
+        queue: plain.queue,
+        _dir: plain._dir,
+    })
+    .await;
+    let texts: Vec<&str> = all[0].messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["сообщение 1", "сообщение 2"], "no message is lost");
+}

@@ -190,17 +190,85 @@ async fn messenger_widgets_follow_the_mapping_and_requests_are_their_own_kinds()
     );
 }
 
+/// A sample event whose body has `pointer` set to `value` (a JSON pointer into the body).
+fn event_with(name: &str, pointer: &str, value: Value) -> Request {
+    let text = std::fs::read_to_string(events_dir().join(format!("{name}.json"))).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    let mut body: Value = serde_json::from_str(doc["body"].as_str().unwrap()).unwrap();
+    *body.pointer_mut(pointer).unwrap() = value;
+    doc["body"] = Value::String(body.to_string());
+    lambda_http::request::from_str(&doc.to_string()).unwrap()
+}
+
 #[tokio::test]
-async fn ten_identical_posts_at_once_leave_one_appeal() {
+async fn two_events_of_one_chat_interleaved_keep_what_each_said() {
     let h = harness().await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..10 {
-        let app = Arc::clone(&h.app);
-        tasks.spawn(async move {
+    let gate = shared::store::gate::Gate::new(h.app.store.kv().clone());
+    let app = Arc::new(App::new(shared::store::Store::new(gate.clone())));
+    assert_eq!(
+        jivo_webhook::handler(&app, event("chat_accepted"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // `chat_finished` has read the appeal and is about to write it...
+    gate.hold_next_write("APPEAL#");
+    let finished = tokio::spawn({
+        let app = app.clone();
+        async move {
             jivo_webhook::handler(&app, event("chat_finished"))
                 .await
                 .status()
-        });
+        }
+    });
+    gate.holding().await;
+    // ...when `chat_updated`, with a second phone only it knows, is written first.
+    let updated = event_with("chat_updated", "/visitor/phone", json!("8 (903) 555-00-11"));
+    assert_eq!(
+        jivo_webhook::handler(&app, updated).await.status(),
+        StatusCode::OK
+    );
+    gate.release();
+    assert_eq!(finished.await.unwrap(), StatusCode::OK);
+
+    let appeal = h
+        .app
+        .store
+        .appeal(&chat_appeal_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(appeal.status, Status::Complete);
+    assert_eq!(appeal.messages.len(), 3, "what chat_finished said");
+    assert!(
+        appeal.contact.phones.contains(&"+79035550011".to_owned()),
+        "what chat_updated said, not lost under the later write: {:?}",
+        appeal.contact
+    );
+}
+
+#[tokio::test]
+async fn every_event_of_many_chats_posted_at_once_in_any_order_makes_one_complete_appeal_each() {
+    let h = harness().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for chat in 0..10u64 {
+        let id = json!(800_000 + chat);
+        let phone = json!(format!("8 (903) 555-{:02}-{:02}", chat, chat));
+        let events = [
+            event_with("chat_accepted", "/chat_id", id.clone()),
+            {
+                let mut e = event_with("chat_updated", "/chat_id", id.clone());
+                let mut body: Value = serde_json::from_slice(e.body().as_ref()).unwrap();
+                body["visitor"]["phone"] = phone;
+                *e.body_mut() = Body::Text(body.to_string());
+                e
+            },
+            event_with("chat_finished", "/chat_id", id),
+        ];
+        for req in events {
+            let app = Arc::clone(&h.app);
+            tasks.spawn(async move { jivo_webhook::handler(&app, req).await.status() });
+        }
     }
     while let Some(status) = tasks.join_next().await {
         assert_eq!(status.unwrap(), StatusCode::OK);
@@ -212,8 +280,13 @@ async fn ten_identical_posts_at_once_leave_one_appeal() {
         .appeals(&account, &Default::default(), 50, None)
         .await
         .unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].messages.len(), 3);
+    assert_eq!(page.items.len(), 10, "one appeal per chat");
+    for a in &page.items {
+        assert_eq!(a.status, Status::Complete, "{}", a.provider_ref);
+        assert_eq!(a.messages.len(), 3, "{}", a.provider_ref);
+        assert_eq!(a.contact.phones.len(), 2, "both phones: {:?}", a.contact);
+        assert_eq!(a.contact.emails.len(), 1, "{:?}", a.contact);
+    }
 }
 
 #[tokio::test]
@@ -282,4 +355,52 @@ async fn every_event_file_carries_its_body_file_unchanged() {
             "events/jivo/{name}.json is stale: run python3 events/build.py"
         );
     }
+}
+
+#[tokio::test]
+async fn a_chat_of_six_thousand_messages_still_becomes_an_appeal_that_says_what_it_left_out() {
+    let h = harness().await;
+    // A reviewer's 379 KB chat: short messages, many of them.
+    let messages: Vec<Value> = (0..6000)
+        .map(|i| {
+            json!({"message": format!("ок {i}"), "timestamp": 1717410000 + i,
+                   "type": if i % 2 == 0 { "visitor" } else { "agent" }, "agent_id": 731})
+        })
+        .collect();
+    let req = event_with("chat_finished", "/chat/messages", json!(messages));
+    assert!(req.body().len() > 300_000, "{}", req.body().len());
+    let answer = jivo_webhook::handler(&h.app, req).await;
+    assert_eq!(answer.status(), StatusCode::OK, "{}", answer.body());
+    let appeal = h
+        .app
+        .store
+        .appeal(&chat_appeal_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(appeal.status, Status::Complete);
+    assert!(appeal.messages_omitted > 0);
+    assert_eq!(appeal.messages.len() + appeal.messages_omitted, 6000);
+    assert_eq!(
+        appeal.messages[0].text, "ок 0",
+        "the start of the chat is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_visitor_name_of_a_hundred_thousand_characters_is_cut_not_refused() {
+    let h = harness().await;
+    let req = event_with("chat_finished", "/visitor/name", json!("Я".repeat(100_000)));
+    let answer = jivo_webhook::handler(&h.app, req).await;
+    assert_eq!(answer.status(), StatusCode::OK, "{}", answer.body());
+    let appeal = h
+        .app
+        .store
+        .appeal(&chat_appeal_id())
+        .await
+        .unwrap()
+        .unwrap();
+    let name = appeal.contact.name.unwrap();
+    assert_eq!(name.chars().count(), shared::domain::limits::NAME_CHARS);
+    assert!(name.ends_with('…'));
 }

@@ -145,16 +145,22 @@ pub async fn handle(
 ) -> Result<Receipt, IngestError> {
     raw.attempts += 1;
     raw.handled_at = Some(now);
-    let (status, reason, appeal_ids) = match decide(integration, &raw, body) {
-        Err(Unreadable(reason)) => (RawStatus::Quarantined, Some(reason), Vec::new()),
-        Ok(Decision::Many(decisions)) => {
-            let mut outcomes = Vec::with_capacity(decisions.len());
-            for decision in decisions {
-                outcomes.push(apply_decision(app, integration, decision, now).await?);
-            }
-            merge(outcomes)
-        }
-        Ok(decision) => apply_decision(app, integration, decision, now).await?,
+    let outcome = match decide(integration, &raw, body).map(Decision::bounded) {
+        Err(Unreadable(reason)) => Ok((RawStatus::Quarantined, Some(reason), Vec::new())),
+        Ok(decision) => apply_all(app, integration, decision, now).await,
+    };
+    let (status, reason, appeal_ids) = match outcome {
+        Ok(outcome) => outcome,
+        // Every stored text is bounded, so this is a bug of ours or a body no provider sends:
+        // kept for replay with the reason, never a loop of provider retries.
+        Err(StoreError::TooLarge(n)) => (
+            RawStatus::Quarantined,
+            Some(format!(
+                "what this event says would take {n} bytes, more than one appeal can hold"
+            )),
+            Vec::new(),
+        ),
+        Err(e) => return Err(e.into()),
     };
     raw.status = status;
     raw.reason = reason.clone();
@@ -184,6 +190,25 @@ pub async fn handle(
 }
 
 type Outcome = (RawStatus, Option<String>, Vec<AppealId>);
+
+/// Applies a decision, each item of a `Many` in turn.
+async fn apply_all(
+    app: &App,
+    integration: &Integration,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    match decision {
+        Decision::Many(decisions) => {
+            let mut outcomes = Vec::with_capacity(decisions.len());
+            for decision in decisions {
+                outcomes.push(apply_decision(app, integration, decision, now).await?);
+            }
+            Ok(merge(outcomes))
+        }
+        decision => apply_decision(app, integration, decision, now).await,
+    }
+}
 
 /// Several items' outcomes as the raw event's: processed if any was, every appeal, every reason.
 fn merge(outcomes: Vec<Outcome>) -> Outcome {
@@ -262,14 +287,16 @@ async fn apply_decision(
                     Vec::new(),
                 ));
             }
-            let messages = app
-                .store
-                .collected_messages(&integration.id, &provider_ref)
-                .await?;
             let dir = app.directory(&integration.account_id).await?;
-            update(app, integration, &dir, &id, now, |a| {
-                a.set_messages(messages.clone(), now)
-            })
+            update(
+                app,
+                integration,
+                &dir,
+                &id,
+                now,
+                Some(&provider_ref),
+                |a, messages| a.set_messages(messages, now),
+            )
             .await?;
             (RawStatus::Processed, None, vec![id])
         }
@@ -284,7 +311,7 @@ async fn apply_decision(
                 .await?;
             let dir = app.directory(&integration.account_id).await?;
             for id in &ids {
-                update(app, integration, &dir, id, now, |a| {
+                update(app, integration, &dir, id, now, None, |a, _| {
                     a.contact.merge(&contact);
                     if a.agent.is_none() {
                         a.agent.clone_from(&agent);
@@ -363,17 +390,34 @@ pub async fn update_appeal(
     change: impl Fn(&mut Appeal) + Sync,
 ) -> Result<Appeal, StoreError> {
     let dir = app.directory(&integration.account_id).await?;
-    update(app, integration, &dir, id, now, change).await
+    update(app, integration, &dir, id, now, None, |a, _| change(a)).await
 }
 
-/// Changes an existing appeal and settles it again.
+/// Changes an existing appeal given the messages collected for its conversation (amoCRM's
+/// `message[add]` hooks), read inside the conditional update: a message that a racing hook
+/// collected meanwhile makes the write start over, so none is ever dropped.
+pub async fn update_with_collected(
+    app: &App,
+    integration: &Integration,
+    id: &AppealId,
+    conversation: &str,
+    now: DateTime<Utc>,
+    change: impl Fn(&mut Appeal, Vec<crate::domain::appeal::Message>) + Sync,
+) -> Result<Appeal, StoreError> {
+    let dir = app.directory(&integration.account_id).await?;
+    update(app, integration, &dir, id, now, Some(conversation), change).await
+}
+
+/// Changes an existing appeal and settles it again; with `collected`, `change` gets that
+/// conversation's collected messages as they stand at this attempt.
 async fn update(
     app: &App,
     integration: &Integration,
     dir: &Directory,
     id: &AppealId,
     now: DateTime<Utc>,
-    change: impl Fn(&mut Appeal) + Sync,
+    collected: Option<&str>,
+    change: impl Fn(&mut Appeal, Vec<crate::domain::appeal::Message>) + Sync,
 ) -> Result<Appeal, StoreError> {
     let key = keys::entity("APPEAL", id.as_str());
     let change = &change;
@@ -381,7 +425,16 @@ async fn update(
         .update_record(&key, |current: Option<Appeal>| async move {
             let mut appeal =
                 current.ok_or_else(|| StoreError::Corrupt(format!("appeal {id} vanished")))?;
-            change(&mut appeal);
+            // Read after the appeal, within this attempt: see `update_with_collected`.
+            let messages = match collected {
+                Some(conversation) => {
+                    app.store
+                        .collected_messages(&integration.id, conversation)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            change(&mut appeal, messages);
             appeal.updated_at = now;
             settle(app, integration, dir, &mut appeal).await?;
             Ok(appeal)
@@ -406,6 +459,7 @@ async fn settle(
         integration.default_employee_id.as_ref(),
     );
     appeal.attribution = attribute(appeal, lookup.as_ref(), dir, integration);
+    appeal.bound();
     Ok(())
 }
 

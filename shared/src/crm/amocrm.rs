@@ -215,15 +215,12 @@ pub async fn enrich(session: &Session<'_>, job: &Job) -> Result<(), Failure> {
             .as_deref()
             .and_then(normalize_email),
     });
-    let messages = app
-        .store
-        .collected_messages(&integration.id, &talk_ref(talk_id))
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?;
     let created = id_at(&talk, "/created_at").and_then(|t| Utc.timestamp_opt(t as i64, 0).single());
     let origin = as_string(&talk["origin"]);
     let now = Utc::now();
-    ingest::update_appeal(app, integration, &job.appeal_id, now, |a| {
+    let conversation = talk_ref(talk_id);
+    let id = &job.appeal_id;
+    ingest::update_with_collected(app, integration, id, &conversation, now, |a, messages| {
         a.contact.merge(&person);
         if agent.is_some() {
             a.agent.clone_from(&agent);
@@ -240,7 +237,7 @@ pub async fn enrich(session: &Session<'_>, job: &Job) -> Result<(), Failure> {
         if let Some(at) = created {
             a.created_at = a.created_at.min(at);
         }
-        a.complete_with(messages.clone(), now);
+        a.complete_with(messages, now);
     })
     .await
     .map(|_| ())

@@ -7,6 +7,7 @@ use crate::domain::contact::Contact;
 use crate::domain::ids::{
     AccountId, AppealId, CampaignId, EmployeeId, IntegrationId, SiteId, SourceId,
 };
+use crate::domain::limits::{self, cut};
 use crate::domain::utm::{ClickIds, Utm};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -192,6 +193,38 @@ pub struct SessionInfo {
 }
 
 impl SessionInfo {
+    /// Bounds what a payload put here (`limits`).
+    pub fn bound(&mut self) {
+        let urls = [
+            &mut self.landing_page,
+            &mut self.referrer,
+            &mut self.page_url,
+        ];
+        for url in urls.into_iter().flatten() {
+            *url = cut(url, limits::URL_CHARS);
+        }
+        for id in [&mut self.id, &mut self.visitor_id].into_iter().flatten() {
+            *id = cut(id, limits::ID_CHARS);
+        }
+        let tags = [
+            &mut self.utm.source,
+            &mut self.utm.medium,
+            &mut self.utm.campaign,
+            &mut self.utm.content,
+            &mut self.utm.term,
+        ];
+        for tag in tags.into_iter().flatten() {
+            *tag = cut(tag, limits::TAG_CHARS);
+        }
+        let kept: ClickIds = std::mem::take(&mut self.click_ids)
+            .into_iter()
+            .filter(|(k, _)| k.len() <= limits::TAG_CHARS)
+            .take(limits::CLICK_IDS)
+            .map(|(k, v)| (k, cut(&v, limits::TAG_CHARS)))
+            .collect();
+        self.click_ids = kept;
+    }
+
     /// Fills what this one lacks from `other`; what is known stays (first touch wins).
     pub fn fill_from(&mut self, other: &SessionInfo) {
         fn fill<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
@@ -317,10 +350,6 @@ pub struct AppealFacts {
     pub status: Status,
 }
 
-/// Transcripts beyond this many bytes of text are cut so one appeal stays one storable item
-/// (DynamoDB's item limit is 400 KB); the raw event keeps everything.
-pub const MAX_TRANSCRIPT_BYTES: usize = 256 * 1024;
-
 impl Appeal {
     /// A new appeal from its first facts; attribution and employee are settled by the caller.
     pub fn new(
@@ -410,30 +439,70 @@ impl Appeal {
     /// Enrichment waits for something only the user can do (connect the CRM again).
     pub fn wait_for(&mut self, reason: &str, now: DateTime<Utc>) {
         self.status = Status::PendingEnrichment;
-        self.status_reason = Some(reason.to_owned());
+        self.status_reason = Some(cut(reason, limits::REASON_CHARS));
         self.updated_at = now;
     }
 
     /// Enrichment was given up: the appeal stays, with what is known and why it is partial.
     pub fn fail(&mut self, reason: &str, now: DateTime<Utc>) {
         self.status = Status::Failed;
-        self.status_reason = Some(reason.to_owned());
+        self.status_reason = Some(cut(reason, limits::REASON_CHARS));
         self.updated_at = now;
     }
 
+    /// Keeps the transcript storable: each message's text and author bounded, then as many
+    /// messages, from the start (where deep-link codes and the question are), as fit
+    /// [`limits::TRANSCRIPT_BYTES`] of stored JSON. The rest are counted in
+    /// `messages_omitted`; the raw event still holds them.
     fn set_transcript(&mut self, mut messages: Vec<Message>) {
         messages.sort_by_key(|m| m.at);
         let mut total = 0;
-        let keep = messages
-            .iter()
-            .take_while(|m| {
-                total += m.text.len();
-                total <= MAX_TRANSCRIPT_BYTES
-            })
-            .count();
+        let mut keep = 0;
+        for m in &mut messages {
+            m.text = cut(&m.text, limits::MESSAGE_CHARS);
+            m.author_name = m.author_name.as_deref().map(|n| cut(n, limits::NAME_CHARS));
+            total += serde_json::to_string(m).map_or(0, |j| j.len() + 1);
+            if total > limits::TRANSCRIPT_BYTES {
+                break;
+            }
+            keep += 1;
+        }
         self.messages_omitted = messages.len() - keep;
         messages.truncate(keep);
         self.messages = messages;
+    }
+
+    /// Bounds every text the appeal keeps from a payload (`limits`), so it always fits one
+    /// store item. Idempotent; run before every write.
+    pub fn bound(&mut self) {
+        let name = |n: &mut Option<String>| {
+            if let Some(v) = n {
+                *v = cut(v, limits::NAME_CHARS);
+            }
+        };
+        name(&mut self.contact.name);
+        self.contact.phones.truncate(limits::CONTACTS);
+        self.contact.emails.truncate(limits::CONTACTS);
+        if let Some(agent) = &mut self.agent {
+            name(&mut agent.name);
+            name(&mut agent.email);
+            agent.id = agent
+                .id
+                .take()
+                .filter(|i| limits::whole(i, limits::ID_CHARS).is_some());
+        }
+        self.session.bound();
+        self.visitor_ref = self
+            .visitor_ref
+            .take()
+            .filter(|v| limits::whole(v, limits::ID_CHARS).is_some());
+        if let Some(reason) = &mut self.status_reason {
+            *reason = cut(reason, limits::REASON_CHARS);
+        }
+        self.attribution.detail = cut(&self.attribution.detail, limits::REASON_CHARS);
+        if let Some(lookup) = &mut self.attribution.session_lookup {
+            lookup.id = cut(&lookup.id, limits::ID_CHARS);
+        }
     }
 }
 
@@ -515,13 +584,54 @@ mod tests {
     }
 
     #[test]
-    fn oversized_transcripts_are_cut_and_say_so() {
+    fn oversized_transcripts_are_cut_by_their_stored_size_and_say_so() {
         let mut f = facts(Status::Complete);
-        let big = "x".repeat(MAX_TRANSCRIPT_BYTES / 2 + 1);
-        f.messages = Some(vec![message(1, &big), message(2, &big), message(3, "tail")]);
+        // A long text is cut to its bound; what is kept is measured as it is stored.
+        let big = "x".repeat(limits::MESSAGE_CHARS * 3);
+        f.messages = Some(vec![message(1, &big), message(2, "tail")]);
         let appeal = new_appeal(&f, at(10));
-        assert_eq!(appeal.messages.len(), 1);
-        assert_eq!(appeal.messages_omitted, 2);
+        assert_eq!(appeal.messages.len(), 2);
+        assert_eq!(
+            appeal.messages[0].text.chars().count(),
+            limits::MESSAGE_CHARS
+        );
+        // Thousands of short messages (a reviewer's 379 KB Jivo chat): counted by their JSON,
+        // not their text, so the appeal stays storable.
+        f.messages = Some((0..6000).map(|i| message(i, "ok")).collect());
+        let appeal = new_appeal(&f, at(10));
+        let stored = serde_json::to_string(&appeal.messages).unwrap().len();
+        assert!(stored <= limits::TRANSCRIPT_BYTES, "{stored}");
+        assert!(appeal.messages_omitted > 0);
+        assert_eq!(appeal.messages.len() + appeal.messages_omitted, 6000);
+        assert_eq!(
+            appeal.messages[0].at,
+            at(0),
+            "the start of the chat is kept"
+        );
+    }
+
+    #[test]
+    fn every_text_from_a_payload_is_bounded() {
+        let mut appeal = new_appeal(&facts(Status::Complete), at(1));
+        appeal.contact.name = Some("я".repeat(100_000));
+        appeal.visitor_ref = Some("v".repeat(1_000));
+        appeal.session.landing_page = Some(format!("https://x.ru/?{}", "a".repeat(50_000)));
+        appeal.session.utm.source = Some("s".repeat(10_000));
+        appeal.status_reason = Some("r".repeat(10_000));
+        appeal.bound();
+        assert_eq!(
+            appeal.contact.name.as_ref().unwrap().chars().count(),
+            limits::NAME_CHARS
+        );
+        assert_eq!(
+            appeal.visitor_ref, None,
+            "an id cut short would name another"
+        );
+        assert!(appeal.session.landing_page.as_ref().unwrap().len() <= limits::URL_CHARS * 4);
+        assert!(serde_json::to_string(&appeal).unwrap().len() < 20_000);
+        let once = appeal.clone();
+        appeal.bound();
+        assert_eq!(appeal, once);
     }
 
     #[test]

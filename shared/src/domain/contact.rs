@@ -1,5 +1,6 @@
 //! Who wrote: a contact's name, phones (E.164 where parseable) and e-mails (lower-case).
 
+use crate::domain::limits::{CONTACTS, NAME_CHARS, cut, whole};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,20 +52,23 @@ impl Contact {
     }
 }
 
+/// Adds a value not there yet, up to [`CONTACTS`] of them.
 fn push_unique(list: &mut Vec<String>, value: String) {
-    if !list.contains(&value) {
+    if list.len() < CONTACTS && !list.contains(&value) {
         list.push(value);
     }
 }
 
+/// Whitespace folded, at most [`NAME_CHARS`] characters.
 pub fn normalize_name(raw: &str) -> Option<String> {
     let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!name.is_empty()).then_some(name)
+    (!name.is_empty()).then(|| cut(&name, NAME_CHARS))
 }
 
 /// Lower-cases and trims an e-mail; `None` for values that are not e-mails at all.
 pub fn normalize_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
+    // RFC 5321 holds an address to 254 characters.
+    let email = whole(raw.trim(), 254)?.to_lowercase();
     let (local, domain) = email.split_once('@')?;
     let plausible = !local.is_empty()
         && domain.contains('.')
@@ -119,7 +123,8 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
     };
     match international {
         Some(d) if (8..=15).contains(&d.len()) && !d.starts_with('0') => Some(format!("+{d}")),
-        _ => Some(trimmed.to_owned()),
+        // Kept as written, as long as it could be a number someone dials.
+        _ => whole(trimmed, 64).map(str::to_owned),
     }
 }
 

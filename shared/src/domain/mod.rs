@@ -10,6 +10,7 @@ pub mod directory;
 pub mod ids;
 pub mod integration;
 pub mod job;
+pub mod limits;
 pub mod oauth;
 pub mod providers;
 pub mod raw_event;

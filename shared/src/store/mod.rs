@@ -18,6 +18,8 @@ mod waiting;
 
 #[cfg(feature = "aws")]
 pub mod dynamodb;
+#[cfg(feature = "test-support")]
+pub mod gate;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

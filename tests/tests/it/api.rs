@@ -65,16 +65,43 @@ async fn a_finished_jivo_chat_posted_over_http_is_listed_as_a_complete_attribute
 }
 
 #[tokio::test]
-async fn the_same_body_posted_ten_times_at_once_leaves_one_appeal() {
+async fn every_event_of_many_chats_and_their_repeats_posted_at_once_make_one_merged_appeal_each() {
     let server = start().await;
     let url = server.jivo_url();
-    let posts = (0..10).map(|_| server.post_raw(&url, jivo_body("chat_finished")));
+    let mut bodies = Vec::new();
+    for chat in 0..8u64 {
+        let id = json!(700_000 + chat);
+        let phone = json!(format!("8 (903) 444-{:02}-{:02}", chat, chat));
+        let accepted = jivo_body_with("chat_accepted", &[("/chat_id", id.clone())]);
+        let updated = jivo_body_with(
+            "chat_updated",
+            &[("/chat_id", id.clone()), ("/visitor/phone", phone)],
+        );
+        let finished = jivo_body_with("chat_finished", &[("/chat_id", id)]);
+        // Each event, and a repeat of two of them, all in flight at once.
+        bodies.extend([
+            finished.clone(),
+            updated.clone(),
+            accepted,
+            finished,
+            updated,
+        ]);
+    }
+    let posts = bodies.into_iter().map(|b| server.post_raw(&url, b));
     for answer in futures::future::join_all(posts).await {
         ok(&answer);
     }
     let items = appeals(&server, "").await;
-    assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(items.len(), 8, "one appeal per chat");
+    for a in &items {
+        assert_eq!(a["status"], "complete", "{a:#}");
+        assert_eq!(a["messages"].as_array().unwrap().len(), 3, "{a:#}");
+        assert_eq!(
+            a["contact"]["phones"].as_array().unwrap().len(),
+            2,
+            "both phones kept: {a:#}"
+        );
+    }
 }
 
 #[tokio::test]

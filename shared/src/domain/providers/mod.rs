@@ -41,6 +41,52 @@ pub enum Decision {
     Ignore(String),
 }
 
+impl Decision {
+    /// The decision with every provider reference usable as an identity (`limits::reference`):
+    /// a payload cannot make a key or an item too large through an id.
+    pub fn bounded(self) -> Decision {
+        use crate::domain::limits::{ID_CHARS, reference, whole};
+        let facts = |mut f: Box<AppealFacts>| {
+            f.provider_ref = reference(&f.provider_ref);
+            f.visitor_ref = f.visitor_ref.filter(|v| whole(v, ID_CHARS).is_some());
+            f
+        };
+        match self {
+            Decision::Appeal(f) => Decision::Appeal(facts(f)),
+            Decision::Enrich(f, task) => Decision::Enrich(facts(f), task),
+            Decision::VisitorContact {
+                visitor_ref,
+                contact,
+                agent,
+            } => Decision::VisitorContact {
+                visitor_ref: reference(&visitor_ref),
+                contact,
+                agent,
+            },
+            Decision::Collect {
+                provider_ref,
+                message_id,
+                message,
+            } => Decision::Collect {
+                provider_ref: reference(&provider_ref),
+                message_id: reference(&message_id),
+                message,
+            },
+            Decision::Fetch { provider_ref, task } => Decision::Fetch {
+                provider_ref: reference(&provider_ref),
+                task,
+            },
+            Decision::Many(items) => {
+                Decision::Many(items.into_iter().map(Decision::bounded).collect())
+            }
+            Decision::Ignore(reason) => Decision::Ignore(crate::domain::limits::cut(
+                &reason,
+                crate::domain::limits::REASON_CHARS,
+            )),
+        }
+    }
+}
+
 /// A body we cannot understand, with the reason; it is quarantined for replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
