@@ -81,7 +81,7 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
             respond(StatusCode::OK, oauth::amocrm_fields(call, id).await)
         }
         (&Method::POST, ["api", "integrations", id, "reconcile"]) => {
-            respond(StatusCode::OK, reconcile::run(call, id).await)
+            respond(StatusCode::ACCEPTED, reconcile::run(call, id).await)
         }
         (&Method::GET, ["api", "integrations", id, "skipped"]) => {
             respond(StatusCode::OK, reconcile::skipped(call, id).await)

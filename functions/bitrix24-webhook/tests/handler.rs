@@ -106,7 +106,7 @@ async fn a_lead_event_queues_the_lead_to_be_read_and_answers_at_once() {
     assert!(
         h.app
             .store
-            .appeal(&jobs[0].appeal_id)
+            .appeal(jobs[0].appeal_id.as_ref().unwrap())
             .await
             .unwrap()
             .is_none(),

@@ -117,8 +117,8 @@ impl Worker {
             "job",
             job_id = %job.id,
             integration_id = %job.integration_id,
-            appeal_id = %job.appeal_id,
-            provider = %job.task.provider(),
+            appeal_id = job.appeal_id.as_ref().map(|a| a.as_str()),
+            provider = job.task.provider().map(|p| p.as_str()),
         );
         self.settle(app, queue, delivery, job, deadline)
             .instrument(span)
@@ -139,7 +139,7 @@ impl Worker {
                 "the invocation had no time left for it".into(),
             ))
         } else {
-            crm::enrich(app, &job, deadline, self.timing).await
+            crm::run(app, &job, deadline, self.timing).await
         };
         let reason = match result {
             Ok(()) => {

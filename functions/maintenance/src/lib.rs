@@ -12,7 +12,8 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::Serialize;
 use shared::app::App;
-use shared::crm::bitrix24::ReconcileError;
+use shared::app::jobs;
+use shared::crm::bitrix24::{ReconcileError, Run};
 use shared::crm::{self, Deadline, Session, SessionError};
 use shared::domain::appeal::Provider;
 use shared::domain::integration::Integration;
@@ -41,6 +42,8 @@ pub struct Report {
     /// Integrations reconciled, and the entities they queued.
     pub reconciled: usize,
     pub queued: usize,
+    /// Jobs that waited for a connection that is connected now, sent back to the queue.
+    pub released: usize,
 }
 
 /// The template's maintenance timeout.
@@ -73,6 +76,18 @@ pub async fn run(app: &App, deadline: Deadline) -> Report {
                 report.failed += 1;
             }
         }
+        // Jobs parked just as the user reconnected, or whose release was cut short, wait no
+        // longer than this run.
+        if tokens.state == Connection::Connected {
+            let more_time = || deadline.remaining() > Duration::from_secs(10);
+            match jobs::release_waiting(app, &integration.id, more_time).await {
+                Ok((released, _)) => report.released += released,
+                Err(e) => {
+                    tracing::warn!(integration_id = %integration.id, error = %e, "releasing waiting jobs failed; the next run retries");
+                    report.failed += 1;
+                }
+            }
+        }
         if integration.provider == Provider::Bitrix24
             && integration.active
             && tokens.state == Connection::Connected
@@ -84,7 +99,7 @@ pub async fn run(app: &App, deadline: Deadline) -> Report {
     let results: Vec<_> = futures::stream::iter(to_reconcile)
         .map(|integration| async move {
             let session = Session::new(app, &integration, deadline);
-            let result = crm::bitrix24::reconcile(&session, Utc::now()).await;
+            let result = crm::bitrix24::reconcile(&session, Run::Scheduled, Utc::now()).await;
             (integration, result)
         })
         .buffer_unordered(RECONCILE_AT_ONCE)

@@ -24,7 +24,26 @@ pub async fn enqueue(
     let job = Job::new(
         integration.account_id.clone(),
         integration.id.clone(),
-        appeal_id.clone(),
+        Some(appeal_id.clone()),
+        task,
+        now,
+    );
+    send(app, &job, Duration::ZERO).await?;
+    Ok(job)
+}
+
+/// Queues one of an integration's chores (no appeal of its own): a reconciliation asked for,
+/// releasing the jobs that waited for a connection.
+pub async fn enqueue_chore(
+    app: &App,
+    integration: &Integration,
+    task: Task,
+    now: DateTime<Utc>,
+) -> Result<Job, StoreError> {
+    let job = Job::new(
+        integration.account_id.clone(),
+        integration.id.clone(),
+        None,
         task,
         now,
     );
@@ -46,66 +65,99 @@ pub async fn send(app: &App, job: &Job, delay: Duration) -> Result<(), StoreErro
 
 /// The appeal a job completes; a job whose appeal is gone has nothing left to do.
 pub async fn appeal_of(app: &App, job: &Job, integration: &Integration) -> Result<Appeal, Failure> {
+    let id = job
+        .appeal_id
+        .as_ref()
+        .ok_or_else(|| Failure::GiveUp("the job names no appeal".into()))?;
     app.store
-        .appeal(&job.appeal_id)
+        .appeal(id)
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?
         .filter(|a| a.integration_id == integration.id)
-        .ok_or_else(|| Failure::GiveUp(format!("no appeal {} to enrich", job.appeal_id)))
+        .ok_or_else(|| Failure::GiveUp(format!("no appeal {id} to enrich")))
 }
 
 /// A job given up: its appeal (if there is one) says `failed`, with the reason.
 pub async fn fail(app: &App, job: &Job, reason: &str) -> Result<(), StoreError> {
+    let Some(id) = &job.appeal_id else {
+        return Ok(());
+    };
     let Some(integration) = app.integration(job.integration_id.as_str()).await? else {
         // Nothing left to mark: the integration, and what it made, are gone.
         return Ok(());
     };
-    if app.store.appeal(&job.appeal_id).await?.is_none() {
+    if app.store.appeal(id).await?.is_none() {
         return Ok(());
     }
     let now = Utc::now();
-    ingest::update_appeal(app, &integration, &job.appeal_id, now, |a| {
-        a.fail(reason, now)
-    })
-    .await
-    .map(|_| ())
+    ingest::update_appeal(app, &integration, id, now, |a| a.fail(reason, now))
+        .await
+        .map(|_| ())
 }
 
 /// A job that must wait for the user: kept aside (the queue forgets it), and the appeal says
-/// what it waits for.
+/// what it waits for. If the user connected meanwhile (between the job's look at the tokens
+/// and now), the job is released again at once rather than left to the next hourly run.
 pub async fn set_aside(app: &App, job: &Job, body: &str, reason: &str) -> Result<(), StoreError> {
     let now = Utc::now();
     app.store
         .wait_for_connection(&job.integration_id, body, reason, now)
         .await?;
-    if let Some(integration) = app.integration(job.integration_id.as_str()).await?
-        && app.store.appeal(&job.appeal_id).await?.is_some()
+    let Some(integration) = app.integration(job.integration_id.as_str()).await? else {
+        return Ok(());
+    };
+    if let Some(id) = &job.appeal_id
+        && app.store.appeal(id).await?.is_some()
     {
-        ingest::update_appeal(app, &integration, &job.appeal_id, now, |a| {
-            a.wait_for(reason, now)
-        })
-        .await?;
+        ingest::update_appeal(app, &integration, id, now, |a| a.wait_for(reason, now)).await?;
+    }
+    let connected = app
+        .store
+        .tokens(&integration.id)
+        .await?
+        .is_some_and(|t| t.state == crate::domain::oauth::Connection::Connected);
+    if connected {
+        enqueue_chore(app, &integration, Task::ReleaseWaiting, now).await?;
     }
     Ok(())
 }
 
-/// Sends the jobs that waited for this integration's connection back to the queue; how many
-/// went. Each is sent before it is forgotten, so a failure half-way loses nothing (jobs are
-/// idempotent).
-pub async fn release_waiting(app: &App, integration: &IntegrationId) -> Result<usize, StoreError> {
-    let Some(queue) = app.queue.as_deref() else {
-        return Ok(0);
-    };
-    let jobs = app.store.waiting_jobs(integration, 1000).await?;
-    for job in &jobs {
-        queue
-            .send(&job.body, Duration::ZERO)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        app.store.forget_waiting(job).await?;
+/// Waiting jobs released per page.
+const RELEASE_PAGE: usize = 100;
+
+/// Sends the jobs that waited for this integration's connection back to the queue, every one
+/// of them, page by page while `more_time` says so; how many went, and whether any are left.
+/// Each is sent before it is forgotten, so a failure half-way loses nothing, and releasing
+/// twice only sends a job twice (jobs are idempotent).
+pub async fn release_waiting(
+    app: &App,
+    integration: &IntegrationId,
+    more_time: impl Fn() -> bool,
+) -> Result<(usize, bool), StoreError> {
+    let queue = app
+        .queue
+        .as_deref()
+        .ok_or_else(|| StoreError::Unavailable("no job queue is configured".into()))?;
+    let mut released = 0;
+    loop {
+        let page = app.store.waiting_jobs(integration, RELEASE_PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        if !more_time() {
+            return Ok((released, true));
+        }
+        for job in &page {
+            queue
+                .send(&job.body, Duration::ZERO)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            app.store.forget_waiting(job).await?;
+            released += 1;
+        }
     }
-    if !jobs.is_empty() {
-        tracing::info!(integration_id = %integration, released = jobs.len(), "waiting jobs released");
+    if released > 0 {
+        tracing::info!(integration_id = %integration, released, "waiting jobs released");
     }
-    Ok(jobs.len())
+    Ok((released, false))
 }

@@ -148,7 +148,7 @@ pub async fn enrich(session: &Session<'_>, job: &Job) -> Result<(), Failure> {
     let fail = |e| super::failure(integration, e);
     let settings = settings(integration).map_err(|e| fail(SessionError::Call(e)))?;
     let app = session.app();
-    jobs::appeal_of(app, job, integration).await?;
+    let appeal = jobs::appeal_of(app, job, integration).await?;
     let talk = get(session, &format!("talks/{talk_id}"))
         .await
         .map_err(fail)?;
@@ -219,7 +219,7 @@ pub async fn enrich(session: &Session<'_>, job: &Job) -> Result<(), Failure> {
     let origin = as_string(&talk["origin"]);
     let now = Utc::now();
     let conversation = talk_ref(talk_id);
-    let id = &job.appeal_id;
+    let id = &appeal.id;
     ingest::update_with_collected(app, integration, id, &conversation, now, |a, messages| {
         a.contact.merge(&person);
         if agent.is_some() {

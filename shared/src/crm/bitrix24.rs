@@ -18,8 +18,9 @@ use crate::domain::integration::{Bitrix24Settings, CrmEntity, Integration};
 use crate::domain::job::{Failure, Task};
 use crate::domain::providers::bitrix24::{
     OpenLine, Read, Transcript, dialog_transcript, entity_ref, history_transcript, owner_type_id,
+    parse_entity_ref,
 };
-use crate::store::{Skipped, StoreError};
+use crate::store::{SkipKind, Skipped, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -90,28 +91,52 @@ pub async fn connect(
     .await
 }
 
-/// Reads the entity a job names and makes its appeal, or records it as no chat.
+/// Reads the entity a job names and makes its appeal, or records it as no chat. A reading that
+/// fails for a lasting reason (access denied, an unpaid portal, a lead not to be found) is a
+/// failure, not a skip: recorded as failed (reconciliation queues it again later) and given
+/// up, so the job is parked with the reason.
 pub async fn enrich(session: &Session<'_>, entity: CrmEntity, id: u64) -> Result<(), Failure> {
     let integration = session.integration();
-    let app = session.app();
+    let store = &session.app().store;
     let provider_ref = entity_ref(entity, id);
+    let retry = |e: StoreError| Failure::Retry(e.to_string());
     match read(session, entity, id).await {
-        Ok(Some(reason)) | Err(Failure::GiveUp(reason)) => {
-            // Recorded, so reconciliation does not queue it again; a give-up is still parked.
+        Ok(None) => {
+            // A failure recorded earlier is over.
+            store
+                .forget_skipped(&integration.id, &provider_ref)
+                .await
+                .map_err(retry)
+        }
+        Ok(Some(reason)) => {
             let skipped = Skipped {
                 integration_id: integration.id.clone(),
                 entity_ref: provider_ref.clone(),
                 reason: reason.clone(),
                 at: Utc::now(),
+                kind: SkipKind::NotAChat,
+                failures: 0,
+                retry_at: None,
             };
-            app.store
-                .skip_entity(&skipped)
-                .await
-                .map_err(|e| Failure::Retry(e.to_string()))?;
-            tracing::info!(integration_id = %integration.id, entity = %provider_ref, reason = %reason, "Bitrix24 entity skipped");
+            store.skip_entity(&skipped).await.map_err(retry)?;
+            tracing::info!(entity = %provider_ref, reason = %reason, "Bitrix24 entity is no chat");
             Ok(())
         }
-        Ok(None) => Ok(()),
+        Err(Failure::GiveUp(reason)) => {
+            let before = store
+                .skipped_entity(&integration.id, &provider_ref)
+                .await
+                .map_err(retry)?;
+            let failed = Skipped::failed(
+                integration.id.clone(),
+                provider_ref.clone(),
+                reason.clone(),
+                before.as_ref(),
+                Utc::now(),
+            );
+            store.skip_entity(&failed).await.map_err(retry)?;
+            Err(Failure::GiveUp(reason))
+        }
         Err(other) => Err(other),
     }
 }
@@ -171,9 +196,11 @@ async fn read(
     };
     let fields = match batch.get("entity") {
         Ok(fields) if fields.is_object() => fields.clone(),
+        // Deleted, or hidden from the connected user: which one, we cannot tell.
         Ok(_) | Err(CallError::NotFound(_)) => {
-            return Ok(Some(format!(
-                "{kind} {id} does not exist in Bitrix24 (deleted?)"
+            return Err(Failure::GiveUp(format!(
+                "{kind} {id} was not found in Bitrix24 (deleted, or not visible to the user \
+                 who connected the portal)"
             )));
         }
         Err(e) => return Err(fail(SessionError::Call(e))),
@@ -274,12 +301,27 @@ pub const OVERLAP: Duration = Duration::from_secs(10 * 60);
 /// Pages of 50 listed per run; a backlog beyond them waits for the next run.
 pub const MAX_PAGES: usize = 20;
 
+/// Failed readings queued again per run at most.
+const RETRIED_PER_RUN: usize = 200;
+
+/// Who asked for a reconciliation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// The hourly run: failed readings are queued again when their backoff says so.
+    Scheduled,
+    /// Someone who may have fixed a cause (access, payment) asked: every failed reading is
+    /// queued again now.
+    OnDemand,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Reconciled {
     /// Entities created since the watermark (less the overlap).
     pub listed: usize,
     /// Of them, the ones never seen, now queued.
     pub queued: usize,
+    /// Entities whose reading had failed, queued again.
+    pub retried: usize,
     /// Entities created up to this moment have been listed.
     pub watermark: Option<DateTime<Utc>>,
     /// More were left for the next run.
@@ -303,6 +345,7 @@ pub enum ReconcileError {
 /// id is derived from it).
 pub async fn reconcile(
     session: &Session<'_>,
+    run: Run,
     now: DateTime<Utc>,
 ) -> Result<Reconciled, ReconcileError> {
     let integration = session.integration();
@@ -354,6 +397,7 @@ pub async fn reconcile(
                 integration.provider.as_str(),
                 &provider_ref,
             );
+            // Known: an appeal, no chat, or a failure (queued again below, on its backoff).
             if app.store.appeal(&appeal_id).await?.is_some()
                 || app
                     .store
@@ -380,6 +424,7 @@ pub async fn reconcile(
                 .await?,
         );
     }
+    report.retried = retry_failed(session, run, now).await?;
     tracing::info!(
         integration_id = %integration.id,
         listed = report.listed,
@@ -387,6 +432,44 @@ pub async fn reconcile(
         "Bitrix24 reconciled"
     );
     Ok(report)
+}
+
+/// Queues the failed readings due again (all of them on demand). Each is moved an hour on
+/// first, so a job that waits (for a reconnect, say) is not queued again every run.
+async fn retry_failed(
+    session: &Session<'_>,
+    run: Run,
+    now: DateTime<Utc>,
+) -> Result<usize, ReconcileError> {
+    let integration = session.integration();
+    let app = session.app();
+    let due_by = match run {
+        Run::Scheduled => Some(now),
+        Run::OnDemand => None,
+    };
+    let failed = app
+        .store
+        .failed_entities(&integration.id, due_by, RETRIED_PER_RUN)
+        .await?;
+    let mut queued = 0;
+    for mut record in failed {
+        let Some((entity, id)) = parse_entity_ref(&record.entity_ref) else {
+            continue;
+        };
+        if record.retry_at.is_some() {
+            record.retry_at = Some(now + chrono::Duration::hours(1));
+            app.store.skip_entity(&record).await?;
+        }
+        let appeal_id = AppealId::derive(
+            &integration.id,
+            integration.provider.as_str(),
+            &record.entity_ref,
+        );
+        let task = Task::Bitrix24Entity { entity, id };
+        jobs::enqueue(app, integration, &appeal_id, task, now).await?;
+        queued += 1;
+    }
+    Ok(queued)
 }
 
 fn field(row: &Value, key: &str) -> Option<String> {

@@ -19,14 +19,9 @@ use crate::domain::oauth::{Grant, TokenError, Tokens};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
-/// Runs one enrichment job: reads the CRM within `deadline` and completes (or, for Bitrix24,
-/// makes) the job's appeal.
-pub async fn enrich(
-    app: &App,
-    job: &Job,
-    deadline: Deadline,
-    timing: Timing,
-) -> Result<(), Failure> {
+/// Runs one job within `deadline`: reads the CRM and completes (or, for Bitrix24, makes) the
+/// job's appeal; or one of an integration's chores.
+pub async fn run(app: &App, job: &Job, deadline: Deadline, timing: Timing) -> Result<(), Failure> {
     let integration = app
         .integration(job.integration_id.as_str())
         .await
@@ -43,6 +38,23 @@ pub async fn enrich(
         Task::AmocrmTalk { .. } => amocrm::enrich(&session, job).await,
         Task::VerboxTranscript { .. } => verbox::enrich(&session, job).await,
         Task::Bitrix24Entity { entity, id } => bitrix24::enrich(&session, *entity, *id).await,
+        Task::Reconcile => bitrix24::reconcile(&session, bitrix24::Run::OnDemand, Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                bitrix24::ReconcileError::NotReconciled => Failure::GiveUp(e.to_string()),
+                bitrix24::ReconcileError::Crm(e) => failure(&integration, e),
+                bitrix24::ReconcileError::Store(e) => Failure::Retry(e.to_string()),
+            }),
+        Task::ReleaseWaiting => {
+            // A page takes a moment; past the deadline the rest goes on in the next job.
+            let more_time = || deadline.remaining() > std::time::Duration::from_secs(2);
+            match jobs::release_waiting(app, &integration.id, more_time).await {
+                Ok((_, false)) => Ok(()),
+                Ok((_, true)) => Err(Failure::Defer("more jobs wait to be released".into())),
+                Err(e) => Err(Failure::Retry(e.to_string())),
+            }
+        }
     }
 }
 
@@ -109,7 +121,11 @@ async fn connected(
         })
         .await?;
     app.forget(&integration.account_id);
-    jobs::release_waiting(app, &saved.id).await?;
+    // Released in the background, all of them, however many waited: the callback answers now.
+    // Not queued, they are released by the next hourly run.
+    if let Err(e) = jobs::enqueue_chore(app, &saved, Task::ReleaseWaiting, now).await {
+        tracing::warn!(integration_id = %integration.id, error = %e, "releasing the waiting jobs is left to the hourly run");
+    }
     tracing::info!(integration_id = %integration.id, provider = %integration.provider, "connected");
     Ok(saved)
 }

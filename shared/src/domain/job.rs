@@ -27,8 +27,10 @@ pub struct Job {
     pub id: String,
     pub account_id: AccountId,
     pub integration_id: IntegrationId,
-    /// The appeal the job completes, or (Bitrix24) the one it makes if the entity is a chat.
-    pub appeal_id: AppealId,
+    /// The appeal the job completes, or (Bitrix24) the one it makes if the entity is a chat;
+    /// none for an integration's chores (reconciling, releasing the jobs that waited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appeal_id: Option<AppealId>,
     pub task: Task,
     pub created_at: DateTime<Utc>,
     /// Attempts made in earlier messages of this job: a job that ran out of time is sent again
@@ -60,15 +62,22 @@ pub enum Task {
     /// Read a Bitrix24 lead or deal and the open-line chat that made it: the appeal is made
     /// from them, or the entity is recorded as no chat.
     Bitrix24Entity { entity: CrmEntity, id: u64 },
+    /// Reconcile a Bitrix24 integration now, as someone asked (failed readings are queued
+    /// again too): an API answer cannot wait for it.
+    Reconcile,
+    /// Send the jobs that waited for the integration's connection back to the queue, all of
+    /// them, after it was connected again.
+    ReleaseWaiting,
 }
 
 impl Task {
-    /// The provider whose API the task reads.
-    pub fn provider(&self) -> Provider {
+    /// The provider whose API the task reads (a chore of any integration reads none).
+    pub fn provider(&self) -> Option<Provider> {
         match self {
-            Task::VerboxTranscript { .. } => Provider::Verbox,
-            Task::AmocrmTalk { .. } => Provider::Amocrm,
-            Task::Bitrix24Entity { .. } => Provider::Bitrix24,
+            Task::VerboxTranscript { .. } => Some(Provider::Verbox),
+            Task::AmocrmTalk { .. } => Some(Provider::Amocrm),
+            Task::Bitrix24Entity { .. } | Task::Reconcile => Some(Provider::Bitrix24),
+            Task::ReleaseWaiting => None,
         }
     }
 
@@ -89,6 +98,9 @@ impl Task {
                 entity: CrmEntity::Deal,
                 ..
             } => 3,
+            // A page of the list; more pages wait their turn as the deadline allows.
+            Task::Reconcile => 1,
+            Task::ReleaseWaiting => 0,
         }
     }
 }
@@ -97,7 +109,7 @@ impl Job {
     pub fn new(
         account_id: AccountId,
         integration_id: IntegrationId,
-        appeal_id: AppealId,
+        appeal_id: Option<AppealId>,
         task: Task,
         now: DateTime<Utc>,
     ) -> Job {
@@ -154,11 +166,11 @@ mod tests {
         let job = Job::new(
             AccountId::parse("acc_1").unwrap(),
             IntegrationId::parse("int_1").unwrap(),
-            AppealId::derive(
+            Some(AppealId::derive(
                 &IntegrationId::parse("int_1").unwrap(),
                 "bitrix24",
                 "lead:1",
-            ),
+            )),
             Task::Bitrix24Entity {
                 entity: CrmEntity::Lead,
                 id: 1,

@@ -1,6 +1,7 @@
 //! What reconciliation knows of a CRM's entities: how far it has listed them (the watermark),
-//! and the ones read and found to be no chat, so they are not queued again. (An entity that
-//! became an appeal is known by its appeal.)
+//! the ones read and found to be no chat (so they are not queued again), and the ones whose
+//! reading failed (so they are queued again, on a backoff, until they succeed). An entity that
+//! became an appeal is known by its appeal.
 
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
@@ -12,7 +13,8 @@ use serde::{Deserialize, Serialize};
 /// Well past any reconciliation window: by then the entity is older than the watermark.
 const KEEP_SKIPPED_DAYS: i64 = 90;
 
-/// A CRM entity that is no appeal (a lead no open line made), and why.
+/// A CRM entity that is no appeal (a lead no open line made), or that could not be read
+/// (access denied, an unpaid portal...), and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     pub integration_id: IntegrationId,
@@ -20,6 +22,58 @@ pub struct Skipped {
     pub entity_ref: String,
     pub reason: String,
     pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub kind: SkipKind,
+    /// A failed one: times its reading failed, and when reconciliation queues it again
+    /// (`None`: not on its own any more; reconciling on demand still does).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipKind {
+    /// Read, and found to be no chat: never queued again.
+    #[default]
+    NotAChat,
+    /// Its reading failed for a lasting reason: parked, and queued again later.
+    Failed,
+}
+
+/// Failed readings are tried again after an hour, then two, four... at most a day apart, ten
+/// times in all; a cause that lasts longer waits for someone to reconcile on demand.
+const RETRY_FAILED: u32 = 10;
+
+impl Skipped {
+    /// The record of one more failure of this entity's reading.
+    pub fn failed(
+        integration_id: IntegrationId,
+        entity_ref: String,
+        reason: String,
+        before: Option<&Skipped>,
+        now: DateTime<Utc>,
+    ) -> Skipped {
+        let failures = before
+            .filter(|b| b.kind == SkipKind::Failed)
+            .map_or(0, |b| b.failures)
+            .saturating_add(1);
+        let wait = Duration::hours(1i64 << (failures - 1).min(5)).min(Duration::hours(24));
+        Skipped {
+            integration_id,
+            entity_ref,
+            reason,
+            at: now,
+            kind: SkipKind::Failed,
+            failures,
+            retry_at: (failures < RETRY_FAILED).then(|| now + wait),
+        }
+    }
 }
 
 impl Record for Skipped {
@@ -31,6 +85,20 @@ impl Record for Skipped {
         Some(Key::new(
             format!("SKIPPEDS#{}", self.integration_id),
             format!("{}#{}", super::keys::time_key(self.at), self.entity_ref),
+        ))
+    }
+    /// A failed one, by when it is due again: what reconciliation queues.
+    /// (One whose retries ran out sorts last: only an on-demand run takes it.)
+    fn gsi2(&self) -> Option<Key> {
+        if self.kind != SkipKind::Failed {
+            return None;
+        }
+        let due = self
+            .retry_at
+            .map_or_else(|| "9999".to_owned(), super::keys::time_key);
+        Some(Key::new(
+            format!("FAILED#{}", self.integration_id),
+            format!("{due}#{}", self.entity_ref),
         ))
     }
     fn expires_at(&self) -> Option<i64> {
@@ -71,6 +139,34 @@ impl Store {
         entity_ref: &str,
     ) -> Result<Option<Skipped>, StoreError> {
         self.get_record(&skipped_key(integration, entity_ref)).await
+    }
+
+    /// Forgets what was recorded of an entity (it has become an appeal).
+    pub async fn forget_skipped(
+        &self,
+        integration: &IntegrationId,
+        entity_ref: &str,
+    ) -> Result<(), StoreError> {
+        self.kv.delete(&skipped_key(integration, entity_ref)).await
+    }
+
+    /// An integration's failed entities due again by `now` (all of them with `None`), oldest
+    /// due first, at most `limit`.
+    pub async fn failed_entities(
+        &self,
+        integration: &IntegrationId,
+        due_by: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Skipped>, StoreError> {
+        let mut query = Query::new(Index::Gsi2, format!("FAILED#{integration}"));
+        if let Some(due) = due_by {
+            query.sort = super::kv::SortKey::Between(
+                String::new(),
+                format!("{}~", super::keys::time_key(due)),
+            );
+        }
+        query.limit = limit;
+        self.query_records(&query).await
     }
 
     /// An integration's most recently skipped entities, newest first.

@@ -24,7 +24,7 @@ pub mod gate;
 pub mod sqlite;
 
 pub use appeals::{AppealFilter, AppealPage};
-pub use crm_sync::Skipped;
+pub use crm_sync::{SkipKind, Skipped};
 pub use directory::DirectoryEntity;
 pub use kv::{Condition, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError};
 pub use oauth_states::StateError;

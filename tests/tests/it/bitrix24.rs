@@ -349,9 +349,8 @@ async fn a_dropped_event_is_recovered_by_reconciliation_and_running_it_again_add
         .add_lead(json!({"TITLE": "Заявка с сайта", "NAME": "Анна", "SOURCE_ID": "WEB"}));
     let path = format!("/api/integrations/{}/reconcile", s.integration_id);
     let first = s.server.demo("POST", &path, None).await;
-    assert_eq!(first.status, 200, "{}", first.json);
-    assert_eq!(first.json["listed"], 2, "{}", first.json);
-    assert_eq!(first.json["queued"], 2, "{}", first.json);
+    assert_eq!(first.status, 202, "a queued job: {}", first.json);
+    assert_eq!(first.json["queued"], true, "{}", first.json);
     let items = appeals_when(&s, count(1)).await;
     assert_eq!(items.len(), 1, "{items:#?}");
     assert_eq!(items[0]["provider_ref"], format!("lead:{chat}"));
@@ -370,6 +369,7 @@ async fn a_dropped_event_is_recovered_by_reconciliation_and_running_it_again_add
         format!("lead:{form}"),
         "{skipped}"
     );
+    assert_eq!(skipped["items"][0]["kind"], "not_a_chat", "{skipped}");
     assert!(
         skipped["items"][0]["reason"]
             .as_str()
@@ -377,16 +377,24 @@ async fn a_dropped_event_is_recovered_by_reconciliation_and_running_it_again_add
             .contains("not made by an open line"),
         "{skipped}"
     );
-
-    let watermark = &integration(&s).await["reconciliation"]["created_up_to"];
-    assert_eq!(watermark, &first.json["watermark"]);
-    let second = s.server.demo("POST", &path, None).await;
-    assert_eq!(second.json["listed"], 2, "{}", second.json);
-    assert_eq!(
-        second.json["queued"], 0,
-        "both are known now: {}",
-        second.json
+    let watermark = integration(&s).await["reconciliation"]["created_up_to"].clone();
+    assert_ne!(
+        watermark,
+        integration(&s).await["created_at"],
+        "it moved on"
     );
+
+    let batches = s.b24.calls("batch");
+    assert_eq!(batches, 2, "each lead read once");
+    let second = s.server.demo("POST", &path, None).await;
+    assert_eq!(second.status, 202, "{}", second.json);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        s.b24.calls("batch"),
+        batches,
+        "both are known now: nothing read again"
+    );
+    assert_eq!(appeals_when(&s, |_| true).await.len(), 1);
     // The hourly run does the same for every connected portal, and finds nothing new either.
     let app = shared::app::App::new(s.server.store.clone())
         .with_queue(chatsource::embedded_queue(&s.server.store));
@@ -784,4 +792,62 @@ async fn a_backlog_of_sixty_leads_on_one_portal_read_by_five_workers_ends_with_s
         invocations.load(Ordering::SeqCst),
         b24.hits()
     );
+}
+
+#[tokio::test]
+async fn a_lead_whose_reading_is_refused_is_parked_shown_as_failed_and_read_once_retried() {
+    let s = setup().await;
+    connect(&s).await;
+    let lead = openline_lead(&s.b24, "telegrambot", json!({}));
+    // The portal's plan lapsed: its REST answers PAYMENT_REQUIRED for a while.
+    s.b24.fail_next(
+        "batch",
+        402,
+        json!({"error": "PAYMENT_REQUIRED", "error_description": "Payment required"}),
+    );
+    assert_eq!(event(&s, s.b24.event_body("ONCRMLEADADD", lead)).await, 200);
+    let skipped_path = format!("/api/integrations/{}/skipped", s.integration_id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let listed = s.server.demo("GET", &skipped_path, None).await.json;
+        if listed["items"].as_array().is_some_and(|i| !i.is_empty()) || Instant::now() > deadline {
+            break listed["items"][0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A failure, visible as one: not a lead that "is no chat".
+    assert_eq!(failed["entity_ref"], format!("lead:{lead}"), "{failed}");
+    assert_eq!(failed["kind"], "failed", "{failed}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("PAYMENT_REQUIRED")
+    );
+    assert!(
+        failed["retry_at"].is_string(),
+        "reconciliation tries it again: {failed}"
+    );
+    // Parked in the dead-letter queue with the same reason.
+    let parked = chatsource::embedded_queue(&s.server.store)
+        .parked(10)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert!(
+        parked[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("PAYMENT_REQUIRED")
+    );
+    assert!(appeals_when(&s, |_| true).await.is_empty());
+
+    // The bill is paid; whoever fixed it reconciles: the lead is read and becomes its appeal.
+    let path = format!("/api/integrations/{}/reconcile", s.integration_id);
+    assert_eq!(s.server.demo("POST", &path, None).await.status, 202);
+    let items = appeals_when(&s, count(1)).await;
+    assert_eq!(items[0]["provider_ref"], format!("lead:{lead}"));
+    let listed = s.server.demo("GET", &skipped_path, None).await.json;
+    assert_eq!(listed["items"], json!([]), "the failure is over: {listed}");
 }

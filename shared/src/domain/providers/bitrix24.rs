@@ -107,6 +107,17 @@ pub fn entity_ref(entity: CrmEntity, id: u64) -> String {
     format!("{}:{id}", entity.as_str())
 }
 
+/// The entity an [`entity_ref`] names.
+pub fn parse_entity_ref(entity_ref: &str) -> Option<(CrmEntity, u64)> {
+    let (kind, id) = entity_ref.split_once(':')?;
+    let entity = match kind {
+        "lead" => CrmEntity::Lead,
+        "deal" => CrmEntity::Deal,
+        _ => return None,
+    };
+    Some((entity, id.parse().ok()?))
+}
+
 /// `OWNER_TYPE_ID` of CRM activities, and `CRM_ENTITY_TYPE` of open-line chats.
 pub fn owner_type_id(entity: CrmEntity) -> u8 {
     match entity {
