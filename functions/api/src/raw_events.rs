@@ -10,7 +10,9 @@ use shared::domain::raw_event::{RawEvent, RawStatus};
 use shared::edge::web::ApiError;
 use shared::store::{cursor, keys};
 
-/// `GET /api/raw-events?status=quarantined` (the default) or `?integration_id=...`.
+/// `GET /api/raw-events?status=quarantined` (the default), `?status=received` (kept, handling
+/// not finished: the hourly run finishes those older than five minutes), or
+/// `?integration_id=...`.
 pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
     let limit = call
         .param("limit")
@@ -24,9 +26,10 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
         }
         None => match call.param("status").as_deref() {
             None | Some("quarantined") => (keys::quarantine(call.account.id.as_str()), None),
+            Some("received") => (keys::unfinished(call.account.id.as_str()), None),
             Some(other) => {
                 return Err(ApiError::bad_request(format!(
-                    "status={other}: list quarantined events, or all events of one integration_id."
+                    "status={other}: list quarantined or received events, or all events of one integration_id."
                 )));
             }
         },
@@ -37,6 +40,12 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
             call.app
                 .store
                 .integration_raw_events(id, limit, after)
+                .await?
+        }
+        None if partition.starts_with("UNFINISHED#") => {
+            call.app
+                .store
+                .unfinished(&call.account.id, limit, after)
                 .await?
         }
         None => {

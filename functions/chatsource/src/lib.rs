@@ -5,7 +5,7 @@ mod invoke;
 mod server;
 
 pub use invoke::invoke;
-pub use server::{Running, ServeOptions, serve, spawn_hourly};
+pub use server::{Running, ServeOptions, serve, spawn_hourly, spawn_recovery};
 
 use lambda_http::Request;
 use shared::app::App;

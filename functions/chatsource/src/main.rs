@@ -80,6 +80,7 @@ async fn run(command: Command) -> Result<(), String> {
                     return Err(format!("keys must be at least {MIN_KEY_LEN} characters"));
                 }
             }
+            let started = chrono::Utc::now();
             let (store, kv) = open_store(&data_dir).map_err(|e| e.to_string())?;
             let demo = ensure_demo(&store, api_key)
                 .await
@@ -93,6 +94,7 @@ async fn run(command: Command) -> Result<(), String> {
             let running = chatsource::serve(Arc::clone(&app), ServeOptions { addr })
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            chatsource::spawn_recovery(Arc::clone(&app), started);
             chatsource::spawn_hourly(Arc::clone(&app), kv);
             let worker = Arc::new(enrichment_worker::Worker::new());
             tokio::spawn(enrichment_worker::run_local(

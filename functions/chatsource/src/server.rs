@@ -78,6 +78,32 @@ fn into_axum(response: http::Response<String>) -> Response {
     response.map(AxumBody::from)
 }
 
+/// Webhooks the previous process kept but did not finish handling (it was killed half-way):
+/// handled now, in the background, so a restart loses nothing. Only this process writes its
+/// store, so whatever was received before it started was abandoned.
+pub fn spawn_recovery(app: Arc<App>, started: chrono::DateTime<chrono::Utc>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let accounts = match app.store.accounts().await {
+            Ok(accounts) => accounts,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for unfinished webhooks");
+                return;
+            }
+        };
+        for account in accounts {
+            match shared::app::ingest::finish_abandoned(&app, &account.id, started, || true).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(account_id = %account.id, finished = n, "webhooks cut off by the last stop finished")
+                }
+                Err(e) => {
+                    tracing::warn!(account_id = %account.id, error = %e, "finishing cut-off webhooks failed; the hourly run retries")
+                }
+            }
+        }
+    })
+}
+
 /// The hourly chores the schedule runs on AWS: the maintenance function (token refreshes),
 /// and deleting expired rows (reads skip them anyway; DynamoDB's TTL does this there).
 pub fn spawn_hourly(app: Arc<App>, kv: shared::store::sqlite::SqliteKv) -> JoinHandle<()> {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::Serialize;
 use shared::app::App;
-use shared::app::jobs;
+use shared::app::{ingest, jobs};
 use shared::crm::bitrix24::{ReconcileError, Run};
 use shared::crm::{self, Deadline, Session, SessionError};
 use shared::domain::appeal::Provider;
@@ -44,6 +44,8 @@ pub struct Report {
     pub queued: usize,
     /// Jobs that waited for a connection that is connected now, sent back to the queue.
     pub released: usize,
+    /// Webhooks whose handling was cut off half-way (a process killed), finished now.
+    pub finished: usize,
 }
 
 /// The template's maintenance timeout.
@@ -54,6 +56,7 @@ pub const INVOCATION: Duration = Duration::from_secs(300);
 pub async fn run(app: &App, deadline: Deadline) -> Report {
     let deadline = deadline.sooner_by(Duration::from_secs(5));
     let mut report = Report::default();
+    finish_abandoned(app, deadline, &mut report).await;
     let connections = match app.store.connections().await {
         Ok(all) => all,
         Err(e) => {
@@ -127,6 +130,31 @@ pub async fn run(app: &App, deadline: Deadline) -> Report {
         "maintenance done"
     );
     report
+}
+
+/// Every account's webhooks whose handling never finished (kept, then the process died) are
+/// handled now: a provider that never sends again (Bitrix24) loses nothing to a crash.
+async fn finish_abandoned(app: &App, deadline: Deadline, report: &mut Report) {
+    let before =
+        Utc::now() - chrono::Duration::from_std(ingest::ABANDONED_AFTER).unwrap_or_default();
+    let accounts = match app.store.accounts().await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list the accounts");
+            report.failed += 1;
+            return;
+        }
+    };
+    let more_time = || deadline.remaining() > Duration::from_secs(30);
+    for account in accounts {
+        match ingest::finish_abandoned(app, &account.id, before, more_time).await {
+            Ok(n) => report.finished += n,
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "finishing abandoned webhooks failed; the next run retries");
+                report.failed += 1;
+            }
+        }
+    }
 }
 
 /// Refreshes the connection's tokens if they are old, through the integration's session (the

@@ -118,6 +118,54 @@ pub async fn receive(
     handle(app, &integration, raw, d.body, now).await
 }
 
+/// How long an event may stay `received` before it counts as abandoned (its handler died
+/// half-way: a process killed, a Lambda timed out) and is finished by the hourly run. Bitrix24
+/// never sends an event again, so without this such an event would be lost.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Finishes an account's events received before `before` whose handling never did, oldest
+/// first, while `more_time` says so; how many were finished. Handling is idempotent, so one
+/// finished meanwhile by a provider's retry is only handled again.
+pub async fn finish_abandoned(
+    app: &App,
+    account: &crate::domain::ids::AccountId,
+    before: DateTime<Utc>,
+    more_time: impl Fn() -> bool,
+) -> Result<usize, StoreError> {
+    let now = Utc::now();
+    let mut finished = 0;
+    let mut after = None;
+    loop {
+        let (page, next) = app
+            .store
+            .unfinished_before(account, before, 50, after)
+            .await?;
+        for raw in page {
+            if !more_time() {
+                return Ok(finished);
+            }
+            // Its integration deleted since: the event expires with its kind.
+            let Some(integration) = app
+                .store
+                .entity::<Integration>(raw.integration_id.as_str())
+                .await?
+            else {
+                continue;
+            };
+            let body = app.store.raw_body(&raw.id).await?.unwrap_or_default();
+            match handle(app, &integration, raw, &body, now).await {
+                Ok(_) | Err(IngestError::Unreadable { .. }) => finished += 1,
+                Err(IngestError::Store(e)) => return Err(e),
+                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            }
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(finished),
+        }
+    }
+}
+
 /// The answer to a delivery we handled before, without handling it again.
 fn repeat(raw: RawEvent) -> Result<Receipt, IngestError> {
     if raw.status == RawStatus::Quarantined {

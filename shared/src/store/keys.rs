@@ -8,7 +8,7 @@
 //! | site, source, campaign, employee, integration | `<KIND>#<id>` | `<KIND>` | `DIR#<account>` / `<KIND>#<id>` | | |
 //! | appeal | `APPEAL#<id>` | `APPEAL` | `APPEALS#<account>` / `<created_at>#<id>` | `VISITOR#<integration>#<visitor>` / `<id>` | |
 //! | session | `SESSION#<id>` | `SESSION` | | | last seen + 90 days |
-//! | raw event | `RAW#<id>` | `RAW` | `RAWS#<integration>` / `<received_at>#<id>` | `QUARANTINE#<account>` / `<received_at>#<id>` while quarantined | received + 30 days once handled |
+//! | raw event | `RAW#<id>` | `RAW` | `RAWS#<integration>` / `<received_at>#<id>` | `QUARANTINE#<account>` / `<received_at>#<id>` while quarantined; `UNFINISHED#<account>` / `<received_at>#<id>` while `received` | received + 30 days unless quarantined |
 //! | raw body part | `RAW#<id>` | `PART#<n>` | | | as its event |
 //! | queued message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `QUEUE#<queue>` / `<visible_at>#<id>` | | sent + 14 days |
 //! | dead-lettered message (embedded queue) | `QMSG#<queue>#<id>` | `QMSG` | `DLQ#<queue>` / `<parked_at>#<id>` | | sent + 14 days |
@@ -26,7 +26,8 @@
 //! the whole directory of an account in one query (attribution, settings API); an appeal by id
 //! (conditional upsert); an account's appeals by creation time (listing, reports); a visitor's
 //! appeals (Jivo `client_updated`); raw events of an integration by time; an account's
-//! quarantined events; the embedded queue's messages visible now, oldest first, and its
+//! quarantined events, and its events whose handling did not finish (the hourly run finishes
+//! them); the embedded queue's messages visible now, oldest first, and its
 //! dead-letter queue (`shared::queue::embedded`; SQS holds them on AWS); every connection (the
 //! hourly maintenance); the jobs waiting for one connection; a conversation's collected
 //! messages; an integration's skipped CRM entities, newest first. Every index sort key
@@ -61,6 +62,10 @@ pub fn raws(integration: &str) -> String {
 
 pub fn quarantine(account: &str) -> String {
     format!("QUARANTINE#{account}")
+}
+
+pub fn unfinished(account: &str) -> String {
+    format!("UNFINISHED#{account}")
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// Handled events are kept this long for audit; quarantined ones until replayed.
+/// Handled events are kept this long for audit, as are ones whose handling never finished
+/// (the hourly run finishes those long before); quarantined ones until replayed.
 const KEEP_HANDLED_DAYS: i64 = 30;
 /// Body bytes per item, well inside the item limit once JSON-escaped.
 const PART_BYTES: usize = 96 * 1024;
@@ -43,18 +44,23 @@ impl Record for StoredRaw {
             format!("{}#{}", keys::time_key(e.received_at), e.id),
         ))
     }
+    /// The account's quarantined events, and apart from them its events whose handling has
+    /// not finished (yet, or ever: a process killed half-way), which the hourly run finishes.
     fn gsi2(&self) -> Option<Key> {
         let e = &self.event;
-        (e.status == RawStatus::Quarantined).then(|| {
-            Key::new(
-                keys::quarantine(e.account_id.as_str()),
-                format!("{}#{}", keys::time_key(e.received_at), e.id),
-            )
-        })
+        let partition = match e.status {
+            RawStatus::Quarantined => keys::quarantine(e.account_id.as_str()),
+            RawStatus::Received => keys::unfinished(e.account_id.as_str()),
+            RawStatus::Processed | RawStatus::Ignored => return None,
+        };
+        Some(Key::new(
+            partition,
+            format!("{}#{}", keys::time_key(e.received_at), e.id),
+        ))
     }
     fn expires_at(&self) -> Option<i64> {
         let e = &self.event;
-        matches!(e.status, RawStatus::Processed | RawStatus::Ignored)
+        (e.status != RawStatus::Quarantined)
             .then(|| (e.received_at + Duration::days(KEEP_HANDLED_DAYS)).timestamp())
     }
 }
@@ -218,6 +224,44 @@ impl Store {
             after,
         )
         .await
+    }
+
+    /// An account's events whose handling has not finished, newest first.
+    pub async fn unfinished(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        after: Option<Position>,
+    ) -> Result<(Vec<RawEvent>, Option<Position>), StoreError> {
+        self.raw_page(
+            Index::Gsi2,
+            keys::unfinished(account.as_str()),
+            limit,
+            after,
+        )
+        .await
+    }
+
+    /// An account's events received before `before` whose handling has not finished, oldest
+    /// first: what the hourly run finishes.
+    pub async fn unfinished_before(
+        &self,
+        account: &AccountId,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+        after: Option<Position>,
+    ) -> Result<(Vec<RawEvent>, Option<Position>), StoreError> {
+        let mut query = Query::new(Index::Gsi2, keys::unfinished(account.as_str()));
+        query.sort = SortKey::Between(String::new(), keys::time_key(before));
+        query.limit = limit;
+        query.after = after;
+        let page = self.kv.query(&query).await?;
+        let events = page
+            .items
+            .into_iter()
+            .map(|i| decode::<StoredRaw>(i).map(|s| s.event))
+            .collect::<Result<_, _>>()?;
+        Ok((events, page.next))
     }
 
     async fn raw_page(

@@ -654,3 +654,56 @@ async fn unknown_paths_and_methods_answer_in_json() {
     let get_hook = server.client.get(server.jivo_url()).send().await.unwrap();
     assert_eq!(get_hook.status(), 405);
 }
+
+#[tokio::test]
+async fn a_webhook_kept_but_never_handled_is_listed_and_finished_by_the_hourly_run() {
+    use shared::domain::raw_event::{RawEvent, RawStatus};
+    let server = start().await;
+    // Kept ten minutes ago by a process that was killed before handling it.
+    let body = jivo_body_with("chat_finished", &[("/chat_id", json!(424242))]);
+    let integration = shared::domain::ids::IntegrationId::parse("int_demo_jivo").unwrap();
+    let raw = RawEvent {
+        id: RawEvent::id_for(&integration, "chats", &body),
+        account_id: shared::domain::ids::AccountId::parse("acc_demo").unwrap(),
+        integration_id: integration,
+        provider: shared::domain::appeal::Provider::Jivo,
+        hook: "chats".into(),
+        content_type: Some("application/json".into()),
+        received_at: chrono::Utc::now() - chrono::Duration::minutes(10),
+        size: body.len(),
+        status: RawStatus::Received,
+        reason: None,
+        appeal_ids: Vec::new(),
+        attempts: 0,
+        handled_at: None,
+    };
+    server.store.keep_raw_event(&raw, &body).await.unwrap();
+    let listed = server
+        .demo("GET", "/api/raw-events?status=received", None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    assert_eq!(
+        listed.json["items"][0]["id"],
+        json!(raw.id),
+        "{}",
+        listed.json
+    );
+    assert!(appeals(&server, "").await.is_empty());
+
+    let app = shared::app::App::new(server.store.clone())
+        .with_queue(chatsource::embedded_queue(&server.store));
+    let report =
+        maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
+    assert_eq!(report.finished, 1, "{report:?}");
+    let items = appeals(&server, "").await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "complete");
+    let now_listed = server
+        .demo("GET", "/api/raw-events?status=received", None)
+        .await;
+    assert_eq!(now_listed.json["items"], json!([]));
+    let event = server
+        .demo("GET", &format!("/api/raw-events/{}", raw.id), None)
+        .await;
+    assert_eq!(event.json["status"], "processed");
+}
