@@ -221,6 +221,22 @@ impl Resource for Integration {
         }
     }
 
+    /// A deleted integration's connection goes with it: live tokens of a CRM account nobody
+    /// uses any more are not kept (nor refreshed every month by maintenance), and the jobs
+    /// that waited for it are dropped.
+    async fn deleted(&self, call: &Call<'_>) -> Result<(), ApiError> {
+        call.app.store.disconnect(&self.id).await?;
+        loop {
+            let waiting = call.app.store.waiting_jobs(&self.id, 100).await?;
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            for job in &waiting {
+                call.app.store.forget_waiting(job).await?;
+            }
+        }
+    }
+
     /// Without the secret; with the webhook URLs, and the script tags of the account's sites
     /// ("after saving, install the script on every page of the site").
     async fn view(&self, call: &Call<'_>) -> Result<Value, ApiError> {

@@ -39,6 +39,11 @@ pub trait Resource: DirectoryEntity + Record {
     async fn saved(&self, _call: &Call<'_>, _previous: Option<&Self>) -> Result<Self, ApiError> {
         Ok(self.clone())
     }
+
+    /// After the record was deleted: what hung on it goes too.
+    async fn deleted(&self, _call: &Call<'_>) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 pub async fn route<R: Resource>(
@@ -116,10 +121,10 @@ async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiErro
 }
 
 async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> {
-    get::<R>(call, id).await?;
+    let record = get::<R>(call, id).await?;
     call.app.store.delete_entity::<R>(id).await?;
     call.app.forget(&call.account.id);
-    Ok(())
+    record.deleted(call).await
 }
 
 /// A required, trimmed, bounded name.

@@ -104,12 +104,60 @@ pub fn open_store(data_dir: &Path) -> Result<(Store, SqliteKv), StoreError> {
     Ok((Store::new(Arc::new(kv.clone())), kv))
 }
 
-/// What `ensure_demo` did.
+/// What `ensure_demo` (or `prepare`) did.
 pub enum Demo {
     /// The store was empty: the demo account was seeded with this key.
     Seeded { api_key: String },
-    /// The store had data; a key given on the command line now also opens the demo account.
-    Existing { api_key: Option<String> },
+    /// The store was empty and the server can be reached from outside: an account with no
+    /// demo data (none of its public webhook secrets) was made with this key.
+    Empty { api_key: String },
+    /// The store had data; a key given on the command line now also opens the local account.
+    /// `secured`: demo integrations whose public secrets were replaced, the server being
+    /// reachable from outside.
+    Existing {
+        api_key: Option<String>,
+        secured: usize,
+    },
+}
+
+/// Readies the store for `serve`. The demo's webhook secrets are public (the samples in
+/// `events/` carry them), so the demo is seeded only for a server on a loopback address with no
+/// public URL; one others can reach starts with an empty account, and demo integrations left
+/// from an earlier local run get new secrets.
+pub async fn prepare(
+    store: &Store,
+    api_key: Option<String>,
+    exposed: bool,
+) -> Result<Demo, StoreError> {
+    if !exposed {
+        return ensure_demo(store, api_key).await;
+    }
+    let now = chrono::Utc::now();
+    let local = shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).expect("valid id");
+    if !store.has_accounts().await? {
+        let (_, api_key) = store
+            .create_account(local, "chatsource", api_key, now)
+            .await?;
+        return Ok(Demo::Empty { api_key });
+    }
+    if let Some(key) = &api_key {
+        store.add_api_key(&local, key, now).await?;
+    }
+    let mut secured = 0;
+    for id in demo::INTEGRATION_IDS {
+        let Some(mut integration) = store
+            .entity::<shared::domain::integration::Integration>(id)
+            .await?
+        else {
+            continue;
+        };
+        if demo::SECRETS.iter().any(|s| integration.secret.verify(s)) {
+            integration.secret = shared::domain::secret::Secret::generate();
+            store.put_entity(&integration).await?;
+            secured += 1;
+        }
+    }
+    Ok(Demo::Existing { api_key, secured })
 }
 
 /// Seeds the demo account into an empty store, and only there.
@@ -126,5 +174,8 @@ pub async fn ensure_demo(store: &Store, api_key: Option<String>) -> Result<Demo,
             shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).expect("valid id");
         store.add_api_key(&demo_account, key, now).await?;
     }
-    Ok(Demo::Existing { api_key })
+    Ok(Demo::Existing {
+        api_key,
+        secured: 0,
+    })
 }

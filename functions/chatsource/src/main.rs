@@ -5,6 +5,7 @@
 use chatsource::{Demo, ServeOptions, ensure_demo, open_store};
 use clap::{Parser, Subcommand};
 use shared::app::App;
+use shared::app::demo as seed;
 use shared::domain::account::MIN_KEY_LEN;
 use shared::domain::secret::Secret;
 use std::net::SocketAddr;
@@ -82,7 +83,9 @@ async fn run(command: Command) -> Result<(), String> {
             }
             let started = chrono::Utc::now();
             let (store, kv) = open_store(&data_dir).map_err(|e| e.to_string())?;
-            let demo = ensure_demo(&store, api_key)
+            // A server others can reach gets no demo: its webhook secrets are public.
+            let exposed = !addr.ip().is_loopback() || public_url.is_some();
+            let demo = chatsource::prepare(&store, api_key, exposed)
                 .await
                 .map_err(|e| e.to_string())?;
             let app = Arc::new(
@@ -102,8 +105,9 @@ async fn run(command: Command) -> Result<(), String> {
                 worker,
                 Duration::from_millis(500),
             ));
-            let base = public_url.unwrap_or_else(|| format!("http://{}", running.addr));
-            banner(&base, &data_dir, &demo);
+            let local = format!("http://{}", running.addr);
+            let base = public_url.unwrap_or_else(|| local.clone());
+            banner(&local, &base, &data_dir, &demo);
             running
                 .task
                 .await
@@ -131,55 +135,117 @@ async fn run(command: Command) -> Result<(), String> {
 
 /// What a newcomer needs to try it. Written in one go, and a closed stdout (a supervisor, a
 /// test that stopped reading) is ignored: the server must not die for want of a reader.
-fn banner(base: &str, data_dir: &std::path::Path, demo: &Demo) {
+fn banner(local: &str, base: &str, data_dir: &std::path::Path, demo: &Demo) {
     use std::fmt::Write as _;
     use std::io::Write as _;
-    let hook = format!(
-        "{base}/hooks/jivo/{}/{}",
-        shared::app::demo::JIVO_INTEGRATION_ID,
-        shared::app::demo::JIVO_SECRET
-    );
     let key = match demo {
         Demo::Seeded { api_key }
+        | Demo::Empty { api_key }
         | Demo::Existing {
             api_key: Some(api_key),
+            ..
         } => api_key.clone(),
-        Demo::Existing { api_key: None } => {
+        Demo::Existing { api_key: None, .. } => {
             "<the key printed at the first start, or set one with --api-key>".into()
         }
     };
     let mut text = String::new();
+    let public = if local == base {
+        String::new()
+    } else {
+        format!(", reached as {base}")
+    };
     let _ = writeln!(
         text,
-        "chatsource is listening on {base} (store: {})",
+        "chatsource is listening on {local} (store: {}){public}",
         data_dir.join("chatsource.db").display()
     );
-    if let Demo::Seeded { .. } = demo {
-        let _ = writeln!(
-            text,
-            "Seeded the demo account: a shop, sources, campaigns with UTM rules, an employee, Jivo and Verbox integrations."
-        );
+    match demo {
+        Demo::Seeded { .. } => {
+            let _ = writeln!(
+                text,
+                "Seeded the demo account: a shop, sources, campaigns with UTM rules, an employee, \
+                 and Jivo, Verbox, amoCRM and Bitrix24 integrations."
+            );
+        }
+        Demo::Empty { .. } => {
+            let _ = writeln!(
+                text,
+                "This server can be reached from outside (an address that is not loopback, or \
+                 --public-url), so the demo account, whose webhook secrets are public, was not \
+                 seeded: the account is empty. Add integrations with POST {base}/api/integrations."
+            );
+        }
+        Demo::Existing { secured, .. } if *secured > 0 => {
+            let _ = writeln!(
+                text,
+                "This server can be reached from outside: the {secured} demo integrations got \
+                 new webhook secrets (the samples' public ones no longer work); read their URLs \
+                 from the API."
+            );
+        }
+        Demo::Existing { .. } => {}
     }
     let _ = writeln!(text);
     let _ = writeln!(text, "  API key:           {key}");
-    let _ = writeln!(text, "  Jivo webhook URL:  {hook}");
-    let _ = writeln!(
-        text,
-        "  Verbox dialogs:    {base}/hooks/verbox/{}/{}/chats",
-        shared::app::demo::VERBOX_INTEGRATION_ID,
-        shared::app::demo::VERBOX_SECRET
-    );
-    let _ = writeln!(
-        text,
-        "  Site script:       {}",
-        tracker::script_tag(base, "site_demo_shop")
-    );
-    let _ = writeln!(text);
-    let _ = writeln!(text, "Post a finished Jivo chat, then read it back:");
-    let _ = writeln!(
-        text,
-        "  curl -s {hook} -H 'content-type: application/json' --data-binary @events/jivo/bodies/chat_finished.json"
-    );
+    if let Demo::Seeded { .. } = demo {
+        let hook = |provider: &str, id: &str, secret: &str, tail: &str| {
+            format!("{base}/hooks/{provider}/{id}/{secret}{tail}")
+        };
+        let jivo = hook("jivo", seed::JIVO_INTEGRATION_ID, seed::JIVO_SECRET, "");
+        for (name, url) in [
+            ("Jivo chats:", jivo.clone()),
+            (
+                "Verbox dialogs:",
+                hook(
+                    "verbox",
+                    seed::VERBOX_INTEGRATION_ID,
+                    seed::VERBOX_SECRET,
+                    "/chats",
+                ),
+            ),
+            (
+                "Verbox offline:",
+                hook(
+                    "verbox",
+                    seed::VERBOX_INTEGRATION_ID,
+                    seed::VERBOX_SECRET,
+                    "/offline",
+                ),
+            ),
+            (
+                "amoCRM hooks:",
+                hook(
+                    "amocrm",
+                    seed::AMOCRM_INTEGRATION_ID,
+                    seed::AMOCRM_SECRET,
+                    "",
+                ),
+            ),
+            (
+                "Bitrix24 events:",
+                hook(
+                    "bitrix24",
+                    seed::BITRIX24_INTEGRATION_ID,
+                    seed::BITRIX24_SECRET,
+                    "",
+                ),
+            ),
+        ] {
+            let _ = writeln!(text, "  {name:<18} {url}");
+        }
+        let _ = writeln!(
+            text,
+            "  Site script:       {}",
+            tracker::script_tag(base, "site_demo_shop")
+        );
+        let _ = writeln!(text);
+        let _ = writeln!(text, "Post a finished Jivo chat, then read it back:");
+        let _ = writeln!(
+            text,
+            "  curl -s {jivo} -H 'content-type: application/json' --data-binary @events/jivo/bodies/chat_finished.json"
+        );
+    }
     let _ = writeln!(
         text,
         "  curl -s '{base}/api/appeals' -H 'authorization: Bearer {key}'"

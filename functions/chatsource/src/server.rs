@@ -52,7 +52,14 @@ async fn dispatch(State(app): State<Arc<App>>, req: AxumRequest) -> Response {
         Err(_) => {
             let e =
                 ApiError::payload_too_large("Request bodies above 10 MB never reach a function.");
-            return into_axum(e.into_response());
+            let mut response = e.into_response();
+            // The rest of the body was never read: this connection cannot carry another
+            // request, and the client must be told so rather than find a dead socket.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return into_axum(response);
         }
     };
     let body = if bytes.is_empty() {

@@ -38,8 +38,10 @@ fn serve(data_dir: &std::path::Path, extra: &[&str]) -> (Killed, String, String,
             base = rest.split_whitespace().next().unwrap().to_owned();
         } else if let Some(rest) = line.trim().strip_prefix("API key:") {
             key = rest.trim().to_owned();
-        } else if let Some(rest) = line.trim().strip_prefix("Jivo webhook URL:") {
+        } else if let Some(rest) = line.trim().strip_prefix("Jivo chats:") {
             hook = rest.trim().to_owned();
+        } else if line.contains("/api/appeals") {
+            // The banner's last line.
             break;
         }
     }
@@ -227,6 +229,35 @@ fn invoke_runs_the_maintenance_on_a_schedule_event() {
     let report = invoke_on_fresh_store("maintenance", "maintenance/hourly.json");
     assert_eq!(
         report,
-        serde_json::json!({"refreshed": 0, "needs_reauth": 0, "failed": 0, "reconciled": 0, "queued": 0})
+        serde_json::json!({"refreshed": 0, "needs_reauth": 0, "failed": 0, "reconciled": 0,
+                           "queued": 0, "released": 0, "finished": 0})
     );
+}
+
+#[tokio::test]
+async fn a_server_others_can_reach_starts_empty_as_the_demo_secrets_are_public() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, key, hook) =
+        serve(dir.path(), &["--public-url", "https://hooks.example.com"]);
+    assert!(hook.is_empty(), "no demo hook is printed: {hook}");
+    assert!(!key.is_empty());
+    let client = reqwest::Client::new();
+    let integrations: serde_json::Value = client
+        .get(format!("{base}/api/integrations"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(integrations["items"], serde_json::json!([]));
+    let posted = client
+        .post(format!("{base}/hooks/jivo/int_demo_jivo/demo_jivo_secret"))
+        .header("content-type", "application/json")
+        .body(std::fs::read(events().join("jivo/bodies/chat_finished.json")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 404, "the public demo secret opens nothing");
 }

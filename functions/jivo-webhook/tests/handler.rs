@@ -404,3 +404,29 @@ async fn a_visitor_name_of_a_hundred_thousand_characters_is_cut_not_refused() {
     assert_eq!(name.chars().count(), shared::domain::limits::NAME_CHARS);
     assert!(name.ends_with('…'));
 }
+
+#[tokio::test]
+async fn a_body_sent_as_an_image_is_kept_and_refused_with_the_reason_not_read() {
+    let h = harness().await;
+    let mut req = event("chat_finished");
+    req.headers_mut()
+        .insert(http::header::CONTENT_TYPE, "image/png".parse().unwrap());
+    let answer = jivo_webhook::handler(&h.app, req).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body = body_json(&answer);
+    assert!(
+        body["message"].as_str().unwrap().contains("image/png"),
+        "{body}"
+    );
+    assert!(
+        h.app
+            .store
+            .appeal(&chat_appeal_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let account = shared::domain::ids::AccountId::parse(demo::ACCOUNT_ID).unwrap();
+    let (kept, _) = h.app.store.quarantined(&account, 10, None).await.unwrap();
+    assert_eq!(kept.len(), 1, "kept, quarantined, for a replay");
+}

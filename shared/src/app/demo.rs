@@ -28,6 +28,14 @@ pub const AMOCRM_INTEGRATION_ID: &str = "int_demo_amocrm";
 pub const AMOCRM_SECRET: &str = "demo_amocrm_secret";
 pub const BITRIX24_INTEGRATION_ID: &str = "int_demo_bitrix24";
 pub const BITRIX24_SECRET: &str = "demo_bitrix24_secret";
+/// The demo's integrations, and their public secrets.
+pub const INTEGRATION_IDS: [&str; 4] = [
+    JIVO_INTEGRATION_ID,
+    VERBOX_INTEGRATION_ID,
+    AMOCRM_INTEGRATION_ID,
+    BITRIX24_INTEGRATION_ID,
+];
+pub const SECRETS: [&str; 4] = [JIVO_SECRET, VERBOX_SECRET, AMOCRM_SECRET, BITRIX24_SECRET];
 /// The `auth[application_token]` the samples in `events/bitrix24/` carry.
 pub const BITRIX24_APPLICATION_TOKEN: &str = "demo_bitrix24_application_token";
 

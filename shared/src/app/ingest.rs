@@ -382,6 +382,7 @@ async fn apply_decision(
 }
 
 fn decide(integration: &Integration, raw: &RawEvent, body: &[u8]) -> Result<Decision, Unreadable> {
+    providers::check_content_type(raw.provider, raw.content_type.as_deref())?;
     match raw.provider {
         Provider::Jivo => providers::jivo::decide(body, integration, raw.received_at),
         Provider::Verbox => {

@@ -8,13 +8,19 @@
 //!   `limit` of them, and `next` to continue after the last one returned;
 //! - items whose `expires_at` has passed are never returned, even before they are purged;
 //! - an item's encoded size may not exceed [`MAX_ITEM_BYTES`] (DynamoDB's 400 KB, with room
-//!   for the key attributes), so an oversize write fails on the laptop as it would on AWS.
+//!   for the key attributes), so an oversize write fails on the laptop as it would on AWS;
+//! - a key longer than DynamoDB's bounds is never found, and writing one fails as too large
+//!   (an id of 2 KB in a URL is an unknown id, not a store outage).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const MAX_ITEM_BYTES: usize = 390 * 1024;
+/// DynamoDB's bounds on key attributes: a partition key of 2,048 bytes, a sort key of 1,024.
+/// A key past them names nothing: reading it finds nothing, writing it is refused.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
@@ -199,11 +205,19 @@ pub trait Kv: Send + Sync {
 #[cfg(any(feature = "sqlite", feature = "aws"))]
 pub(crate) fn check_size(item: &Item) -> Result<(), StoreError> {
     let size = item.encoded_size();
-    if size > MAX_ITEM_BYTES {
+    let keys = [Some(&item.key), item.gsi1.as_ref(), item.gsi2.as_ref()];
+    if size > MAX_ITEM_BYTES || !keys.into_iter().flatten().all(key_fits) {
         Err(StoreError::TooLarge(size))
     } else {
         Ok(())
     }
+}
+
+/// Whether a key is within the bounds every adapter keeps (a path segment a caller made up
+/// can be far longer).
+#[cfg(any(feature = "sqlite", feature = "aws"))]
+pub(crate) fn key_fits(key: &Key) -> bool {
+    key.pk.len() <= MAX_PARTITION_KEY_BYTES && key.sk.len() <= MAX_SORT_KEY_BYTES
 }
 
 #[cfg(any(feature = "sqlite", feature = "aws"))]

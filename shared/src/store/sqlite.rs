@@ -6,7 +6,8 @@
 //! (`chatsource invoke` beside a running `serve`).
 
 use super::kv::{
-    Condition, Index, Item, Key, Kv, Page, Query, SortKey, StoreError, check_size, now_unix,
+    Condition, Index, Item, Key, Kv, Page, Query, SortKey, StoreError, check_size, key_fits,
+    now_unix,
 };
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -118,6 +119,9 @@ fn with_data((mut item, data): (Item, String)) -> Result<Item, StoreError> {
 #[async_trait]
 impl Kv for SqliteKv {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        if !key_fits(key) {
+            return Ok(None);
+        }
         let key = key.clone();
         self.run(move |conn| {
             let row = conn
@@ -185,6 +189,9 @@ impl Kv for SqliteKv {
     }
 
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        if !key_fits(key) {
+            return Ok(());
+        }
         let key = key.clone();
         self.run(move |conn| {
             conn.execute(
@@ -198,6 +205,9 @@ impl Kv for SqliteKv {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        if query.pk.len() > super::kv::MAX_PARTITION_KEY_BYTES {
+            return Ok(Page::default());
+        }
         let query = query.clone();
         self.run(move |conn| {
             let (pkc, skc) = query.index.attributes();

@@ -652,3 +652,17 @@ async fn maintenance_and_the_field_list_take_their_turn_of_the_accounts_pace_lik
     );
     assert_eq!(s.amo.rate_limited(), 0);
 }
+
+#[tokio::test]
+async fn deleting_an_integration_forgets_its_tokens() {
+    let s = setup().await;
+    connect(&s).await;
+    let id = IntegrationId::parse(&s.integration_id).unwrap();
+    assert!(s.server.store.tokens(&id).await.unwrap().is_some());
+    let path = format!("/api/integrations/{}", s.integration_id);
+    assert_eq!(s.server.demo("DELETE", &path, None).await.status, 204);
+    assert_eq!(s.server.store.tokens(&id).await.unwrap(), None);
+    let app = shared::app::App::new(s.server.store.clone());
+    let report = maintenance::run(&app, Deadline::after(maintenance::INVOCATION)).await;
+    assert_eq!(report.refreshed + report.failed, 0, "{report:?}");
+}

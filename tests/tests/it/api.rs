@@ -707,3 +707,34 @@ async fn a_webhook_kept_but_never_handled_is_listed_and_finished_by_the_hourly_r
         .await;
     assert_eq!(event.json["status"], "processed");
 }
+
+#[tokio::test]
+async fn after_a_refused_11_mb_body_the_clients_next_request_still_gets_through() {
+    let server = start().await;
+    // One connection: the next request goes where the refused one went, unless told not to.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let big = vec![b'x'; 11 * 1024 * 1024];
+    let refused = client
+        .post(server.jivo_url())
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413);
+    assert_eq!(
+        refused.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+    let next = client
+        .post(server.jivo_url())
+        .header("content-type", "application/json")
+        .body(jivo_body("chat_finished"))
+        .send()
+        .await
+        .expect("the next request on this client is answered");
+    assert_eq!(next.status(), 200);
+}

@@ -93,6 +93,7 @@ contract_suite!(
     a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique,
     racing_callers_reserve_distinct_turns_of_a_pace_in_order_and_none_past_their_latest,
     tokens_change_only_on_the_version_read_and_a_needs_reauth_mark_keeps_the_lease,
+    a_key_past_dynamodbs_bounds_is_never_found_and_never_written,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1068,4 +1069,23 @@ async fn tokens_change_only_on_the_version_read_and_a_needs_reauth_mark_keeps_th
         .expect("there");
     assert_eq!(again.state, Connection::Connected);
     assert!(!again.leased_to("worker-1"));
+}
+
+async fn a_key_past_dynamodbs_bounds_is_never_found_and_never_written(kv: Arc<dyn Kv>) {
+    // An id of 2 KB in a URL: an unknown id, never a store error.
+    let long = Key::new(format!("INTEGRATION#{}", "x".repeat(2100)), "INTEGRATION");
+    assert_eq!(kv.get(&long).await.expect("a miss, not an error"), None);
+    kv.delete(&long).await.expect("nothing to delete");
+    let page = kv
+        .query(&Query::new(Index::Primary, long.pk.clone()))
+        .await
+        .expect("an empty page");
+    assert!(page.items.is_empty());
+    let refused = kv.put(&Item::new(long, json!({})), Condition::Always).await;
+    assert!(
+        matches!(refused, Err(StoreError::TooLarge(_))),
+        "{refused:?}"
+    );
+    let long_sort = Key::new("P", "s".repeat(1100));
+    assert_eq!(kv.get(&long_sort).await.expect("a miss"), None);
 }

@@ -92,6 +92,37 @@ impl Decision {
 #[error("{0}")]
 pub struct Unreadable(pub String);
 
+/// Refuses a body sent as something no provider sends (an image, XML...): it is kept, and not
+/// read. JSON and forms are what they send (`text/plain` too, from some proxies); a body with
+/// no type at all is read for what it looks like.
+pub fn check_content_type(
+    provider: crate::domain::appeal::Provider,
+    content_type: Option<&str>,
+) -> Result<(), Unreadable> {
+    let Some(content_type) = content_type else {
+        return Ok(());
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let read = matches!(
+        essence.as_str(),
+        "" | "application/json" | "application/x-www-form-urlencoded" | "text/plain"
+    ) || essence.ends_with("+json");
+    if read {
+        Ok(())
+    } else {
+        Err(Unreadable(format!(
+            "the body is sent as `{}`; {} sends JSON or a form",
+            crate::domain::limits::cut(&essence, 100),
+            provider.title()
+        )))
+    }
+}
+
 /// The body as a JSON object, or why it is not one.
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Unreadable> {
     match serde_json::from_slice::<serde_json::Value>(body) {
