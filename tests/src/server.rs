@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use shared::app::App;
+use shared::domain::net::UrlPolicy;
 use shared::domain::secret::Secret;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +20,17 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
 }
 
+/// A server as `chatsource serve --allow-private-urls` runs: the stand-ins live on loopback.
 pub async fn start() -> TestServer {
+    start_with(UrlPolicy::PRIVATE_ALLOWED).await
+}
+
+/// A server as production runs: provider addresses must be https and public.
+pub async fn start_strict() -> TestServer {
+    start_with(UrlPolicy::default()).await
+}
+
+async fn start_with(policy: UrlPolicy) -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, _) = chatsource::open_store(dir.path()).expect("store");
     chatsource::ensure_demo(&store, Some(API_KEY.into()))
@@ -27,6 +38,7 @@ pub async fn start() -> TestServer {
         .expect("demo seed");
     let app = Arc::new(
         App::new(store.clone())
+            .with_url_policy(policy)
             .with_admin_key(Some(Secret::new(ADMIN_KEY)))
             .with_queue(chatsource::embedded_queue(&store)),
     );
@@ -49,6 +61,12 @@ pub async fn start() -> TestServer {
         store,
         _dir: dir,
     }
+}
+
+/// An app on `store` as the test server's is: its stand-ins live on loopback, so provider
+/// addresses may be private (`chatsource serve --allow-private-urls`).
+pub fn local_app(store: shared::store::Store) -> App {
+    App::new(store).with_url_policy(UrlPolicy::PRIVATE_ALLOWED)
 }
 
 /// The repository's `events/` directory.

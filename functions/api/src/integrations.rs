@@ -11,8 +11,9 @@ use shared::domain::directory::{Directory, Site};
 use shared::domain::ids::{CampaignId, EmployeeId, IntegrationId, SiteId, SourceId};
 use shared::domain::integration::{
     AmocrmSettings, Bitrix24Settings, Integration, JivoSettings, MappingTarget, TrafficType,
-    VerboxSettings, check_provider_url,
+    VerboxSettings,
 };
+use shared::domain::net::{UrlPolicy, check_provider_url};
 use shared::domain::secret::Secret;
 use shared::edge::web::ApiError;
 use shared::store::record::Record;
@@ -104,6 +105,7 @@ impl Resource for Integration {
             Some(v) => Some(verbox_settings(
                 v,
                 existing.and_then(|e| e.verbox.as_ref()),
+                call.app.url_policy,
             )?),
             None if input.provider == Provider::Verbox => Some(VerboxSettings::default()),
             None => None,
@@ -112,6 +114,7 @@ impl Resource for Integration {
             Some(a) => Some(amocrm_settings(
                 a,
                 existing.and_then(|e| e.amocrm.as_ref()),
+                call.app.url_policy,
             )?),
             None if input.provider == Provider::Amocrm => {
                 return Err(ApiError::bad_request(
@@ -124,6 +127,7 @@ impl Resource for Integration {
             Some(b) => Some(bitrix24_settings(
                 b,
                 existing.and_then(|e| e.bitrix24.as_ref()),
+                call.app.url_policy,
             )?),
             None if input.provider == Provider::Bitrix24 => {
                 return Err(ApiError::bad_request(
@@ -221,6 +225,31 @@ impl Resource for Integration {
         }
     }
 
+    /// Every provider address must resolve, and only to public addresses (unless the server
+    /// allows private ones): the name rules alone cannot see where a name points.
+    async fn checked(self, call: &Call<'_>) -> Result<Self, ApiError> {
+        let addresses = [
+            ("verbox.rest_url", self.verbox.as_ref().map(|v| &v.rest_url)),
+            ("amocrm.base_url", self.amocrm.as_ref().map(|a| &a.base_url)),
+            (
+                "bitrix24.portal_url",
+                self.bitrix24.as_ref().map(|b| &b.portal_url),
+            ),
+            (
+                "bitrix24.oauth_url",
+                self.bitrix24.as_ref().map(|b| &b.oauth_url),
+            ),
+        ];
+        for (field, url) in addresses {
+            if let Some(url) = url {
+                shared::clients::guard::check_address(url, call.app.url_policy)
+                    .await
+                    .map_err(|e| ApiError::bad_request(format!("{field}: {e}.")))?;
+            }
+        }
+        Ok(self)
+    }
+
     /// A deleted integration's connection goes with it: live tokens of a CRM account nobody
     /// uses any more are not kept (nor refreshed every month by maintenance), and the jobs
     /// that waited for it are dropped.
@@ -309,9 +338,10 @@ impl Resource for Integration {
 fn verbox_settings(
     mut v: VerboxSettings,
     existing: Option<&VerboxSettings>,
+    policy: UrlPolicy,
 ) -> Result<VerboxSettings, ApiError> {
     v.rest_token = keep_secret(v.rest_token, existing.and_then(|e| e.rest_token.as_ref()));
-    check_provider_url(&v.rest_url)
+    check_provider_url(&v.rest_url, policy)
         .map_err(|e| ApiError::bad_request(format!("verbox.rest_url: {e}.")))?;
     v.rest_url = v.rest_url.trim_end_matches('/').to_owned();
     Ok(v)
@@ -322,6 +352,7 @@ fn verbox_settings(
 fn amocrm_settings(
     mut a: AmocrmSettings,
     existing: Option<&AmocrmSettings>,
+    policy: UrlPolicy,
 ) -> Result<AmocrmSettings, ApiError> {
     a.client_secret = keep_secret(
         a.client_secret,
@@ -335,7 +366,7 @@ fn amocrm_settings(
     a.redirect_uri = a
         .redirect_uri
         .or_else(|| existing.and_then(|e| e.redirect_uri.clone()));
-    let url = check_provider_url(&a.base_url)
+    let url = check_provider_url(&a.base_url, policy)
         .map_err(|e| ApiError::bad_request(format!("amocrm.base_url: {e}.")))?;
     a.base_url = url.origin().ascii_serialization();
     Ok(a)
@@ -347,6 +378,7 @@ fn amocrm_settings(
 fn bitrix24_settings(
     mut b: Bitrix24Settings,
     existing: Option<&Bitrix24Settings>,
+    policy: UrlPolicy,
 ) -> Result<Bitrix24Settings, ApiError> {
     b.client_secret = keep_secret(
         b.client_secret,
@@ -357,7 +389,7 @@ fn bitrix24_settings(
         existing.and_then(|e| e.application_token.as_ref()),
     );
     // A portal moved to another address is another portal until it connects again.
-    let url = check_provider_url(&b.portal_url)
+    let url = check_provider_url(&b.portal_url, policy)
         .map_err(|e| ApiError::bad_request(format!("bitrix24.portal_url: {e}.")))?;
     b.portal_url = url.origin().ascii_serialization();
     let same_portal = existing.is_some_and(|e| e.portal_url == b.portal_url);
@@ -367,7 +399,7 @@ fn bitrix24_settings(
     b.domain = existing
         .filter(|_| same_portal)
         .and_then(|e| e.domain.clone());
-    let oauth = check_provider_url(&b.oauth_url)
+    let oauth = check_provider_url(&b.oauth_url, policy)
         .map_err(|e| ApiError::bad_request(format!("bitrix24.oauth_url: {e}.")))?;
     b.oauth_url = oauth.origin().ascii_serialization();
     if let Some(field) = &b.session_field {

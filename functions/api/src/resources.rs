@@ -40,6 +40,12 @@ pub trait Resource: DirectoryEntity + Record {
         Ok(self.clone())
     }
 
+    /// Checks that need the outside world (a provider address's name lookup), after `build`
+    /// and before the record is stored.
+    async fn checked(self, _call: &Call<'_>) -> Result<Self, ApiError> {
+        Ok(self)
+    }
+
     /// After the record was deleted: what hung on it goes too.
     async fn deleted(&self, _call: &Call<'_>) -> Result<(), ApiError> {
         Ok(())
@@ -88,7 +94,7 @@ pub async fn get<R: Resource>(call: &Call<'_>, id: &str) -> Result<R, ApiError> 
 async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
     let input = parse(Value::Object(call.object()?))?;
     let dir = call.app.store.directory(&call.account.id).await?;
-    let record = R::build(call, &dir, input, None)?;
+    let record = R::build(call, &dir, input, None)?.checked(call).await?;
     call.app
         .store
         .put_record(&record, Condition::NotExists)
@@ -106,14 +112,16 @@ async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiErro
         .app
         .store
         .update_record(&key, |current: Option<R>| {
-            let result = (|| {
+            let (patch, dir) = (patch.clone(), &dir);
+            async move {
                 let current =
                     current.ok_or_else(|| ApiError::not_found(format!("No {} {id}.", R::NOUN)))?;
                 let mut doc = serde_json::to_value(current.input()).unwrap_or_default();
-                merge_patch(&mut doc, patch.clone());
-                R::build(call, &dir, parse(doc)?, Some(&current))
-            })();
-            std::future::ready(result)
+                merge_patch(&mut doc, patch);
+                R::build(call, dir, parse(doc)?, Some(&current))?
+                    .checked(call)
+                    .await
+            }
         })
         .await?;
     call.app.forget(&call.account.id);

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use shared::app::App;
 use shared::app::demo as seed;
 use shared::domain::account::MIN_KEY_LEN;
+use shared::domain::net::UrlPolicy;
 use shared::domain::secret::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,10 @@ enum Command {
         /// Base of the URLs handed out (a tunnel's https URL, say); default: the request's host.
         #[arg(long, env = "CHATSOURCE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Lets provider addresses be plain http and internal (local stand-ins of a CRM).
+        /// Development and tests only: a tenant could aim requests inside your network.
+        #[arg(long)]
+        allow_private_urls: bool,
     },
     /// Run one function on an API Gateway event file and print its response like `sam local invoke`.
     Invoke {
@@ -75,6 +80,7 @@ async fn run(command: Command) -> Result<(), String> {
             api_key,
             admin_key,
             public_url,
+            allow_private_urls,
         } => {
             for key in [&api_key, &admin_key].into_iter().flatten() {
                 if key.len() < MIN_KEY_LEN {
@@ -90,6 +96,9 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let app = Arc::new(
                 App::new(store.clone())
+                    .with_url_policy(UrlPolicy {
+                        allow_private: allow_private_urls,
+                    })
                     .with_public_url(public_url.clone())
                     .with_admin_key(admin_key.map(Secret::new))
                     .with_queue(chatsource::embedded_queue(&store)),

@@ -430,3 +430,39 @@ async fn a_body_sent_as_an_image_is_kept_and_refused_with_the_reason_not_read() 
     let (kept, _) = h.app.store.quarantined(&account, 10, None).await.unwrap();
     assert_eq!(kept.len(), 1, "kept, quarantined, for a replay");
 }
+
+#[tokio::test]
+async fn another_instance_refuses_a_rotated_secret_or_a_switched_off_integration_within_half_a_second()
+ {
+    let h = harness().await;
+    // Two warm Lambdas on one table: `other` has the integration cached.
+    let other = App::new(h.app.store.clone());
+    assert_eq!(
+        jivo_webhook::handler(&other, event("chat_accepted"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let id = demo::JIVO_INTEGRATION_ID;
+    let mut integration: shared::domain::integration::Integration =
+        h.app.store.entity(id).await.unwrap().unwrap();
+    integration.secret = shared::domain::secret::Secret::generate();
+    h.app.store.put_entity(&integration).await.unwrap();
+    let rotated = std::time::Instant::now();
+    loop {
+        let status = jivo_webhook::handler(&other, event("chat_updated"))
+            .await
+            .status();
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            rotated.elapsed()
+                < shared::app::INTEGRATION_TTL + std::time::Duration::from_millis(100),
+            "the old secret still works after {:?}",
+            rotated.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(rotated.elapsed() <= std::time::Duration::from_secs(1));
+}

@@ -13,6 +13,9 @@ pub struct Config {
     /// The job queue, for functions that queue or consume jobs (`QUEUE_URL`, which then needs
     /// `DEAD_LETTER_QUEUE_URL`).
     pub queues: Option<QueueUrls>,
+    /// `CHATSOURCE_ALLOW_PRIVATE_URLS=1` lets provider addresses be plain http and internal:
+    /// for tests on local stand-ins only; the template never sets it.
+    pub url_policy: crate::domain::net::UrlPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,10 @@ impl Config {
             public_url: set("PUBLIC_BASE_URL"),
             admin_key: set("ADMIN_API_KEY").map(Secret::new),
             queues,
+            url_policy: crate::domain::net::UrlPolicy {
+                allow_private: set("CHATSOURCE_ALLOW_PRIVATE_URLS")
+                    .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
+            },
         })
     }
 }
@@ -63,6 +70,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.table_name, "t");
         assert!(c.public_url.is_none() && c.admin_key.is_none() && c.queues.is_none());
+        assert!(
+            !c.url_policy.allow_private,
+            "private targets are never the default"
+        );
     }
 
     #[test]

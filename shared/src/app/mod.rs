@@ -1,16 +1,20 @@
 //! What every handler borrows: the store, and short-lived caches of the settings a webhook
-//! reads (integration, site, directory), so a warm Lambda costs about one read and one write per
-//! webhook. Writes through the management API in the same process drop the cached copies;
-//! other processes (other Lambdas) see a change within [`CACHE_TTL`].
+//! reads (integration, site, directory), so a warm Lambda reads them less. Writes through the
+//! management API in the same process drop the cached copies at once; other processes (other
+//! Lambdas) see a change of an integration within [`INTEGRATION_TTL`] (a rotated secret, an
+//! integration switched off or deleted: security, so half a second), and of a site or the
+//! attribution directory within [`CACHE_TTL`].
 
 pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod jobs;
 
+use crate::clients::guard::http_client;
 use crate::domain::directory::{Directory, Site};
 use crate::domain::ids::AccountId;
 use crate::domain::integration::Integration;
+use crate::domain::net::UrlPolicy;
 use crate::queue::Queue;
 use crate::store::record::Record;
 use crate::store::{DirectoryEntity, Store, StoreError};
@@ -19,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long another process may still accept an old secret, or a switched-off or deleted
+/// integration: the bound README states, held by a test.
+pub const INTEGRATION_TTL: Duration = Duration::from_millis(500);
 
 type EntityCache<T> = Mutex<HashMap<String, (Instant, T)>>;
 
@@ -31,8 +38,10 @@ pub struct App {
     pub admin_key: Option<crate::domain::secret::Secret>,
     /// Where enrichment jobs go; `None` in a process that never queues (a plain API test).
     pub queue: Option<Arc<dyn Queue>>,
-    /// For provider calls made while answering a request (an OAuth callback, a field list).
+    /// For every provider call; it refuses internal addresses unless `url_policy` allows them.
     pub http: reqwest::Client,
+    /// What provider addresses may be (tenant-set: no internal targets in production).
+    pub url_policy: UrlPolicy,
     cache_ttl: Duration,
     integrations: EntityCache<Integration>,
     sites: EntityCache<Site>,
@@ -46,7 +55,8 @@ impl App {
             public_url: None,
             admin_key: None,
             queue: None,
-            http: crate::clients::http_client(Duration::from_secs(15)),
+            http: http_client(Duration::from_secs(15), UrlPolicy::default()),
+            url_policy: UrlPolicy::default(),
             cache_ttl: CACHE_TTL,
             integrations: Mutex::default(),
             sites: Mutex::default(),
@@ -64,6 +74,14 @@ impl App {
         self
     }
 
+    /// Lets provider addresses be plain http and internal (development and tests only:
+    /// `chatsource serve --allow-private-urls`, `CHATSOURCE_ALLOW_PRIVATE_URLS` on a Lambda).
+    pub fn with_url_policy(mut self, policy: UrlPolicy) -> App {
+        self.http = http_client(Duration::from_secs(15), policy);
+        self.url_policy = policy;
+        self
+    }
+
     pub fn with_admin_key(mut self, key: Option<crate::domain::secret::Secret>) -> App {
         self.admin_key = key;
         self
@@ -71,12 +89,13 @@ impl App {
 
     /// An integration by id (every webhook).
     pub async fn integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
-        self.cached_entity(&self.integrations, id).await
+        self.cached_entity(&self.integrations, id, INTEGRATION_TTL.min(self.cache_ttl))
+            .await
     }
 
     /// A site by id (every tracker request).
     pub async fn site(&self, id: &str) -> Result<Option<Site>, StoreError> {
-        self.cached_entity(&self.sites, id).await
+        self.cached_entity(&self.sites, id, self.cache_ttl).await
     }
 
     /// Unknown ids are not remembered: a new record must be found as soon as it exists.
@@ -84,11 +103,12 @@ impl App {
         &self,
         cache: &EntityCache<T>,
         id: &str,
+        ttl: Duration,
     ) -> Result<Option<T>, StoreError>
     where
         T: DirectoryEntity + Record,
     {
-        if let Some(hit) = fresh(cache, id, self.cache_ttl) {
+        if let Some(hit) = fresh(cache, id, ttl) {
             return Ok(Some(hit));
         }
         let found: Option<T> = self.store.entity(id).await?;

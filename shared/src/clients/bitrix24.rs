@@ -180,8 +180,10 @@ impl Bitrix24<'_> {
 
 /// A Bitrix24 error (`{"error": CODE, "error_description": text}`) by what to do about it.
 pub fn rest_error(status: u16, body: &Value) -> CallError {
-    let code = body["error"].as_str().unwrap_or_default();
-    let description = body["error_description"].as_str().unwrap_or_default();
+    let code = crate::domain::limits::cut(body["error"].as_str().unwrap_or_default(), 64);
+    let description =
+        crate::domain::limits::cut(body["error_description"].as_str().unwrap_or_default(), 200);
+    let (code, description) = (code.as_str(), description.as_str());
     let detail = match (code, description) {
         ("", d) => d.to_owned(),
         (c, "") => c.to_owned(),

@@ -3,9 +3,8 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+pub mod guard;
 pub mod verbox;
-
-use std::time::Duration;
 
 /// A provider call that did not succeed, by what to do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +32,9 @@ pub enum CallError {
 
 impl CallError {
     pub fn from_status(provider: &str, status: u16, detail: &str) -> CallError {
+        // What a provider answered may be anything (an address aimed inside answers with
+        // whatever lives there): only a short piece of it is repeated.
+        let detail = crate::domain::limits::cut(detail, 200);
         let message = if detail.is_empty() {
             format!("{provider} answered HTTP {status}")
         } else {
@@ -58,14 +60,4 @@ impl CallError {
             CallError::Unavailable(format!("{provider} broke off the answer"))
         }
     }
-}
-
-/// The client every provider call goes through: bounded waits, our name on the requests.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .user_agent("chatsource")
-        .build()
-        .expect("an HTTP client with rustls")
 }

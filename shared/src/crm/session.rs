@@ -21,6 +21,7 @@ use crate::clients::amocrm::Amocrm;
 use crate::clients::bitrix24::Bitrix24;
 use crate::domain::appeal::Provider;
 use crate::domain::integration::Integration;
+use crate::domain::net::check_provider_url;
 use crate::domain::oauth::{Connection, Grant, Lease, Refresh, RefreshError, TokenError, Tokens};
 use crate::domain::secret::{Secret, random_token};
 use chrono::Utc;
@@ -202,6 +203,7 @@ impl<'a> Session<'a> {
         F: FnOnce(Duration) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
     {
+        self.check_addresses()?;
         self.turn(self.timing.least_request).await?;
         let timeout = self.request_timeout()?;
         match call(timeout).await {
@@ -452,8 +454,29 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The integration's provider addresses, checked again at each request (settings saved
+    /// before a rule existed, or by hand, are held to it too); names are checked by the
+    /// client's resolver as it connects.
+    fn check_addresses(&self) -> Result<(), SessionError> {
+        let i = self.integration;
+        let addresses = [
+            i.verbox.as_ref().map(|v| v.rest_url.as_str()),
+            i.amocrm.as_ref().map(|a| a.base_url.as_str()),
+            i.bitrix24.as_ref().map(|b| b.portal_url.as_str()),
+            i.bitrix24.as_ref().map(|b| b.oauth_url.as_str()),
+        ];
+        for url in addresses.into_iter().flatten() {
+            check_provider_url(url, self.app.url_policy)
+                .map_err(|e| SessionError::Call(CallError::Refused(e)))?;
+        }
+        Ok(())
+    }
+
     /// Spends the refresh token at the provider's token endpoint.
     async fn spend(&self, refresh_token: &Secret) -> Result<Grant, RefreshError> {
+        if let Err(SessionError::Call(e)) = self.check_addresses() {
+            return Err(RefreshError::Unavailable(e.to_string()));
+        }
         let (http, timeout) = (&self.app.http, self.timing.refresh);
         if let Some(settings) = &self.integration.amocrm {
             let client = Amocrm {

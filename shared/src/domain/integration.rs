@@ -220,18 +220,6 @@ impl Bitrix24Settings {
     }
 }
 
-/// A provider's API base URL must be https, so tokens never cross the network in clear;
-/// loopback hosts are the exception (local stand-ins in tests and development).
-pub fn check_provider_url(url: &str) -> Result<url::Url, String> {
-    let parsed = url::Url::parse(url).map_err(|_| format!("`{url}` is not a URL"))?;
-    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        _ => Err(format!("`{url}` must be an https URL")),
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
     pub id: IntegrationId,

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod integration;
 pub mod job;
 pub mod limits;
+pub mod net;
 pub mod oauth;
 pub mod providers;
 pub mod raw_event;

@@ -33,7 +33,8 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     );
     let mut app = App::new(Store::new(Arc::new(kv)))
         .with_public_url(config.public_url)
-        .with_admin_key(config.admin_key);
+        .with_admin_key(config.admin_key)
+        .with_url_policy(config.url_policy);
     // Functions that queue or consume jobs are given the queues' URLs by the template.
     if let Some(urls) = config.queues {
         let client = aws_sdk_sqs::Client::new(&sdk);

@@ -211,7 +211,7 @@ async fn twenty_workers_needing_a_fresh_token_at_once_cause_exactly_one_refresh(
         .await
         .unwrap()
         .unwrap();
-    let app = Arc::new(shared::app::App::new(s.server.store.clone()));
+    let app = Arc::new(chatsource_tests::server::local_app(s.server.store.clone()));
     let integration = Arc::new(integration);
     let workers = (0..20).map(|_| {
         let (app, integration, stale) = (app.clone(), integration.clone(), stale.clone());
@@ -413,7 +413,7 @@ async fn the_hourly_maintenance_refreshes_a_connection_left_idle_for_a_month() {
     let mut tokens = s.server.store.tokens(&id).await.unwrap().unwrap();
     tokens.obtained_at -= chrono::Duration::days(31);
     s.server.store.connect(&tokens).await.unwrap();
-    let app = shared::app::App::new(s.server.store.clone());
+    let app = chatsource_tests::server::local_app(s.server.store.clone());
     let report =
         maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
     assert_eq!(report.refreshed, 1, "{report:?}");
@@ -455,7 +455,7 @@ async fn refused(
         .await
         .unwrap()
         .unwrap();
-    let app = Arc::new(shared::app::App::new(s.server.store.clone()));
+    let app = Arc::new(chatsource_tests::server::local_app(s.server.store.clone()));
     (app, Arc::new(integration), stale)
 }
 
@@ -662,7 +662,7 @@ async fn deleting_an_integration_forgets_its_tokens() {
     let path = format!("/api/integrations/{}", s.integration_id);
     assert_eq!(s.server.demo("DELETE", &path, None).await.status, 204);
     assert_eq!(s.server.store.tokens(&id).await.unwrap(), None);
-    let app = shared::app::App::new(s.server.store.clone());
+    let app = chatsource_tests::server::local_app(s.server.store.clone());
     let report = maintenance::run(&app, Deadline::after(maintenance::INVOCATION)).await;
     assert_eq!(report.refreshed + report.failed, 0, "{report:?}");
 }

@@ -690,7 +690,7 @@ async fn a_webhook_kept_but_never_handled_is_listed_and_finished_by_the_hourly_r
     );
     assert!(appeals(&server, "").await.is_empty());
 
-    let app = shared::app::App::new(server.store.clone())
+    let app = chatsource_tests::server::local_app(server.store.clone())
         .with_queue(chatsource::embedded_queue(&server.store));
     let report =
         maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;

@@ -396,7 +396,7 @@ async fn a_dropped_event_is_recovered_by_reconciliation_and_running_it_again_add
     );
     assert_eq!(appeals_when(&s, |_| true).await.len(), 1);
     // The hourly run does the same for every connected portal, and finds nothing new either.
-    let app = shared::app::App::new(s.server.store.clone())
+    let app = chatsource_tests::server::local_app(s.server.store.clone())
         .with_queue(chatsource::embedded_queue(&s.server.store));
     let report =
         maintenance::run(&app, shared::crm::Deadline::after(maintenance::INVOCATION)).await;
@@ -605,7 +605,8 @@ async fn worker_harness(
         store.clone(),
     ));
     let app = Arc::new(
-        shared::app::App::new(store).with_queue(queue.clone() as Arc<dyn shared::queue::Queue>),
+        chatsource_tests::server::local_app(store)
+            .with_queue(queue.clone() as Arc<dyn shared::queue::Queue>),
     );
     (app, queue, dir)
 }

@@ -45,7 +45,9 @@ async fn harness(mode: Mode, token: &str) -> Harness {
     store.put_entity(&verbox).await.unwrap();
 
     let queue = Arc::new(EmbeddedQueue::enrichment(store.clone()));
-    let app = Arc::new(App::new(store).with_queue(queue.clone() as Arc<dyn Queue>));
+    let app = Arc::new(
+        chatsource_tests::server::local_app(store).with_queue(queue.clone() as Arc<dyn Queue>),
+    );
     Harness {
         app,
         queue,

@@ -17,6 +17,8 @@ fn env(table: &str) -> Vec<(&'static str, String)> {
     env.push(("TABLE_NAME", table.to_owned()));
     env.push(("RUST_LOG", "info".to_owned()));
     env.push(("PUBLIC_BASE_URL", String::new()));
+    // The stand-ins live on loopback; the template never sets this.
+    env.push(("CHATSOURCE_ALLOW_PRIVATE_URLS", "1".to_owned()));
     env
 }
 

@@ -1,6 +1,7 @@
 //! chatsource driven as a user drives it: over HTTP, against real wire-level servers.
 //! One test binary, so the harness (moto, servers) is shared and linking happens once.
 
+mod addresses;
 mod amocrm;
 mod amocrm_standin;
 mod api;

@@ -104,7 +104,7 @@ async fn the_offline_url_exists_while_the_toggle_is_on_and_offline_questions_bec
 
 #[tokio::test]
 async fn the_rest_token_is_kept_across_patches_and_plain_http_to_a_remote_host_is_refused() {
-    let server = start().await;
+    let server = chatsource_tests::server::start_strict().await;
     let integration = create(&server, json!({"rest_token": "secret-1"})).await;
     let id = integration["id"].as_str().unwrap();
     let renamed = server
