@@ -10,7 +10,7 @@
 //! Lambda timeout and never climbs toward the dead-letter queue for want of time.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use shared::app::{App, jobs};
 use shared::crm::{self, Deadline, Timing};
 use shared::domain::job::{Failure, Job, RETRY_AFTER};
@@ -234,6 +234,26 @@ impl Default for Worker {
     }
 }
 
+/// A job's run, with a panic in it (a bug of ours on some input) turned into a give-up with
+/// the reason: the job is parked for a replay once fixed, and the worker goes on with the
+/// others instead of dying with them.
+pub async fn supervised(run: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(panic = %what, "a job panicked");
+            Err(Failure::GiveUp(format!(
+                "the job failed on a bug of ours ({what}); parked, to be replayed once fixed"
+            )))
+        }
+    }
+}
+
 async fn park(queue: &dyn Queue, delivery: &Delivery, reason: &str) -> Outcome {
     match queue.park(&delivery.body, reason).await {
         Ok(()) => Outcome::Done,
@@ -250,25 +270,60 @@ pub async fn run_local(app: Arc<App>, worker: Arc<Worker>, idle: Duration) {
         return;
     };
     loop {
-        // Hidden a little longer than a batch may take, so nobody else takes them meanwhile.
-        let batch = match queue.receive(10, INVOCATION * 2).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::warn!(error = %e, "the embedded queue is unavailable");
-                Vec::new()
-            }
-        };
-        if batch.is_empty() {
-            tokio::time::sleep(idle).await;
-            continue;
-        }
-        let outcomes = worker
-            .batch(&app, &batch, Deadline::after(INVOCATION))
-            .await;
-        for (delivery, outcome) in batch.iter().zip(outcomes) {
-            if outcome == Outcome::Done {
-                let _ = queue.delete(&delivery.receipt).await;
+        // Jobs are supervised one by one; this catches whatever else could panic, so the
+        // local worker never stops for good while the server runs on.
+        let round = std::panic::AssertUnwindSafe(one_round(&app, &worker, queue.as_ref()));
+        match round.catch_unwind().await {
+            Ok(true) => {}
+            Ok(false) => tokio::time::sleep(idle).await,
+            Err(_) => {
+                tracing::error!("the local worker's round panicked; it goes on");
+                tokio::time::sleep(idle).await;
             }
         }
+    }
+}
+
+/// One receive and its batch; whether there was work.
+async fn one_round(app: &App, worker: &Worker, queue: &dyn Queue) -> bool {
+    // Hidden a little longer than a batch may take, so nobody else takes them meanwhile.
+    let batch = match queue.receive(10, INVOCATION * 2).await {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::warn!(error = %e, "the embedded queue is unavailable");
+            return false;
+        }
+    };
+    if batch.is_empty() {
+        return false;
+    }
+    let outcomes = worker.batch(app, &batch, Deadline::after(INVOCATION)).await;
+    for (delivery, outcome) in batch.iter().zip(outcomes) {
+        if outcome == Outcome::Done {
+            let _ = queue.delete(&delivery.receipt).await;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_is_given_up_with_the_reason_and_nothing_else_stops() {
+        let panicked = supervised(async {
+            let items: Vec<u8> = Vec::new();
+            let _ = items[3]; // a bug of ours, on some input
+            Ok(())
+        })
+        .await;
+        match panicked {
+            Err(Failure::GiveUp(reason)) => {
+                assert!(reason.contains("index out of bounds"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(supervised(async { Ok(()) }).await, Ok(()));
     }
 }

@@ -78,26 +78,49 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_name_that_resolves_inside_is_refused_when_saved_and_when_called() {
+    async fn the_client_never_connects_to_what_a_name_resolves_to_inside() {
         let strict = UrlPolicy::default();
-        // `localhost.` with a dot slips past the name rules; its lookup does not.
-        let saved = check_address("https://localhost.:8443/api", strict).await;
-        assert!(saved.is_err(), "{saved:?}");
+        // The name rules refuse `localhost`; the client itself is the last line: whatever a
+        // name resolves to at request time, an internal address is not connected to.
         let client = http_client(Duration::from_secs(2), strict);
-        let called = client
-            .get("https://localhost.:1/")
-            .send()
-            .await
-            .unwrap_err();
-        let chain = format!("{:?}", called);
+        let called = client.get("https://localhost:1/").send().await.unwrap_err();
+        let chain = format!("{called:?}");
         assert!(chain.contains("no public address"), "{chain}");
-        let dev = UrlPolicy {
-            allow_private: true,
-        };
+        let dev = UrlPolicy::PRIVATE_ALLOWED;
         assert!(
             check_address("http://localhost:8443/api", dev)
                 .await
                 .is_ok()
+        );
+        assert!(
+            check_address("https://localhost:8443/api", strict)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        // A public address answering "go to 169.254.169.254" is not obeyed.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+        });
+        let client = http_client(Duration::from_secs(2), UrlPolicy::PRIVATE_ALLOWED);
+        let answer = client.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            302,
+            "the redirect is answered, not followed"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! holding a webhook URL) sends. The raw event keeps the body whole.
 
 use crate::domain::secret::sha256_hex;
+use chrono::{DateTime, Datelike, Utc};
 
 /// A person's or an operator's name.
 pub const NAME_CHARS: usize = 200;
@@ -23,6 +24,12 @@ pub const REASON_CHARS: usize = 1_000;
 /// The transcript as stored (its JSON): what is left of an item for the rest of the appeal
 /// is then well over 100 KB, for fields that are each bounded above.
 pub const TRANSCRIPT_BYTES: usize = 256 * 1024;
+
+/// A time a payload gave, if it could be one a chat happened at (this century): a year of
+/// 262143 or -1 is a bug or an attack, and would make every later sum with it overflow.
+pub fn plausible(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (2000..2100).contains(&t.year()).then_some(t)
+}
 
 /// `text` cut to at most `max` characters, marked with "…" when cut.
 pub fn cut(text: &str, max: usize) -> String {
@@ -61,6 +68,14 @@ mod tests {
             cut(&"я".repeat(100_000), NAME_CHARS).chars().count(),
             NAME_CHARS
         );
+    }
+
+    #[test]
+    fn only_this_centurys_times_are_plausible() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert!(plausible(t("2024-06-03T10:00:00Z")).is_some());
+        assert!(plausible(t("+262142-12-31T23:59:59Z")).is_none());
+        assert!(plausible(t("1970-01-01T00:00:00Z")).is_none());
     }
 
     #[test]

@@ -102,10 +102,11 @@ impl Tokens {
             account_id,
             access_token: grant.access_token,
             refresh_token: grant.refresh_token,
+            // A provider's number: an absurd one must not overflow the sum.
             expires_at: grant
                 .expires_in
                 .and_then(|d| chrono::Duration::from_std(d).ok())
-                .map(|d| now + d),
+                .and_then(|d| now.checked_add_signed(d)),
             obtained_at: now,
             state: Connection::Connected,
             lease: None,

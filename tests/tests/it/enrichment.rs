@@ -248,3 +248,33 @@ async fn on_lambda_retries_are_reported_as_batch_item_failures_and_the_last_atte
     assert_eq!(appeal(&h, &pending.id).await.status, Status::Failed);
     assert_eq!(h.queue.parked(10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_dialog_finished_at_the_end_of_time_is_enriched_without_overflowing() {
+    let h = harness(Mode::Answer, TOKEN).await;
+    let pending = dialog_without_messages(&h).await;
+    // A job whose finish time came from a payload that says the year 262142.
+    for delivery in h.queue.receive(10, Duration::from_secs(60)).await.unwrap() {
+        h.queue.delete(&delivery.receipt).await.unwrap();
+    }
+    let mut job: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/worker/verbox_transcript.json"
+        ))
+        .map(|e| {
+            let e: serde_json::Value = serde_json::from_str(&e).unwrap();
+            e["Records"][0]["body"].as_str().unwrap().to_owned()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    job["appeal_id"] = json!(pending.id);
+    job["task"]["finished_at"] = json!("+262142-12-31T23:59:59Z");
+    h.queue
+        .send(&job.to_string(), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(round(&h, &fast(1)).await, [Outcome::Done]);
+    assert_eq!(appeal(&h, &pending.id).await.status, Status::Complete);
+}

@@ -198,5 +198,7 @@ fn number(v: &Value, key: &str) -> Option<u64> {
 }
 
 fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    Utc.timestamp_opt(text(v, key)?.parse().ok()?, 0).single()
+    Utc.timestamp_opt(text(v, key)?.parse().ok()?, 0)
+        .single()
+        .and_then(crate::domain::limits::plausible)
 }

@@ -485,6 +485,7 @@ fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text(v, key)?.trim())
         .ok()
         .map(|t| t.with_timezone(&Utc))
+        .and_then(crate::domain::limits::plausible)
 }
 
 #[cfg(test)]

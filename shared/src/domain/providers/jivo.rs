@@ -346,6 +346,7 @@ impl Event {
                 let at = m
                     .timestamp
                     .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                    .and_then(crate::domain::limits::plausible)
                     .unwrap_or(received_at);
                 Some(Message {
                     at,

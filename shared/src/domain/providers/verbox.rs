@@ -334,8 +334,12 @@ pub fn parse_messages(list: Option<&Value>, visitor_name: Option<&str>) -> Vec<M
     out
 }
 
-/// Assumption 4: a UTC time in any of the forms seen.
+/// Assumption 4: a UTC time in any of the forms seen (and of this century).
 pub fn time(v: &Value) -> Option<DateTime<Utc>> {
+    any_time(v).and_then(crate::domain::limits::plausible)
+}
+
+fn any_time(v: &Value) -> Option<DateTime<Utc>> {
     match v {
         Value::Number(n) => {
             let n = n.as_i64()?;
@@ -353,7 +357,11 @@ pub fn time(v: &Value) -> Option<DateTime<Utc>> {
                         .ok()
                         .map(|t| t.and_utc())
                 })
-                .or_else(|| s.parse::<i64>().ok().and_then(|n| time(&Value::from(n))))
+                .or_else(|| {
+                    s.parse::<i64>()
+                        .ok()
+                        .and_then(|n| any_time(&Value::from(n)))
+                })
         }
         _ => None,
     }
