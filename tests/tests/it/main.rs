@@ -14,3 +14,4 @@ mod queue_contract;
 mod store_contract;
 mod template;
 mod verbox;
+mod waiting;
