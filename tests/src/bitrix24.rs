@@ -205,6 +205,9 @@ enum Kind {
 
 struct Data {
     users: BTreeMap<u64, User>,
+    /// User fields of leads and deals (`crm.{lead,deal}.userfield.list`), as the portal lists
+    /// them: `ENTITY_ID`, `FIELD_NAME`, `USER_TYPE_ID`, `EDIT_FORM_LABEL`...
+    user_fields: Vec<Map<String, Value>>,
     entities: HashMap<Kind, BTreeMap<u64, Map<String, Value>>>,
     next_id: HashMap<Kind, u64>,
     next_multifield_id: u64,
@@ -316,6 +319,7 @@ impl Bitrix24 {
             tokens: Mutex::new(Tokens::default()),
             data: Mutex::new(Data {
                 users: BTreeMap::new(),
+                user_fields: Vec::new(),
                 entities: HashMap::from([
                     (Kind::Lead, BTreeMap::new()),
                     (Kind::Deal, BTreeMap::new()),
@@ -479,6 +483,23 @@ impl Bitrix24 {
     /// As `add_lead`, for a deal (ids from 7301).
     pub fn add_deal(&self, fields: Value) -> u64 {
         self.add_entity(Kind::Deal, fields)
+    }
+
+    /// A user field of leads (`"lead"`) or deals, as a portal administrator makes one
+    /// (`UF_CRM_...`); `crm.<entity>.userfield.list` lists it with its label.
+    pub fn add_user_field(&self, entity: &str, field_name: &str, label: &str, kind: &str) {
+        let mut data = self.data();
+        let id = data.user_fields.len() as u64 + 101;
+        let entity_id = format!("CRM_{}", entity.to_ascii_uppercase());
+        let row = json!({
+            "ID": id.to_string(), "ENTITY_ID": entity_id, "FIELD_NAME": field_name,
+            "USER_TYPE_ID": kind, "XML_ID": null, "SORT": "100", "MULTIPLE": "N",
+            "MANDATORY": "N", "SHOW_FILTER": "E", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y",
+            "IS_SEARCHABLE": "N", "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label,
+        });
+        if let Value::Object(row) = row {
+            data.user_fields.push(row);
+        }
     }
 
     /// As `add_lead`, for a contact (ids from 16501).
@@ -722,6 +743,8 @@ impl Bitrix24 {
             "crm.deal.list" => Ok(self.crm_list(Kind::Deal, params)),
             "crm.contact.list" => Ok(self.crm_list(Kind::Contact, params)),
             "crm.activity.list" => Ok(self.activity_list(params)),
+            "crm.lead.userfield.list" => Ok(self.user_field_list("CRM_LEAD", params)),
+            "crm.deal.userfield.list" => Ok(self.user_field_list("CRM_DEAL", params)),
             "imopenlines.crm.chat.get" => self.crm_chats(params),
             "imopenlines.session.history.get" => self.history(params),
             "im.dialog.messages.get" => self.dialog_messages(params),
@@ -754,6 +777,18 @@ impl Bitrix24 {
             .unwrap_or_default();
         let filter = params.get("FILTER").and_then(Value::as_object);
         list(rows, filter, params, |row| crm_project(row, &select))
+    }
+
+    /// `crm.{lead,deal}.userfield.list`: the entity's user fields, 50 a page (labels in the
+    /// portal's language whatever `filter[LANG]` asks, as a one-language portal answers).
+    fn user_field_list(&self, entity_id: &str, params: &Params) -> Answer {
+        let data = self.data();
+        let rows = data
+            .user_fields
+            .iter()
+            .filter(|f| f["ENTITY_ID"] == entity_id)
+            .collect();
+        list(rows, None, params, |row| Value::Object(row.clone()))
     }
 
     /// `crm.activity.list`: one `IMOPENLINES_SESSION` activity per open-line session.

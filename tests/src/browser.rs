@@ -113,6 +113,87 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+
+    /// A Chrome DevTools command, through chromedriver.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        self.client
+            .issue_cmd(Cdp {
+                cmd: cmd.to_owned(),
+                params,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
+    /// Lays the page out `width` CSS pixels wide (a phone's when narrow: touch, mobile
+    /// viewport), as tall as `height`.
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1,
+                   "mobile": width < 600}),
+        )
+        .await;
+    }
+
+    /// A picture of the whole page laid out `width` pixels wide, written to `path` (PNG).
+    pub async fn screenshot_page(&self, width: u32, path: &std::path::Path) {
+        self.viewport(width, 800).await;
+        let height = self
+            .eval("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);")
+            .await
+            .as_u64()
+            .unwrap_or(800)
+            .clamp(400, 6000) as u32;
+        self.viewport(width, height).await;
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let data = shot["data"].as_str().expect("screenshot data");
+        let bytes = base64_decode(data);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        std::fs::write(path, bytes).expect("writing the screenshot");
+        self.viewport(width, 800).await;
+    }
+}
+
+/// `POST /session/{id}/goog/cdp/execute`: chromedriver's door to the DevTools protocol.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
+        )
+    }
+}
+
+fn base64_decode(data: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64 screenshot")
 }
 
 fn start_chromedriver() -> Result<Daemon, String> {

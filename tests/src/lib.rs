@@ -4,6 +4,7 @@
 pub mod amocrm;
 pub mod bitrix24;
 pub mod browser;
+pub mod console;
 pub mod lambda;
 pub mod moto;
 pub mod process;

@@ -1,14 +1,32 @@
-//! `GET /api/appeals` (filters, cursor pagination) and `GET /api/appeals/{id}`.
+//! `GET /api/appeals` (filters, search, cursor pagination) and `GET /api/appeals/{id}`.
 
 use crate::call::Call;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use shared::domain::appeal::{Appeal, Channel, Provider};
+use shared::domain::appeal::{Appeal, Channel, Provider, Status, Via};
 use shared::domain::ids::{AppealId, CampaignId, IntegrationId, SourceId};
-use shared::edge::web::ApiError;
+use shared::edge::web::{ApiError, Invalid};
 use shared::store::{AppealFilter, cursor, keys};
 
 const DEFAULT_LIMIT: usize = 50;
+/// A search longer than this is no phone, e-mail or name.
+const QUERY_CHARS: usize = 200;
+
+/// Every step of attribution the API has ever named, in order; `vias()` keeps those the
+/// domain knows, so a step added there is accepted here without a second list to update.
+const VIA_TOKENS: [&str; 5] = ["session", "utm", "click_id", "messenger_mapping", "default"];
+const STATUS_TOKENS: [&str; 4] = ["in_progress", "pending_enrichment", "complete", "failed"];
+
+/// The `via` values an appeal can have.
+pub fn vias() -> Vec<&'static str> {
+    known::<Via>(&VIA_TOKENS)
+}
+
+/// The `status` values an appeal can have.
+pub fn statuses() -> Vec<&'static str> {
+    known::<Status>(&STATUS_TOKENS)
+}
 
 pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
     let filter = AppealFilter {
@@ -40,6 +58,27 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
             .param("integration_id")
             .map(|v| id(IntegrationId::parse, &v))
             .transpose()?,
+        via: call
+            .param("via")
+            .map(|v| token::<Via>(&v, "via", &VIA_TOKENS))
+            .transpose()?,
+        status: call
+            .param("status")
+            .map(|v| token::<Status>(&v, "status", &STATUS_TOKENS))
+            .transpose()?,
+        search: match call.param("q") {
+            Some(q) if q.chars().count() > QUERY_CHARS => {
+                return Err(ApiError::invalid(
+                    "q",
+                    Invalid::TooLong,
+                    format!(
+                        "q is a phone, an e-mail or a name of at most {QUERY_CHARS} characters."
+                    ),
+                ));
+            }
+            Some(q) => AppealFilter::search_for(&q),
+            None => None,
+        },
     };
     let limit = match call.param("limit") {
         None => DEFAULT_LIMIT,
@@ -87,9 +126,56 @@ fn time(value: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
+/// A value of one of the domain's enums, by its JSON name.
+fn token<T: DeserializeOwned>(
+    value: &str,
+    field: &str,
+    tokens: &[&'static str],
+) -> Result<T, ApiError> {
+    serde_json::from_value(Value::String(value.to_owned())).map_err(|_| {
+        ApiError::invalid(
+            field,
+            Invalid::InvalidValue,
+            format!("{field} `{value}`: use {}.", known::<T>(tokens).join(", ")),
+        )
+    })
+}
+
+fn known<T: DeserializeOwned>(tokens: &[&'static str]) -> Vec<&'static str> {
+    tokens
+        .iter()
+        .copied()
+        .filter(|t| serde_json::from_value::<T>(Value::String((*t).to_owned())).is_ok())
+        .collect()
+}
+
 fn id<T>(
     parse: fn(&str) -> Result<T, shared::domain::ids::InvalidId>,
     value: &str,
 ) -> Result<T, ApiError> {
     parse(value).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_via_and_status_choices_are_the_domains_own_names() {
+        let vias = vias();
+        for via in ["session", "utm", "messenger_mapping", "default"] {
+            assert!(vias.contains(&via), "{via} in {vias:?}");
+        }
+        assert_eq!(
+            statuses(),
+            ["in_progress", "pending_enrichment", "complete", "failed"]
+        );
+        let refused = token::<Via>("sesion", "via", &VIA_TOKENS).expect_err("not a via");
+        assert_eq!(refused.field.as_deref(), Some("via"));
+        assert!(
+            refused.message.contains("messenger_mapping"),
+            "{}",
+            refused.message
+        );
+    }
 }

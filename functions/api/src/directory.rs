@@ -8,7 +8,7 @@ use shared::domain::contact::normalize_email;
 use shared::domain::directory::{Campaign, Directory, Employee, Site, Source, host_of};
 use shared::domain::ids::{CampaignId, EmployeeId, SiteId, SourceId};
 use shared::domain::utm::Utm;
-use shared::edge::web::ApiError;
+use shared::edge::web::{ApiError, Invalid};
 use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize)]
@@ -43,10 +43,14 @@ impl Resource for Site {
         existing: Option<&Site>,
     ) -> Result<Site, ApiError> {
         let domain = host_of(&input.domain).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`{}` is not a domain: give the site's host, like shop.example.ru.",
-                input.domain
-            ))
+            ApiError::invalid(
+                "domain",
+                Invalid::InvalidValue,
+                format!(
+                    "`{}` is not a domain: give the site's host, like shop.example.ru.",
+                    input.domain
+                ),
+            )
         })?;
         Ok(Site {
             id: existing.map_or_else(SiteId::generate, |e| e.id.clone()),
@@ -133,10 +137,10 @@ impl Resource for Campaign {
         existing: Option<&Campaign>,
     ) -> Result<Campaign, ApiError> {
         if let Some(id) = &input.source_id {
-            must_exist(dir.source(id), "source", id)?;
+            must_exist(dir.source(id), "source_id", "source", id)?;
         }
         if let Some(id) = &input.site_id {
-            must_exist(dir.site(id), "site", id)?;
+            must_exist(dir.site(id), "site_id", "site", id)?;
         }
         // Blank tags are no tags: a rule naming `"medium": ""` must not match everything.
         let mut utm = Utm::default();
@@ -187,14 +191,22 @@ impl Resource for Employee {
         let email = match input.email.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => Some(normalize_email(raw).ok_or_else(|| {
-                ApiError::bad_request(format!("`{raw}` is not an e-mail address."))
+                ApiError::invalid(
+                    "email",
+                    Invalid::InvalidValue,
+                    format!("`{raw}` is not an e-mail address."),
+                )
             })?),
         };
         for provider in input.external_ids.keys() {
             if shared::domain::appeal::Provider::parse(provider).is_none() {
-                return Err(ApiError::bad_request(format!(
-                    "external_ids names `{provider}`: use jivo, verbox, amocrm or bitrix24."
-                )));
+                return Err(ApiError::invalid(
+                    "external_ids",
+                    Invalid::InvalidValue,
+                    format!(
+                        "external_ids names `{provider}`: use jivo, verbox, amocrm or bitrix24."
+                    ),
+                ));
             }
         }
         Ok(Employee {

@@ -15,7 +15,7 @@ use shared::domain::integration::{
 };
 use shared::domain::net::{UrlPolicy, check_provider_url};
 use shared::domain::secret::Secret;
-use shared::edge::web::ApiError;
+use shared::edge::web::{ApiError, Invalid};
 use shared::store::record::Record;
 use std::collections::BTreeMap;
 
@@ -137,23 +137,27 @@ impl Resource for Integration {
             None => None,
         };
         if let Some(id) = &input.default_employee_id {
-            must_exist(dir.employee(id), "employee", id)?;
+            must_exist(dir.employee(id), "default_employee_id", "employee", id)?;
         }
         check_target(
             dir,
+            "default",
             &MappingTarget {
                 campaign_id: input.default_campaign_id.clone(),
                 source_id: input.default_source_id.clone(),
                 site_id: input.default_site_id.clone(),
             },
         )?;
-        for target in input.messenger_mapping.values() {
+        for (channel, target) in &input.messenger_mapping {
+            let at = format!("messenger_mapping.{}", channel.as_str());
             if target.campaign_id.is_none() && target.source_id.is_none() {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::invalid(
+                    at,
+                    Invalid::Required,
                     "Each messenger mapping names a campaign_id, or a source_id (with a site_id).",
                 ));
             }
-            check_target(dir, target)?;
+            check_target(dir, &at, target)?;
         }
         Ok(Integration {
             id: existing.map_or_else(IntegrationId::generate, |e| e.id.clone()),
@@ -244,7 +248,7 @@ impl Resource for Integration {
             if let Some(url) = url {
                 shared::clients::guard::check_address(url, call.app.url_policy)
                     .await
-                    .map_err(|e| ApiError::bad_request(format!("{field}: {e}.")))?;
+                    .map_err(|e| ApiError::address(field, e))?;
             }
         }
         Ok(self)
@@ -255,6 +259,7 @@ impl Resource for Integration {
     /// that waited for it are dropped.
     async fn deleted(&self, call: &Call<'_>) -> Result<(), ApiError> {
         call.app.store.disconnect(&self.id).await?;
+        call.app.store.forget_health(&self.id).await?;
         loop {
             let waiting = call.app.store.waiting_jobs(&self.id, 100).await?;
             if waiting.is_empty() {
@@ -328,9 +333,62 @@ impl Resource for Integration {
             map.insert("webhook_urls".into(), webhook_urls(self, &call.base_url));
             map.insert("site_script".into(), json!(main));
             map.insert("site_scripts".into(), json!(scripts));
+            map.insert("health".into(), health(self, call).await?);
         }
         Ok(view)
     }
+}
+
+/// Quarantined events of the account looked through for one integration's count: a view
+/// stays a few queries however much is quarantined; past this the count says "at least".
+const QUARANTINE_SCAN: usize = 1000;
+
+/// At a glance, whether the integration works: the last event received (its newest raw
+/// event), the last appeal made and the last job given up (its health marks), the last body
+/// that could not be read and how many wait in quarantine. Read when shown, so the webhook
+/// path writes nothing for it beyond one mark per appeal made.
+async fn health(integration: &Integration, call: &Call<'_>) -> Result<Value, ApiError> {
+    let store = &call.app.store;
+    let (newest, _) = store
+        .integration_raw_events(&integration.id, 1, None)
+        .await?;
+    let marks = store.health(&integration.id).await?;
+    let (mut quarantined, mut scanned, mut after) = (0usize, 0usize, None);
+    let mut last_quarantined = None;
+    let more = loop {
+        let (page, next) = store.quarantined(&call.account.id, 200, after).await?;
+        scanned += page.len();
+        for event in page
+            .into_iter()
+            .filter(|e| e.integration_id == integration.id)
+        {
+            quarantined += 1;
+            last_quarantined.get_or_insert(event);
+        }
+        match next {
+            Some(next) if scanned < QUARANTINE_SCAN => after = Some(next),
+            next => break next.is_some(),
+        }
+    };
+    let unreadable = last_quarantined.map(|e| shared::store::HealthError {
+        at: e.handled_at.unwrap_or(e.received_at),
+        reason: e.reason.unwrap_or_default(),
+    });
+    let last_error = [unreadable, marks.last_error]
+        .into_iter()
+        .flatten()
+        .max_by_key(|e| e.at);
+    let mut health = json!({
+        "last_event_at": newest.first().map(|e| e.received_at),
+        "last_appeal_at": marks.last_appeal_at,
+        "last_error": last_error,
+        "quarantined": quarantined,
+    });
+    if more {
+        // More quarantined events than were looked through: the count is a floor.
+        health["quarantined_more"] = json!(true);
+    }
+    Ok(health)
 }
 
 /// Validates the Verbox block. The token reads back as "set": sending that (or leaving the
@@ -341,8 +399,7 @@ fn verbox_settings(
     policy: UrlPolicy,
 ) -> Result<VerboxSettings, ApiError> {
     v.rest_token = keep_secret(v.rest_token, existing.and_then(|e| e.rest_token.as_ref()));
-    check_provider_url(&v.rest_url, policy)
-        .map_err(|e| ApiError::bad_request(format!("verbox.rest_url: {e}.")))?;
+    check_provider_url(&v.rest_url, policy).map_err(|e| ApiError::address("verbox.rest_url", e))?;
     v.rest_url = v.rest_url.trim_end_matches('/').to_owned();
     Ok(v)
 }
@@ -367,7 +424,7 @@ fn amocrm_settings(
         .redirect_uri
         .or_else(|| existing.and_then(|e| e.redirect_uri.clone()));
     let url = check_provider_url(&a.base_url, policy)
-        .map_err(|e| ApiError::bad_request(format!("amocrm.base_url: {e}.")))?;
+        .map_err(|e| ApiError::address("amocrm.base_url", e))?;
     a.base_url = url.origin().ascii_serialization();
     Ok(a)
 }
@@ -390,7 +447,7 @@ fn bitrix24_settings(
     );
     // A portal moved to another address is another portal until it connects again.
     let url = check_provider_url(&b.portal_url, policy)
-        .map_err(|e| ApiError::bad_request(format!("bitrix24.portal_url: {e}.")))?;
+        .map_err(|e| ApiError::address("bitrix24.portal_url", e))?;
     b.portal_url = url.origin().ascii_serialization();
     let same_portal = existing.is_some_and(|e| e.portal_url == b.portal_url);
     b.member_id = existing
@@ -400,12 +457,14 @@ fn bitrix24_settings(
         .filter(|_| same_portal)
         .and_then(|e| e.domain.clone());
     let oauth = check_provider_url(&b.oauth_url, policy)
-        .map_err(|e| ApiError::bad_request(format!("bitrix24.oauth_url: {e}.")))?;
+        .map_err(|e| ApiError::address("bitrix24.oauth_url", e))?;
     b.oauth_url = oauth.origin().ascii_serialization();
     if let Some(field) = &b.session_field {
         let field = field.trim().to_ascii_uppercase();
         if !field.starts_with("UF_") || field.len() > 64 {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::invalid(
+                "bitrix24.session_field",
+                Invalid::InvalidValue,
                 "bitrix24.session_field is the code of a user field, like UF_CRM_CS_SESSION.",
             ));
         }
@@ -427,15 +486,21 @@ fn keep_secret(sent: Option<Secret>, stored: Option<&Secret>) -> Option<Secret> 
     }
 }
 
-fn check_target(dir: &Directory, target: &MappingTarget) -> Result<(), ApiError> {
+/// The campaign, source and site a target names exist; `at` is where it stands in the input
+/// (`default` for the integration's own defaults: `default_campaign_id`...).
+fn check_target(dir: &Directory, at: &str, target: &MappingTarget) -> Result<(), ApiError> {
+    let field = |name: &str| match at {
+        "default" => format!("default_{name}"),
+        _ => format!("{at}.{name}"),
+    };
     if let Some(id) = &target.campaign_id {
-        must_exist(dir.campaign(id), "campaign", id)?;
+        must_exist(dir.campaign(id), &field("campaign_id"), "campaign", id)?;
     }
     if let Some(id) = &target.source_id {
-        must_exist(dir.source(id), "source", id)?;
+        must_exist(dir.source(id), &field("source_id"), "source", id)?;
     }
     if let Some(id) = &target.site_id {
-        must_exist(dir.site(id), "site", id)?;
+        must_exist(dir.site(id), &field("site_id"), "site", id)?;
     }
     Ok(())
 }

@@ -1,32 +1,51 @@
-//! The management API: `/api/...` with `Authorization: Bearer <api key>`.
+//! The management API (`/api/...` with `Authorization: Bearer <api key>`) and, on every other
+//! path, the console: the web pages people use, made from the same calls.
 //!
-//! Routing is a `match` on (method, path segments); every answer is JSON, every error
-//! `{"error": code, "message": sentence}` (`shared::edge::web`). An account's key reaches only its
-//! own records: another account's id answers "not found".
+//! API routes are a table (`routes`), which the OpenAPI document is written from; every answer
+//! is JSON, every error `{"error": code, "message": sentence}` (`shared::edge::web`). An
+//! account's key reaches only its own records: another account's id answers "not found".
 
 mod accounts;
 mod appeals;
 mod call;
+mod console;
 mod directory;
 mod integrations;
+mod keys;
 mod oauth;
+mod openapi;
 mod raw_events;
 mod reconcile;
 mod resources;
+mod routes;
+
+pub use routes::ROUTES;
 
 use call::{Call, bearer};
 use http::{Method, StatusCode};
 use lambda_http::{Request, RequestExt};
+use routes::{Found, Kind, Op, Route};
 use shared::app::App;
 use shared::domain::directory::{Campaign, Employee, Site, Source};
 use shared::domain::integration::Integration;
-use shared::edge::web::{self, ApiError, HttpResponse, respond};
+use shared::edge::web::{self, ApiError, HttpResponse, no_content, respond};
 
+/// Calls the generic resource function `f::<T>` for the record type a [`Kind`] names.
+macro_rules! by_kind {
+    ($kind:expr, $($f:ident)::+, $($arg:expr),*) => {
+        match $kind {
+            Kind::Site => $($f)::+::<Site>($($arg),*).await,
+            Kind::Source => $($f)::+::<Source>($($arg),*).await,
+            Kind::Campaign => $($f)::+::<Campaign>($($arg),*).await,
+            Kind::Employee => $($f)::+::<Employee>($($arg),*).await,
+            Kind::Integration => $($f)::+::<Integration>($($arg),*).await,
+        }
+    };
+}
 pub async fn handler(app: &App, req: Request) -> HttpResponse {
     let path = req.uri().path().to_owned();
     let segments = web::segments(&path);
     let method = req.method().clone();
-    let body: &[u8] = req.body().as_ref();
     let deadline = web::deadline(req.lambda_context_ref().map(|c| c.deadline));
     if let ["oauth", provider, "callback"] = segments[..] {
         if method != Method::GET {
@@ -34,14 +53,26 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         }
         return oauth::callback(app, provider, req.uri().query(), deadline).await;
     }
-    if let ["api", "accounts"] = segments[..] {
-        if method != Method::POST {
-            return ApiError::method_not_allowed().into_response();
+    if segments.first() != Some(&"api") {
+        return console::handle(app, &req, deadline).await;
+    }
+    let (route, params) = match routes::find(&method, &segments) {
+        Found::Route(route, params) => (route, params),
+        Found::WrongMethod => return ApiError::method_not_allowed().into_response(),
+        Found::NoSuchPath => {
+            return ApiError::not_found(format!("No such path: {path}")).into_response();
         }
-        return respond(
-            StatusCode::CREATED,
-            accounts::create(app, bearer(req.headers()), body).await,
-        );
+    };
+    let body: &[u8] = req.body().as_ref();
+    match route.op {
+        Op::OpenApi => return web::json(StatusCode::OK, &openapi::document()),
+        Op::CreateAccount => {
+            return respond(
+                route.status,
+                accounts::create(app, bearer(req.headers()), body).await,
+            );
+        }
+        _ => {}
     }
     let account = match bearer(req.headers()) {
         None => return ApiError::unauthorized().into_response(),
@@ -60,59 +91,40 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         now: chrono::Utc::now(),
         deadline,
     };
-    let call = &call;
-    match (&method, &segments[..]) {
-        (m, ["api", "sites", rest @ ..]) if rest.len() <= 1 => {
-            resources::route::<Site>(call, m, one(rest)).await
-        }
-        (m, ["api", "sources", rest @ ..]) if rest.len() <= 1 => {
-            resources::route::<Source>(call, m, one(rest)).await
-        }
-        (m, ["api", "campaigns", rest @ ..]) if rest.len() <= 1 => {
-            resources::route::<Campaign>(call, m, one(rest)).await
-        }
-        (m, ["api", "employees", rest @ ..]) if rest.len() <= 1 => {
-            resources::route::<Employee>(call, m, one(rest)).await
-        }
-        (&Method::POST, ["api", "integrations", id, "oauth", "start"]) => {
-            respond(StatusCode::OK, oauth::start(call, id).await)
-        }
-        (&Method::GET, ["api", "integrations", id, "amocrm", "fields"]) => {
-            respond(StatusCode::OK, oauth::amocrm_fields(call, id).await)
-        }
-        (&Method::POST, ["api", "integrations", id, "reconcile"]) => {
-            respond(StatusCode::ACCEPTED, reconcile::run(call, id).await)
-        }
-        (&Method::GET, ["api", "integrations", id, "skipped"]) => {
-            respond(StatusCode::OK, reconcile::skipped(call, id).await)
-        }
-        (&Method::POST, ["api", "integrations", id, "rotate-secret"]) => {
-            respond(StatusCode::OK, integrations::rotate_secret(call, id).await)
-        }
-        (m, ["api", "integrations", rest @ ..]) if rest.len() <= 1 => {
-            resources::route::<Integration>(call, m, one(rest)).await
-        }
-        (&Method::GET, ["api", "appeals"]) => respond(StatusCode::OK, appeals::list(call).await),
-        (&Method::GET, ["api", "appeals", id]) => {
-            respond(StatusCode::OK, appeals::get(call, id).await)
-        }
-        (&Method::GET, ["api", "raw-events"]) => {
-            respond(StatusCode::OK, raw_events::list(call).await)
-        }
-        (&Method::GET, ["api", "raw-events", id]) => {
-            respond(StatusCode::OK, raw_events::get(call, id).await)
-        }
-        (&Method::POST, ["api", "raw-events", id, "replay"]) => {
-            respond(StatusCode::OK, raw_events::replay(call, id).await)
-        }
-        (_, ["api", "appeals" | "raw-events", ..]) => {
-            ApiError::method_not_allowed().into_response()
-        }
-        _ => ApiError::not_found(format!("No such path: {path}")).into_response(),
-    }
+    run(&call, route, &params).await
 }
 
-/// `[]` is the collection, `[id]` one record.
-fn one<'a>(rest: &[&'a str]) -> Option<&'a str> {
-    rest.first().copied()
+/// Runs an authenticated route.
+pub(crate) async fn run(call: &Call<'_>, route: &Route, params: &[&str]) -> HttpResponse {
+    let id = params.first().copied().unwrap_or_default();
+    let status = route.status;
+    match route.op {
+        Op::List(kind) => respond(status, by_kind!(kind, resources::list, call)),
+        Op::Create(kind) => respond(status, by_kind!(kind, resources::create, call)),
+        Op::Get(kind) => respond(status, by_kind!(kind, resources::show, call, id)),
+        Op::Update(kind) => respond(status, by_kind!(kind, resources::update, call, id)),
+        Op::Delete(kind) => match by_kind!(kind, resources::delete, call, id) {
+            Ok(()) => no_content(),
+            Err(e) => e.into_response(),
+        },
+        Op::RotateSecret => respond(status, integrations::rotate_secret(call, id).await),
+        Op::OauthStart => respond(status, oauth::start(call, id).await),
+        Op::AmocrmFields => respond(status, oauth::amocrm_fields(call, id).await),
+        Op::Bitrix24Fields => respond(status, oauth::bitrix24_fields(call, id).await),
+        Op::Reconcile => respond(status, reconcile::run(call, id).await),
+        Op::Skipped => respond(status, reconcile::skipped(call, id).await),
+        Op::Appeals => respond(status, appeals::list(call).await),
+        Op::Appeal => respond(status, appeals::get(call, id).await),
+        Op::RawEvents => respond(status, raw_events::list(call).await),
+        Op::RawEvent => respond(status, raw_events::get(call, id).await),
+        Op::Replay => respond(status, raw_events::replay(call, id).await),
+        Op::Keys => respond(status, keys::list(call).await),
+        Op::CreateKey => respond(status, keys::create(call).await),
+        Op::RevokeKey => match keys::revoke(call, id).await {
+            Ok(()) => no_content(),
+            Err(e) => e.into_response(),
+        },
+        // Answered before authentication.
+        Op::OpenApi | Op::CreateAccount => ApiError::method_not_allowed().into_response(),
+    }
 }

@@ -167,6 +167,22 @@ pub async fn amocrm_fields(call: &Call<'_>, id: &str) -> Result<Value, ApiError>
     Ok(json!({ "items": items }))
 }
 
+/// `GET /api/integrations/{id}/bitrix24/fields`: the portal's lead (or deal) user fields, to
+/// choose the one the site fills with the session id.
+pub async fn bitrix24_fields(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+    let integration: Integration = resources::get(call, id).await?;
+    if integration.bitrix24.is_none() {
+        return Err(ApiError::bad_request(
+            "Only Bitrix24 integrations have a portal's user fields.",
+        ));
+    }
+    let session = Session::new(call.app, &integration, call.deadline);
+    let items = crm::bitrix24::fields(&session)
+        .await
+        .map_err(|e| ApiError::crm(integration.provider, "reading the fields", e))?;
+    Ok(json!({ "items": items }))
+}
+
 fn amocrm(integration: &Integration) -> Result<&AmocrmSettings, ApiError> {
     integration.amocrm.as_ref().ok_or_else(|| {
         ApiError::bad_request("Only amoCRM and Bitrix24 integrations connect over OAuth.")

@@ -3,12 +3,11 @@
 //! the same way however it was written.
 
 use crate::call::{Call, merge_patch, parse};
-use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shared::domain::directory::Directory;
-use shared::edge::web::{ApiError, HttpResponse, no_content, respond};
+use shared::edge::web::{ApiError, Invalid};
 use shared::store::record::Record;
 use shared::store::{Condition, DirectoryEntity};
 
@@ -52,25 +51,7 @@ pub trait Resource: DirectoryEntity + Record {
     }
 }
 
-pub async fn route<R: Resource>(
-    call: &Call<'_>,
-    method: &Method,
-    id: Option<&str>,
-) -> HttpResponse {
-    match (method, id) {
-        (&Method::GET, None) => respond(StatusCode::OK, list::<R>(call).await),
-        (&Method::POST, None) => respond(StatusCode::CREATED, create::<R>(call).await),
-        (&Method::GET, Some(id)) => respond(StatusCode::OK, show::<R>(call, id).await),
-        (&Method::PATCH, Some(id)) => respond(StatusCode::OK, update::<R>(call, id).await),
-        (&Method::DELETE, Some(id)) => match delete::<R>(call, id).await {
-            Ok(()) => no_content(),
-            Err(e) => e.into_response(),
-        },
-        _ => ApiError::method_not_allowed().into_response(),
-    }
-}
-
-async fn list<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
+pub async fn list<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
     let records: Vec<R> = call.app.store.entities(&call.account.id).await?;
     let mut items = Vec::with_capacity(records.len());
     for record in &records {
@@ -79,7 +60,7 @@ async fn list<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
     Ok(json!({ "items": items }))
 }
 
-async fn show<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+pub async fn show<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     get::<R>(call, id).await?.view(call).await
 }
 
@@ -91,7 +72,7 @@ pub async fn get<R: Resource>(call: &Call<'_>, id: &str) -> Result<R, ApiError> 
         .ok_or_else(|| ApiError::not_found(format!("No {} {id}.", R::NOUN)))
 }
 
-async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
+pub async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
     let input = parse(Value::Object(call.object()?))?;
     let dir = call.app.store.directory(&call.account.id).await?;
     let record = R::build(call, &dir, input, None)?.checked(call).await?;
@@ -103,7 +84,7 @@ async fn create<R: Resource>(call: &Call<'_>) -> Result<Value, ApiError> {
     record.saved(call, None).await?.view(call).await
 }
 
-async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
+pub async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let patch = Value::Object(call.object()?);
     let dir = call.app.store.directory(&call.account.id).await?;
     let previous = get::<R>(call, id).await?;
@@ -128,7 +109,7 @@ async fn update<R: Resource>(call: &Call<'_>, id: &str) -> Result<Value, ApiErro
     record.saved(call, Some(&previous)).await?.view(call).await
 }
 
-async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> {
+pub async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> {
     let record = get::<R>(call, id).await?;
     call.app.store.delete_entity::<R>(id).await?;
     call.app.forget(&call.account.id);
@@ -139,10 +120,16 @@ async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ApiError> 
 pub fn name(value: &str, what: &str) -> Result<String, ApiError> {
     let name = value.split_whitespace().collect::<Vec<_>>().join(" ");
     match name.chars().count() {
-        0 => Err(ApiError::bad_request(format!("The {what} needs a name."))),
-        n if n > 200 => Err(ApiError::bad_request(format!(
-            "The {what}'s name is over 200 characters."
-        ))),
+        0 => Err(ApiError::invalid(
+            "name",
+            Invalid::Required,
+            format!("The {what} needs a name."),
+        )),
+        n if n > 200 => Err(ApiError::invalid(
+            "name",
+            Invalid::TooLong,
+            format!("The {what}'s name is over 200 characters."),
+        )),
         _ => Ok(name),
     }
 }
@@ -150,13 +137,16 @@ pub fn name(value: &str, what: &str) -> Result<String, ApiError> {
 /// A reference to another record of the account must point at one that exists.
 pub fn must_exist<T>(
     found: Option<T>,
+    field: &str,
     noun: &str,
     id: &impl std::fmt::Display,
 ) -> Result<(), ApiError> {
     match found {
         Some(_) => Ok(()),
-        None => Err(ApiError::bad_request(format!(
-            "There is no {noun} {id} in this account."
-        ))),
+        None => Err(ApiError::invalid(
+            field,
+            Invalid::UnknownReference,
+            format!("There is no {noun} {id} in this account."),
+        )),
     }
 }

@@ -69,12 +69,11 @@ impl Function {
             Some(Function::AmocrmWebhook)
         } else if path.starts_with("/hooks/bitrix24/") {
             Some(Function::Bitrix24Webhook)
-        } else if path == "/api" || path.starts_with("/api/") || path.starts_with("/oauth/") {
-            Some(Function::Api)
         } else if path.starts_with("/t/") {
             Some(Function::Tracker)
         } else {
-            None
+            // The API, the OAuth callbacks and (API Gateway's `$default` route) the console.
+            Some(Function::Api)
         }
     }
 

@@ -408,8 +408,14 @@ pub async fn apply(
     let dir = app.directory(&integration.account_id).await?;
     let key = keys::entity("APPEAL", id.as_str());
     let (id, dir) = (&id, &dir);
-    app.store
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Whether the attempt that wrote made the appeal (an attempt may run again on a lost race).
+    let created = AtomicBool::new(false);
+    let created_ref = &created;
+    let appeal = app
+        .store
         .update_record(&key, |current: Option<Appeal>| async move {
+            created_ref.store(current.is_none(), Ordering::Relaxed);
             let mut appeal = match current {
                 Some(mut appeal) => {
                     appeal.absorb(facts, now);
@@ -427,7 +433,15 @@ pub async fn apply(
             settle(app, integration, dir, &mut appeal).await?;
             Ok(appeal)
         })
-        .await
+        .await?;
+    // The integration's health shows its last appeal: one blind write per appeal made, none
+    // for the events that only change one. Not worth failing the delivery over.
+    if created.load(Ordering::Relaxed)
+        && let Err(e) = app.store.mark_appeal(&integration.id, now).await
+    {
+        tracing::warn!(error = %e, "could not mark the integration's last appeal");
+    }
+    Ok(appeal)
 }
 
 /// Changes an existing appeal and settles it again (the enrichment worker's way in).

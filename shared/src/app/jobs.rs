@@ -77,19 +77,22 @@ pub async fn appeal_of(app: &App, job: &Job, integration: &Integration) -> Resul
         .ok_or_else(|| Failure::GiveUp(format!("no appeal {id} to enrich")))
 }
 
-/// A job given up: its appeal (if there is one) says `failed`, with the reason.
+/// A job given up: its integration's health keeps the reason, and its appeal (if there is
+/// one) says `failed`, with it.
 pub async fn fail(app: &App, job: &Job, reason: &str) -> Result<(), StoreError> {
-    let Some(id) = &job.appeal_id else {
-        return Ok(());
-    };
     let Some(integration) = app.integration(job.integration_id.as_str()).await? else {
         // Nothing left to mark: the integration, and what it made, are gone.
+        return Ok(());
+    };
+    let now = Utc::now();
+    // The integration's health shows it: the last job given up, and why.
+    app.store.mark_error(&integration.id, now, reason).await?;
+    let Some(id) = &job.appeal_id else {
         return Ok(());
     };
     if app.store.appeal(id).await?.is_none() {
         return Ok(());
     }
-    let now = Utc::now();
     ingest::update_appeal(app, &integration, id, now, |a| a.fail(reason, now))
         .await
         .map(|_| ())

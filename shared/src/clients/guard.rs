@@ -3,7 +3,7 @@
 //! whatever a name resolved to when its settings were saved (a name can be re-pointed), and
 //! follows no redirect (a public address could send us inside).
 
-use crate::domain::net::{UrlPolicy, is_public};
+use crate::domain::net::{AddressError, UrlPolicy, is_public};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub fn http_client(timeout: Duration, policy: UrlPolicy) -> reqwest::Client {
 /// private targets) what its name resolves to must all be public. A name that does not resolve
 /// now (a typo, a machine offline) is let through: nothing internal is known of it, and every
 /// request checks again.
-pub async fn check_address(url: &str, policy: UrlPolicy) -> Result<url::Url, String> {
+pub async fn check_address(url: &str, policy: UrlPolicy) -> Result<url::Url, AddressError> {
     let parsed = crate::domain::net::check_provider_url(url, policy)?;
     if policy.allow_private {
         return Ok(parsed);
@@ -66,9 +66,7 @@ pub async fn check_address(url: &str, policy: UrlPolicy) -> Result<url::Url, Str
     };
     let addresses: Vec<SocketAddr> = found.collect();
     if addresses.iter().any(|a| !is_public(a.ip())) {
-        return Err(format!(
-            "`{url}` points to an internal address; use the provider's public address"
-        ));
+        return Err(AddressError::Internal(url.to_owned()));
     }
     Ok(parsed)
 }

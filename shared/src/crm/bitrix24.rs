@@ -91,6 +91,56 @@ pub async fn connect(
     .await
 }
 
+/// A user field of the portal's leads (or deals), to pick the one the site fills with our
+/// session id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// `UF_CRM_...`: what `bitrix24.session_field` takes.
+    pub code: String,
+    /// The label the portal's users see.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The user fields of the entity the integration's open lines create, every page of them.
+pub async fn fields(session: &Session<'_>) -> Result<Vec<Field>, SessionError> {
+    let entity = settings(session.integration())
+        .map_err(SessionError::Call)?
+        .entity;
+    let method = format!("crm.{}.userfield.list", entity.as_str());
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    // 50 a page; 20 pages is far beyond any portal's fields.
+    for _ in 0..20 {
+        let body = call(
+            session,
+            &method,
+            json!({"order": {"SORT": "ASC"}, "filter": {"LANG": "ru"}, "start": start}),
+        )
+        .await?;
+        for row in body["result"].as_array().into_iter().flatten() {
+            let Some(code) = field(row, "FIELD_NAME") else {
+                continue;
+            };
+            let name = ["EDIT_FORM_LABEL", "LIST_COLUMN_LABEL"]
+                .iter()
+                .find_map(|k| field(row, k))
+                .unwrap_or_else(|| code.clone());
+            out.push(Field {
+                name: crate::domain::limits::cut(&name, 200),
+                kind: field(row, "USER_TYPE_ID").unwrap_or_default(),
+                code,
+            });
+        }
+        match body["next"].as_u64() {
+            Some(next) if next > start => start = next,
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the entity a job names and makes its appeal, or records it as no chat. A reading that
 /// fails for a lasting reason (access denied, an unpaid portal, a lead not to be found) is a
 /// failure, not a skip: recorded as failed (reconciliation queues it again later) and given

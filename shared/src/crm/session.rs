@@ -467,7 +467,7 @@ impl<'a> Session<'a> {
         ];
         for url in addresses.into_iter().flatten() {
             check_provider_url(url, self.app.url_policy)
-                .map_err(|e| SessionError::Call(CallError::Refused(e)))?;
+                .map_err(|e| SessionError::Call(CallError::Refused(e.to_string())))?;
         }
         Ok(())
     }

@@ -19,6 +19,58 @@ pub struct ApiKey {
     pub digest: String,
     pub account_id: AccountId,
     pub created_at: DateTime<Utc>,
+    /// What the owner calls it ("CRM sync", "Anna's laptop").
+    #[serde(default)]
+    pub name: String,
+    /// When it last opened the account (kept to the minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// A revoked key opens nothing, and the console sessions it opened end with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    pub fn new(key: &str, account_id: AccountId, name: &str, now: DateTime<Utc>) -> ApiKey {
+        ApiKey {
+            digest: key_digest(key),
+            account_id,
+            created_at: now,
+            name: name.to_owned(),
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    /// The key's public id: names it in lists and URLs without revealing it.
+    pub fn id(&self) -> String {
+        format!("key_{}", &self.digest[..16.min(self.digest.len())])
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+
+    /// Whether its last use is worth writing down now (at most once a minute).
+    pub fn stale_use(&self, now: DateTime<Utc>) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now - at >= chrono::Duration::minutes(1))
+    }
+}
+
+/// A signed-in browser: opened with an API key, held by an opaque cookie whose digest names
+/// this record; it ends with sign-out, with its key's revocation, or after a while idle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    /// SHA-256 of the cookie's value, hex: the store never holds a usable cookie.
+    pub digest: String,
+    pub account_id: AccountId,
+    /// The key it was opened with.
+    pub key_digest: String,
+    /// Every form of the session carries it, and every post must send it back.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Shortest key we accept when a user chooses one (`--api-key`).

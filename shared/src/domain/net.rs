@@ -64,19 +64,30 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || s[0..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible and the like
 }
 
+/// Why a provider address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("`{0}` is not a URL")]
+    NotAUrl(String),
+    #[error("`{0}` must be an https URL")]
+    NotHttps(String),
+    #[error("`{0}` points to an internal address; use the provider's public address")]
+    Internal(String),
+}
+
 /// A provider's API address as a URL we may call: https to a public host, unless the policy
 /// allows otherwise. Names are checked here as far as they can be without a lookup
 /// (`localhost`); what a name resolves to is checked when saving and again at each request.
-pub fn check_provider_url(url: &str, policy: UrlPolicy) -> Result<url::Url, String> {
-    let parsed = url::Url::parse(url).map_err(|_| format!("`{url}` is not a URL"))?;
+pub fn check_provider_url(url: &str, policy: UrlPolicy) -> Result<url::Url, AddressError> {
+    let parsed = url::Url::parse(url).map_err(|_| AddressError::NotAUrl(url.to_owned()))?;
     if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(format!("`{url}` must be an https URL"));
+        return Err(AddressError::NotHttps(url.to_owned()));
     }
     if policy.allow_private {
         return Ok(parsed);
     }
     if parsed.scheme() != "https" {
-        return Err(format!("`{url}` must be an https URL"));
+        return Err(AddressError::NotHttps(url.to_owned()));
     }
     let internal = match parsed.host() {
         Some(url::Host::Ipv4(ip)) => !is_public_v4(ip),
@@ -88,9 +99,7 @@ pub fn check_provider_url(url: &str, policy: UrlPolicy) -> Result<url::Url, Stri
         None => true,
     };
     if internal {
-        return Err(format!(
-            "`{url}` points to an internal address; use the provider's public address"
-        ));
+        return Err(AddressError::Internal(url.to_owned()));
     }
     Ok(parsed)
 }

@@ -14,11 +14,50 @@ use tracing::Instrument;
 
 pub type HttpResponse = Response<String>;
 
+/// An answer that is not a success: `{"error": code, "message": sentence}`, and for a refused
+/// input field also `"field": name, "reason": why`. Codes, fields and reasons are stable, so a
+/// client such as the console can say them in its user's language; the message is English,
+/// for people reading the API. Every refused input is `invalid_request`, whatever the reason,
+/// so clients that only know the code keep working as reasons are refined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The input field at fault (`name`, `amocrm.base_url`), when one is.
+    pub field: Option<String>,
+    /// Why that field was refused (an [`Invalid`] code).
+    pub reason: Option<&'static str>,
+}
+
+/// Why a field of the input was refused: the codes a client can translate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    /// Missing or blank.
+    Required,
+    /// Longer than allowed.
+    TooLong,
+    /// Names a record of the account that does not exist.
+    UnknownReference,
+    /// Not a URL, or not https.
+    InvalidUrl,
+    /// Points at a private, loopback or link-local address.
+    InternalAddress,
+    /// Any other value out of its form (a domain, a field code, a channel).
+    InvalidValue,
+}
+
+impl Invalid {
+    pub fn code(self) -> &'static str {
+        match self {
+            Invalid::Required => "required",
+            Invalid::TooLong => "too_long",
+            Invalid::UnknownReference => "unknown_reference",
+            Invalid::InvalidUrl => "invalid_url",
+            Invalid::InternalAddress => "internal_address",
+            Invalid::InvalidValue => "invalid_value",
+        }
+    }
 }
 
 impl ApiError {
@@ -28,11 +67,40 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
+            reason: None,
         }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// A field of the input refused, and why: 400 with the field's name and a stable code.
+    pub fn invalid(field: impl Into<String>, why: Invalid, message: impl Into<String>) -> ApiError {
+        let mut e = ApiError::bad_request(message);
+        e.field = Some(field.into());
+        e.reason = Some(why.code());
+        e
+    }
+
+    /// A provider address of the input refused.
+    pub fn address(field: &str, e: crate::domain::net::AddressError) -> ApiError {
+        use crate::domain::net::AddressError;
+        let why = match e {
+            AddressError::Internal(_) => Invalid::InternalAddress,
+            AddressError::NotAUrl(_) | AddressError::NotHttps(_) => Invalid::InvalidUrl,
+        };
+        ApiError::invalid(field, why, format!("{field}: {e}."))
+    }
+
+    /// The account's only live key cannot be revoked: nobody could reach the account after.
+    pub fn last_key() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "last_key",
+            "This is the account's last live key; create another one before revoking it.",
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -124,10 +192,14 @@ impl ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let mut response = json(
-            self.status,
-            &serde_json::json!({"error": self.code, "message": self.message}),
-        );
+        let mut body = serde_json::json!({"error": self.code, "message": self.message});
+        if let Some(field) = &self.field {
+            body["field"] = serde_json::json!(field);
+        }
+        if let Some(reason) = self.reason {
+            body["reason"] = serde_json::json!(reason);
+        }
+        let mut response = json(self.status, &body);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

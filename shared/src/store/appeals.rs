@@ -3,7 +3,8 @@
 use super::kv::{Index, Key, Page, Position, Query, SortKey, StoreError};
 use super::record::{Record, decode};
 use super::{Store, keys};
-use crate::domain::appeal::{Appeal, Channel, Provider};
+use crate::domain::appeal::{Appeal, Channel, Provider, Status, Via};
+use crate::domain::contact::{Contact, normalize_phone};
 use crate::domain::ids::{AccountId, AppealId, CampaignId, IntegrationId, SourceId};
 use chrono::{DateTime, Utc};
 
@@ -37,9 +38,18 @@ pub struct AppealFilter {
     pub campaign_id: Option<CampaignId>,
     pub source_id: Option<SourceId>,
     pub integration_id: Option<IntegrationId>,
+    pub via: Option<Via>,
+    pub status: Option<Status>,
+    /// `q=`: a phone, an e-mail or part of a name.
+    pub search: Option<Search>,
 }
 
 impl AppealFilter {
+    /// `q=` as a search (`None` when blank).
+    pub fn search_for(q: &str) -> Option<Search> {
+        Search::parse(q)
+    }
+
     fn accepts(&self, a: &Appeal) -> bool {
         self.provider.is_none_or(|p| p == a.provider)
             && self.channel.as_ref().is_none_or(|c| c == &a.channel)
@@ -55,7 +65,76 @@ impl AppealFilter {
                 .integration_id
                 .as_ref()
                 .is_none_or(|i| i == &a.integration_id)
+            && self.via.is_none_or(|v| v == a.attribution.via)
+            && self.status.is_none_or(|s| s == a.status)
+            && self.search.as_ref().is_none_or(|s| s.matches(&a.contact))
     }
+}
+
+/// What a search looks for in the contact. A phone is found however it is typed: as the
+/// E.164 number it normalizes to, or by its digits inside a stored number (a partial number,
+/// or one that was kept as written because it did not parse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Search {
+    Phone {
+        e164: Option<String>,
+        /// The digits as typed, and with a leading Russian trunk `8` read as `7`.
+        digits: Vec<String>,
+    },
+    /// Lower-cased, found inside an e-mail.
+    Email(String),
+    /// Folded (lower case, `ё` as `е`), found inside the name.
+    Name(String),
+}
+
+/// Fewer digits than this are too few to tell a phone by (and match half the journal).
+const PHONE_DIGITS: usize = 4;
+
+impl Search {
+    /// `None` for a blank query.
+    pub fn parse(q: &str) -> Option<Search> {
+        let q = q.trim();
+        if q.is_empty() {
+            return None;
+        }
+        if q.contains('@') {
+            return Some(Search::Email(q.to_lowercase()));
+        }
+        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+        let phone_like = digits.len() >= PHONE_DIGITS
+            && q.chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if phone_like {
+            let mut all = vec![digits.clone()];
+            if let Some(rest) = digits.strip_prefix('8') {
+                all.push(format!("7{rest}"));
+            }
+            return Some(Search::Phone {
+                e164: normalize_phone(q).filter(|p| p.starts_with('+')),
+                digits: all,
+            });
+        }
+        Some(Search::Name(fold(q)))
+    }
+
+    pub fn matches(&self, contact: &Contact) -> bool {
+        match self {
+            Search::Phone { e164, digits } => contact.phones.iter().any(|p| {
+                let stored: String = p.chars().filter(char::is_ascii_digit).collect();
+                e164.as_ref() == Some(p) || digits.iter().any(|d| stored.contains(d.as_str()))
+            }),
+            Search::Email(e) => contact.emails.iter().any(|m| m.to_lowercase().contains(e)),
+            Search::Name(n) => contact
+                .name
+                .as_deref()
+                .is_some_and(|name| fold(name).contains(n)),
+        }
+    }
+}
+
+/// Case-folded, Cyrillic included, with `ё` as `е` (people type one for the other).
+fn fold(s: &str) -> String {
+    s.to_lowercase().replace('ё', "е")
 }
 
 #[derive(Debug, Clone, Default)]
@@ -134,5 +213,64 @@ impl Store {
             .filter_map(|item| item.gsi2.as_ref())
             .map(|k| AppealId::parse(&k.sk).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn maria() -> Contact {
+        Contact::from_raw(
+            Some("Мария Ковалёва"),
+            ["+7 (916) 123-45-67", "12-34"],
+            ["M.Kovaleva@Example.org"],
+        )
+    }
+
+    fn finds(q: &str) -> bool {
+        Search::parse(q).expect("a search").matches(&maria())
+    }
+
+    #[test]
+    fn a_phone_is_found_in_every_usual_spelling_and_by_part_of_its_digits() {
+        for q in [
+            "+79161234567",
+            "8 916 123-45-67",
+            "8(916)1234567",
+            "9161234567",
+            "916 123 45 67",
+            "123-45-67",
+            "89161",
+            "1234",
+        ] {
+            assert!(finds(q), "{q}");
+        }
+        for q in ["+7 916 123-45-68", "8 903 123-45-67", "5555"] {
+            assert!(!finds(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn an_email_is_found_lower_cased_and_a_name_case_insensitively_with_cyrillic() {
+        assert!(finds("m.kovaleva@example.org"));
+        assert!(finds(" M.KOVALEVA@EXAMPLE.ORG "));
+        assert!(finds("@example.org"));
+        assert!(!finds("oleg@example.org"));
+        assert!(finds("мария"));
+        assert!(finds("КОВАЛЁВА"));
+        assert!(finds("ковалева"), "ё and е are one letter to people");
+        assert!(!finds("Олег"));
+        assert_eq!(Search::parse("   "), None);
+    }
+
+    #[test]
+    fn a_query_with_letters_or_few_digits_is_a_name_not_a_phone() {
+        assert!(matches!(Search::parse("ad42"), Some(Search::Name(_))));
+        assert!(matches!(Search::parse("+7 9"), Some(Search::Name(_))));
+        assert!(matches!(
+            Search::parse("+7 916"),
+            Some(Search::Phone { .. })
+        ));
     }
 }

@@ -4,7 +4,8 @@
 //! | record | pk | sk | gsi1pk / gsi1sk | gsi2pk / gsi2sk | expires |
 //! |---|---|---|---|---|---|
 //! | account | `ACCOUNT#<id>` | `ACCOUNT` | `ACCOUNTS` / `<id>` | | |
-//! | API key (by hash) | `APIKEY#<sha256>` | `APIKEY` | | | |
+//! | API key (by hash) | `APIKEY#<sha256>` | `APIKEY` | `KEYS#<account>` / `<created_at>#<sha256>` | | |
+//! | console session (by hash of its cookie) | `CONSOLE#<sha256>` | `CONSOLE` | `KEYSESSIONS#<key sha256>` / `<sha256>` | | its expiry (idle) |
 //! | site, source, campaign, employee, integration | `<KIND>#<id>` | `<KIND>` | `DIR#<account>` / `<KIND>#<id>` | | |
 //! | appeal | `APPEAL#<id>` | `APPEAL` | `APPEALS#<account>` / `<created_at>#<id>` | `VISITOR#<integration>#<visitor>` / `<id>` | |
 //! | session | `SESSION#<id>` | `SESSION` | | | last seen + 90 days |
@@ -21,8 +22,11 @@
 //! | a message collected for a conversation | `CONVO#<integration>#<conversation>` | `MSG#<at>#<id>` | | | kept + 90 days |
 //! | CRM entity read and skipped | `SKIPPED#<integration>#<entity>` | `SKIPPED` | `SKIPPEDS#<integration>` / `<at>#<entity>` | | skipped + 90 days |
 //! | reconciliation watermark | `WATERMARK#<integration>` | `WATERMARK` | | | |
+//! | integration health: last appeal made, last job given up (written blind) | `HEALTH#<integration>` | `APPEAL`, `ERROR` | | | |
 //!
-//! Access patterns: an integration, site or session by id (every webhook and tracker call);
+//! Access patterns: an API key by digest (every API call), an account's keys (the keys page),
+//! a console session by its cookie's digest (every page), a key's sessions (ended with it);
+//! an integration, site or session by id (every webhook and tracker call);
 //! the whole directory of an account in one query (attribution, settings API); an appeal by id
 //! (conditional upsert); an account's appeals by creation time (listing, reports); a visitor's
 //! appeals (Jivo `client_updated`); raw events of an integration by time; an account's
@@ -30,7 +34,8 @@
 //! them); the embedded queue's messages visible now, oldest first, and its
 //! dead-letter queue (`shared::queue::embedded`; SQS holds them on AWS); every connection (the
 //! hourly maintenance); the jobs waiting for one connection; a conversation's collected
-//! messages; an integration's skipped CRM entities, newest first. Every index sort key
+//! messages; an integration's skipped CRM entities, newest first; an integration's health
+//! marks in one query. Every index sort key
 //! ends in a unique id, so cursors are exact.
 
 use chrono::{DateTime, Utc};
@@ -66,6 +71,10 @@ pub fn quarantine(account: &str) -> String {
 
 pub fn unfinished(account: &str) -> String {
     format!("UNFINISHED#{account}")
+}
+
+pub fn health(integration: &str) -> String {
+    format!("HEALTH#{integration}")
 }
 
 #[cfg(test)]

@@ -647,8 +647,9 @@ async fn an_unreadable_body_is_quarantined_and_a_replay_applies_current_settings
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_in_json() {
     let server = start().await;
-    assert_eq!(server.demo("GET", "/nowhere", None).await.status, 404);
-    assert_eq!(server.demo("GET", "/api/nowhere", None).await.status, 404);
+    let api = server.demo("GET", "/api/nowhere", None).await;
+    assert_eq!(api.status, 404);
+    assert_eq!(api.json["error"], "not_found");
     assert_eq!(server.demo("PUT", "/api/appeals", None).await.status, 405);
     assert_eq!(server.demo("GET", "/api/sites/a/b", None).await.status, 404);
     let get_hook = server.client.get(server.jivo_url()).send().await.unwrap();

@@ -94,6 +94,7 @@ contract_suite!(
     racing_callers_reserve_distinct_turns_of_a_pace_in_order_and_none_past_their_latest,
     tokens_change_only_on_the_version_read_and_a_needs_reauth_mark_keeps_the_lease,
     a_key_past_dynamodbs_bounds_is_never_found_and_never_written,
+    an_integrations_health_keeps_its_last_appeal_and_error_until_it_is_forgotten,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1098,4 +1099,47 @@ async fn a_key_past_dynamodbs_bounds_is_never_found_and_never_written(kv: Arc<dy
     );
     let long_sort = Key::new("P", "s".repeat(1100));
     assert_eq!(kv.get(&long_sort).await.expect("a miss"), None);
+}
+
+async fn an_integrations_health_keeps_its_last_appeal_and_error_until_it_is_forgotten(
+    kv: Arc<dyn Kv>,
+) {
+    use shared::store::{Health, HealthError};
+    let store = Store::new(kv);
+    let integration = IntegrationId::parse("int_health").expect("id");
+    let other = IntegrationId::parse("int_other").expect("id");
+    assert_eq!(
+        store.health(&integration).await.expect("read"),
+        Health::default()
+    );
+    let at = Utc.timestamp_opt(1_717_400_000, 0).unwrap();
+    let later = at + Duration::minutes(5);
+    for (who, when) in [(&integration, at), (&integration, later), (&other, at)] {
+        store.mark_appeal(who, when).await.expect("mark");
+    }
+    // A reason is a line, not a log: cut.
+    store
+        .mark_error(&integration, later, &"refused ".repeat(200))
+        .await
+        .expect("mark");
+    let health = store.health(&integration).await.expect("read");
+    assert_eq!(health.last_appeal_at, Some(later));
+    let HealthError {
+        at: failed_at,
+        reason,
+    } = health.last_error.expect("an error");
+    assert_eq!(failed_at, later);
+    assert!(reason.starts_with("refused refused"));
+    assert!(reason.chars().count() <= 500, "{}", reason.len());
+
+    store.forget_health(&integration).await.expect("forget");
+    assert_eq!(
+        store.health(&integration).await.expect("read"),
+        Health::default()
+    );
+    assert_eq!(
+        store.health(&other).await.expect("read").last_appeal_at,
+        Some(at),
+        "another integration's marks stay"
+    );
 }

@@ -218,7 +218,12 @@ fn the_local_server_routes_every_path_to_the_function_the_template_routes_it_to(
             .filter(|e| e["Type"].as_str() == Some("HttpApi"))
         {
             let template_path = event["Properties"]["Path"].as_str().expect("Path");
-            // A concrete request path for the route: `{proxy+}` spans segments.
+            // A concrete request path for the route: `{proxy+}` spans segments; `$default`
+            // takes whatever no other route does (the console's pages).
+            let template_path = match template_path {
+                "$default" => "/appeals",
+                other => other,
+            };
             let path = template_path
                 .split('/')
                 .map(|s| match s {

@@ -1,0 +1,262 @@
+//! Every route of the management API, as data: the router matches requests against this table
+//! and nothing else, and the OpenAPI document (`openapi.rs`) is written from it, so the two
+//! cannot drift apart.
+
+use http::{Method, StatusCode};
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    List(Kind),
+    Create(Kind),
+    Get(Kind),
+    Update(Kind),
+    Delete(Kind),
+    RotateSecret,
+    OauthStart,
+    AmocrmFields,
+    Bitrix24Fields,
+    Reconcile,
+    Skipped,
+    Appeals,
+    Appeal,
+    RawEvents,
+    RawEvent,
+    Replay,
+    Keys,
+    CreateKey,
+    RevokeKey,
+    CreateAccount,
+    OpenApi,
+}
+
+/// The account's records that share one create-read-update-delete shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Site,
+    Source,
+    Campaign,
+    Employee,
+    Integration,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Site,
+        Kind::Source,
+        Kind::Campaign,
+        Kind::Employee,
+        Kind::Integration,
+    ];
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Site => "sites",
+            Kind::Source => "sources",
+            Kind::Campaign => "campaigns",
+            Kind::Employee => "employees",
+            Kind::Integration => "integrations",
+        }
+    }
+}
+
+pub struct Route {
+    pub method: Method,
+    /// With `{name}` for a path parameter: `/api/sites/{id}`.
+    pub path: String,
+    pub op: Op,
+    /// The status of a success.
+    pub status: StatusCode,
+    pub summary: &'static str,
+}
+
+fn route(method: Method, path: &str, op: Op, status: StatusCode, summary: &'static str) -> Route {
+    Route {
+        method,
+        path: path.to_owned(),
+        op,
+        status,
+        summary,
+    }
+}
+
+/// The table, built once.
+pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(all);
+
+fn all() -> Vec<Route> {
+    use Method as M;
+    use StatusCode as S;
+    let mut routes = Vec::new();
+    for kind in Kind::ALL {
+        let many = format!("/api/{}", kind.plural());
+        let one = format!("{many}/{{id}}");
+        routes.extend([
+            route(M::GET, &many, Op::List(kind), S::OK, "List them"),
+            route(M::POST, &many, Op::Create(kind), S::CREATED, "Create one"),
+            route(M::GET, &one, Op::Get(kind), S::OK, "Read one"),
+            route(
+                M::PATCH,
+                &one,
+                Op::Update(kind),
+                S::OK,
+                "Change one (JSON merge patch)",
+            ),
+            route(
+                M::DELETE,
+                &one,
+                Op::Delete(kind),
+                S::NO_CONTENT,
+                "Delete one",
+            ),
+        ]);
+    }
+    routes.extend([
+        route(
+            M::POST,
+            "/api/integrations/{id}/rotate-secret",
+            Op::RotateSecret,
+            S::OK,
+            "A new webhook secret; the old URLs stop working",
+        ),
+        route(
+            M::POST,
+            "/api/integrations/{id}/oauth/start",
+            Op::OauthStart,
+            S::OK,
+            "The CRM's consent page to connect it (a signed, single-use state inside)",
+        ),
+        route(
+            M::GET,
+            "/api/integrations/{id}/amocrm/fields",
+            Op::AmocrmFields,
+            S::OK,
+            "The amoCRM account's lead and contact custom fields",
+        ),
+        route(
+            M::GET,
+            "/api/integrations/{id}/bitrix24/fields",
+            Op::Bitrix24Fields,
+            S::OK,
+            "The Bitrix24 portal's lead (or deal) user fields",
+        ),
+        route(
+            M::POST,
+            "/api/integrations/{id}/reconcile",
+            Op::Reconcile,
+            S::ACCEPTED,
+            "Queue a Bitrix24 reconciliation (and every failed reading) now",
+        ),
+        route(
+            M::GET,
+            "/api/integrations/{id}/skipped",
+            Op::Skipped,
+            S::OK,
+            "CRM entities read and found to be no chat, or whose reading failed",
+        ),
+        route(
+            M::GET,
+            "/api/appeals",
+            Op::Appeals,
+            S::OK,
+            "Appeals, newest first, filtered",
+        ),
+        route(M::GET, "/api/appeals/{id}", Op::Appeal, S::OK, "One appeal"),
+        route(
+            M::GET,
+            "/api/raw-events",
+            Op::RawEvents,
+            S::OK,
+            "Kept webhook bodies: quarantined, unfinished, or one integration's",
+        ),
+        route(
+            M::GET,
+            "/api/raw-events/{id}",
+            Op::RawEvent,
+            S::OK,
+            "One kept webhook body",
+        ),
+        route(
+            M::POST,
+            "/api/raw-events/{id}/replay",
+            Op::Replay,
+            S::OK,
+            "Handle a kept body again with today's settings",
+        ),
+        route(
+            M::GET,
+            "/api/keys",
+            Op::Keys,
+            S::OK,
+            "The account's API keys",
+        ),
+        route(
+            M::POST,
+            "/api/keys",
+            Op::CreateKey,
+            S::CREATED,
+            "A new named key, shown this once",
+        ),
+        route(
+            M::DELETE,
+            "/api/keys/{id}",
+            Op::RevokeKey,
+            S::NO_CONTENT,
+            "Revoke a key and end the console sessions it opened",
+        ),
+        route(
+            M::POST,
+            "/api/accounts",
+            Op::CreateAccount,
+            S::CREATED,
+            "A new account and its first key (with the admin key)",
+        ),
+        route(
+            M::GET,
+            "/api/openapi.json",
+            Op::OpenApi,
+            S::OK,
+            "This description of the API",
+        ),
+    ]);
+    routes
+}
+
+/// What matching a request against the table found.
+pub enum Found<'a> {
+    /// The route, and the values of its path parameters in order.
+    Route(&'static Route, Vec<&'a str>),
+    /// The path exists with other methods.
+    WrongMethod,
+    NoSuchPath,
+}
+
+pub fn find<'a>(method: &Method, segments: &[&'a str]) -> Found<'a> {
+    let mut path_exists = false;
+    for route in ROUTES.iter() {
+        let pattern: Vec<&str> = route.path.split('/').filter(|s| !s.is_empty()).collect();
+        if pattern.len() != segments.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let matches = pattern.iter().zip(segments).all(|(p, s)| {
+            if p.starts_with('{') {
+                params.push(*s);
+                true
+            } else {
+                p == s
+            }
+        });
+        if !matches {
+            continue;
+        }
+        if route.method == *method {
+            return Found::Route(route, params);
+        }
+        path_exists = true;
+    }
+    if path_exists {
+        Found::WrongMethod
+    } else {
+        Found::NoSuchPath
+    }
+}
