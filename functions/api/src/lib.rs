@@ -51,7 +51,7 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         if method != Method::GET {
             return ApiError::method_not_allowed().into_response();
         }
-        return oauth::callback(app, provider, req.uri().query(), deadline).await;
+        return oauth::callback(app, provider, req.uri().query(), req.headers(), deadline).await;
     }
     if segments.first() != Some(&"api") {
         return console::handle(app, &req, deadline).await;

@@ -93,19 +93,35 @@ async fn start_bitrix24(
 }
 
 /// `GET /oauth/{provider}/callback?code=...&state=...`: the CRM sends the user's browser here.
+/// A browser signed in to the console of the integration's account (the one that pressed
+/// Connect: the session cookie is Lax, so it comes along on this top-level navigation) goes
+/// back to the integration's page; anyone else (an administrator given the link) reads a
+/// small page saying it is done.
 pub async fn callback(
     app: &App,
     provider: &str,
     query: Option<&str>,
+    headers: &http::HeaderMap,
     deadline: Deadline,
 ) -> HttpResponse {
-    match connect(app, provider, query, deadline).await {
-        Ok(name) => page(
-            StatusCode::OK,
-            &format!("«{name}» is connected. You can close this window."),
-        ),
-        Err(e) => page(e.status, &e.message),
+    let integration = match connect(app, provider, query, deadline).await {
+        Ok(integration) => integration,
+        Err(e) => return page(e.status, &e.message),
+    };
+    let console = crate::console::signed_in_account(app, headers).await;
+    if console.as_ref() == Some(&integration.account_id) {
+        return crate::console::redirect(&format!(
+            "/integrations/{}?done=connected",
+            integration.id.as_str()
+        ));
     }
+    page(
+        StatusCode::OK,
+        &format!(
+            "«{}» is connected. You can close this window.",
+            integration.name
+        ),
+    )
 }
 
 async fn connect(
@@ -113,7 +129,7 @@ async fn connect(
     provider: &str,
     query: Option<&str>,
     deadline: Deadline,
-) -> Result<String, ApiError> {
+) -> Result<Integration, ApiError> {
     let provider = match Provider::parse(provider) {
         Some(p @ (Provider::Amocrm | Provider::Bitrix24)) => p,
         _ => return Err(ApiError::not_found(format!("No OAuth for `{provider}`."))),
@@ -152,35 +168,76 @@ async fn connect(
         _ => crm::amocrm::connect(&session, &code, Utc::now()).await,
     };
     connected.map_err(|e| ApiError::connect(provider, "connecting", e))?;
-    Ok(integration.name)
+    Ok(integration)
 }
 
 /// `GET /api/integrations/{id}/amocrm/fields`: the account's lead and contact custom fields,
 /// to choose the one our site script fills with the session id.
 pub async fn amocrm_fields(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let integration: Integration = resources::get(call, id).await?;
-    amocrm(&integration)?;
-    let session = Session::new(call.app, &integration, call.deadline);
-    let items = crm::amocrm::fields(&session)
-        .await
-        .map_err(|e| ApiError::crm(Provider::Amocrm, "reading the fields", e))?;
-    Ok(json!({ "items": items }))
+    let crm_account = amocrm(&integration)?.pace_key();
+    fields(call, &integration, &crm_account, |session| async move {
+        crm::amocrm::fields(&session).await.map(to_values)
+    })
+    .await
 }
 
 /// `GET /api/integrations/{id}/bitrix24/fields`: the portal's lead (or deal) user fields, to
 /// choose the one the site fills with the session id.
 pub async fn bitrix24_fields(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let integration: Integration = resources::get(call, id).await?;
-    if integration.bitrix24.is_none() {
+    let Some(settings) = &integration.bitrix24 else {
         return Err(ApiError::bad_request(
             "Only Bitrix24 integrations have a portal's user fields.",
         ));
+    };
+    let crm_account = settings.pace_key();
+    fields(call, &integration, &crm_account, |session| async move {
+        crm::bitrix24::fields(&session).await.map(to_values)
+    })
+    .await
+}
+
+/// A CRM's field list: as read within the last minutes (`?fresh=true` reads it again), else
+/// read now and kept. `{"items": [...], "read_at": time}`.
+async fn fields<'a, F, Fut>(
+    call: &'a Call<'_>,
+    integration: &'a Integration,
+    crm_account: &str,
+    read: F,
+) -> Result<Value, ApiError>
+where
+    F: FnOnce(Session<'a>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Value>, crm::SessionError>>,
+{
+    let fresh = web::query_param(call.query, "fresh").is_some_and(|f| f == "true" || f == "1");
+    let store = &call.app.store;
+    if !fresh
+        && let Some((items, read_at)) = store
+            .crm_fields(&integration.id, crm_account, call.now)
+            .await?
+    {
+        return Ok(json!({ "items": items, "read_at": read_at }));
     }
-    let session = Session::new(call.app, &integration, call.deadline);
-    let items = crm::bitrix24::fields(&session)
+    let session = Session::new(call.app, integration, call.deadline);
+    let items = read(session)
         .await
         .map_err(|e| ApiError::crm(integration.provider, "reading the fields", e))?;
-    Ok(json!({ "items": items }))
+    // Not keeping the list costs a read next time, not this answer.
+    if let Err(e) = store
+        .keep_crm_fields(&integration.id, crm_account, items.clone(), call.now)
+        .await
+    {
+        tracing::warn!(error = %e, "could not keep the CRM's field list");
+    }
+    Ok(json!({ "items": items, "read_at": call.now }))
+}
+
+fn to_values<T: serde::Serialize>(fields: Vec<T>) -> Vec<Value> {
+    fields
+        .iter()
+        .filter_map(|f| serde_json::to_value(f).ok())
+        .collect()
 }
 
 fn amocrm(integration: &Integration) -> Result<&AmocrmSettings, ApiError> {

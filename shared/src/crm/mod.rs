@@ -120,6 +120,10 @@ async fn connected(
             std::future::ready(result)
         })
         .await?;
+    if let Err(e) = session::carry_pace(app, integration, &saved).await {
+        // The limit may be hit once; the caller that meets it backs off.
+        tracing::warn!(integration_id = %integration.id, error = %e, "could not carry the pace over");
+    }
     app.forget(&integration.account_id);
     // Released in the background, all of them, however many waited: the callback answers now.
     // Not queued, they are released by the next hourly run.

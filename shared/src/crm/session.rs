@@ -24,6 +24,7 @@ use crate::domain::integration::Integration;
 use crate::domain::net::check_provider_url;
 use crate::domain::oauth::{Connection, Grant, Lease, Refresh, RefreshError, TokenError, Tokens};
 use crate::domain::secret::{Secret, random_token};
+use crate::store::StoreError;
 use chrono::Utc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -289,14 +290,7 @@ impl<'a> Session<'a> {
 
     /// The pace the CRM keeps for this integration's account.
     fn pace(&self) -> Option<(String, u32)> {
-        if let Some(settings) = &self.integration.amocrm {
-            return Some((settings.pace_key(), AMOCRM_PER_SECOND));
-        }
-        if let Some(settings) = &self.integration.bitrix24 {
-            return Some((settings.pace_key(), BITRIX24_PER_SECOND));
-        }
-        // Verbox publishes no limit (providers.md: unknown); its calls are one per dialog.
-        None
+        pace_of(self.integration)
     }
 
     /// Waits for this caller's turn of the account's pace, if the turn leaves `then` before
@@ -584,6 +578,40 @@ impl<'a> Session<'a> {
 
 /// Turns this far apart keep every one-second window within `per_second`, with a little room
 /// for clocks that disagree by a few milliseconds with the provider's.
+/// The pace the CRM keeps for an integration's account: its key and requests a second.
+fn pace_of(integration: &Integration) -> Option<(String, u32)> {
+    if let Some(settings) = &integration.amocrm {
+        return Some((settings.pace_key(), AMOCRM_PER_SECOND));
+    }
+    if let Some(settings) = &integration.bitrix24 {
+        return Some((settings.pace_key(), BITRIX24_PER_SECOND));
+    }
+    // Verbox publishes no limit (providers.md: unknown); its calls are one per dialog.
+    None
+}
+
+/// Connecting taught the CRM account's id, which keys its pace from now on: the turns taken
+/// under the address before (the code exchange, the account read) carry over, or the first
+/// calls after connecting would add a second budget to the first and run past the limit.
+pub(crate) async fn carry_pace(
+    app: &App,
+    before: &Integration,
+    after: &Integration,
+) -> Result<(), StoreError> {
+    let (Some((old, _)), Some((new, _))) = (pace_of(before), pace_of(after)) else {
+        return Ok(());
+    };
+    if old == new {
+        return Ok(());
+    }
+    let taken_until = app.store.next_free_turn(&old).await?;
+    // A zero-width turn at that moment: the new key's next turn is no earlier than the old's.
+    app.store
+        .reserve_turn(&new, Duration::ZERO, || taken_until, i64::MAX)
+        .await
+        .map(|_| ())
+}
+
 fn spacing(per_second: u32) -> Duration {
     Duration::from_millis(1000 / u64::from(per_second.max(1)) + 15)
 }

@@ -23,6 +23,7 @@
 //! | CRM entity read and skipped | `SKIPPED#<integration>#<entity>` | `SKIPPED` | `SKIPPEDS#<integration>` / `<at>#<entity>` | | skipped + 90 days |
 //! | reconciliation watermark | `WATERMARK#<integration>` | `WATERMARK` | | | |
 //! | integration health: last appeal made, last job given up (written blind) | `HEALTH#<integration>` | `APPEAL`, `ERROR` | | | |
+//! | a CRM's custom field list, as last read | `CRMFIELDS#<integration>` | `CRMFIELDS` | | | read + 10 minutes |
 //!
 //! Access patterns: an API key by digest (every API call), an account's keys (the keys page),
 //! a console session by its cookie's digest (every page), a key's sessions (ended with it);

@@ -4,6 +4,7 @@
 mod accounts;
 mod appeals;
 mod conversations;
+mod crm_fields;
 mod crm_sync;
 mod directory;
 mod health;
@@ -25,6 +26,7 @@ pub mod gate;
 pub mod sqlite;
 
 pub use appeals::{AppealFilter, AppealPage};
+pub use crm_fields::FIELDS_KEPT;
 pub use crm_sync::{SkipKind, Skipped};
 pub use directory::DirectoryEntity;
 pub use health::{Health, HealthError};

@@ -382,6 +382,39 @@ async fn the_settings_page_lists_lead_and_contact_fields_to_pick_the_session_fie
             .iter()
             .any(|f| f["entity"] == "contact" && f["id"] == 200_001 && f["name"] == "Сессия")
     );
+
+    // The settings page asks on every view; amoCRM restricts an IP that reads the same list
+    // again and again, so the list read a moment ago is shown, and read anew only on demand.
+    let read = |s: &Setup| s.amo.calls("GET /api/v4/contacts/custom_fields");
+    assert_eq!(read(&s), 1);
+    s.amo
+        .add_custom_field("contacts", 200_002, "Новое поле", None, "text");
+    let path = format!("/api/integrations/{}/amocrm/fields", s.integration_id);
+    let again = s.server.demo("GET", &path, None).await;
+    assert_eq!(again.json["items"], fields.json["items"]);
+    assert_eq!(again.json["read_at"], fields.json["read_at"]);
+    assert_eq!(read(&s), 1, "kept, not read again");
+    let fresh = s
+        .server
+        .demo("GET", &format!("{path}?fresh=true"), None)
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.json);
+    assert_eq!(read(&s), 2);
+    assert!(
+        fresh.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == 200_002),
+        "{}",
+        fresh.json
+    );
+    let then = s.server.demo("GET", &path, None).await;
+    assert_eq!(
+        then.json["items"], fresh.json["items"],
+        "the fresh list is kept"
+    );
+    assert_eq!(read(&s), 2);
 }
 
 #[tokio::test]

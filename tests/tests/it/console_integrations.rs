@@ -321,9 +321,34 @@ async fn amocrm_is_connected_with_the_connect_button_and_its_session_field_picke
         authorize.starts_with(&format!("{}/oauth?", amo.base_url())),
         "{authorize}"
     );
-    let landed = reqwest::get(&authorize).await.unwrap();
-    assert_eq!(landed.status(), 200);
-    assert!(landed.text().await.unwrap().contains("is connected"));
+    // The browser goes there, is sent to our callback (with its console cookie, a top-level
+    // navigation) and from there back to the integration's page, which says it is connected.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = browser.get(&authorize).send().await.unwrap();
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&server.base), "{callback}");
+    let back = browser
+        .get(&callback)
+        .header("cookie", console.cookie())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303, "{}", back.text().await.unwrap());
+    assert_eq!(
+        back.headers()["location"],
+        format!("/integrations/{id}?done=connected").as_str()
+    );
+    let landed = console
+        .get(&format!("/integrations/{id}?done=connected&lang=en"))
+        .await;
+    assert!(
+        landed.html.contains("Connected: chats now get"),
+        "{}",
+        landed.html
+    );
 
     let page = console.get(&form).await;
     assert!(page.html.contains(">Connected<"), "{}", page.html);
@@ -358,7 +383,9 @@ async fn amocrm_is_connected_with_the_connect_button_and_its_session_field_picke
     let page = console.get(&form).await;
     assert!(
         page.html
-            .contains("<option value=\"777001\" selected>chatsource session</option>")
+            .contains("<option value=\"777001\" selected>chatsource session</option>"),
+        "{}",
+        page.html
     );
     let list = console.get("/integrations?lang=en").await;
     assert!(list.html.contains(">Connected<"));

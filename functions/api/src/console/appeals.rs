@@ -3,7 +3,7 @@
 //! decided, said in the user's language from the structured fields (the API's `detail`
 //! sentence stays English).
 
-use super::{Ctx, Failure, Form, Lang, failed_page, layout, not_found, when, widgets};
+use super::{Ctx, Failure, Form, Lang, failed_page, i18n, layout, not_found, when, widgets};
 use http::Method;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -24,26 +24,20 @@ pub static RU: &[(&str, &str)] = &[
     ("Appeal", "Обращение"),
     ("Attributed by", "Как определено"),
     ("Attribution", "Атрибуция"),
-    ("Avito", "Авито"),
     ("Back to appeals", "Назад к обращениям"),
     ("Bot", "Бот"),
     ("Callback request", "Заказ обратного звонка"),
-    ("Campaign", "Кампания"),
-    ("Channel", "Канал"),
     ("Chat", "Чат"),
     ("Chat page", "Страница чата"),
     ("Click id", "Идентификатор клика"),
-    ("Click ids", "Идентификаторы кликов"),
     ("Complete", "Завершено"),
     ("Contact", "Контакт"),
     ("Date", "Дата"),
     ("E-mails", "E-mail"),
-    ("Employee", "Сотрудник"),
     ("Failed", "Ошибка"),
     ("Filters", "Фильтры"),
     ("First page", "Первая страница"),
     ("From", "С"),
-    ("Full name", "Имя"),
     ("Give a date, like 31.12.2024.", "Укажите дату, например 31.12.2024."),
     ("ID at the service", "ID в сервисе"),
     ("In progress", "Идёт"),
@@ -64,7 +58,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Nothing decided, and the integration names no default, so the appeal has no campaign or source.", "Ничто не указало на рекламу, а в интеграции не задано значение по умолчанию, поэтому у обращения нет ни кампании, ни источника."),
     ("Nothing else decided, so the appeal went to the integration's default campaign {campaign}.", "Больше ничто не указало на рекламу, поэтому обращение отнесено к кампании по умолчанию из настроек интеграции: {campaign}."),
     ("Nothing else decided, so the appeal went to the integration's default source {source}.", "Больше ничто не указало на рекламу, поэтому обращение отнесено к источнику по умолчанию из настроек интеграции: {source}."),
-    ("Odnoklassniki", "Одноклассники"),
     ("Offline request", "Заявка из офлайн-формы"),
     ("Pages", "Страницы"),
     ("Phone, e-mail or name", "Телефон, e-mail или имя"),
@@ -74,16 +67,12 @@ pub static RU: &[(&str, &str)] = &[
     ("Referrer", "Реферер"),
     ("Reset", "Сбросить"),
     ("Search earlier appeals", "Искать среди более ранних"),
-    ("Service", "Сервис"),
     ("Session", "Сессия"),
     ("Session id", "ID сессии"),
     ("Session {id} was named in the chat, and it was found.", "В чате указан идентификатор сессии {id}, и сессия найдена."),
     ("Session {id} was named in the chat, but no such session was found.", "В чате указан идентификатор сессии {id}, но такой сессии не найдено."),
     ("Show", "Показать"),
-    ("Site", "Сайт"),
     ("Site session", "Сессия на сайте"),
-    ("Source", "Источник"),
-    ("Status", "Статус"),
     ("System", "Система"),
     ("Technical note (English)", "Техническая запись (на английском)"),
     ("The chat carried session {id}, and it was found.", "Вместе с чатом пришёл идентификатор сессии {id}, и сессия найдена."),
@@ -106,12 +95,10 @@ pub static RU: &[(&str, &str)] = &[
     ("Transcript", "Переписка"),
     ("UTM tags", "UTM-метки"),
     ("Updated", "Обновлено"),
-    ("VK", "ВКонтакте"),
     ("Visit started", "Начало визита"),
     ("Visitor", "Посетитель"),
     ("Visitor id", "ID посетителя"),
     ("Waiting for CRM data", "Ждёт данных из CRM"),
-    ("Website", "Сайт"),
     ("by e-mail", "по e-mail"),
     ("by their ID at the service", "по ID в сервисе"),
     ("the integration's default employee", "сотрудник по умолчанию из интеграции"),
@@ -236,35 +223,6 @@ impl Directories {
 }
 
 // ---- words for the API's tokens ----
-
-/// The channels people pick from; a channel not listed still shows (as its token).
-const CHANNELS: [&str; 9] = [
-    "site",
-    "telegram",
-    "whatsapp",
-    "vk",
-    "viber",
-    "instagram",
-    "facebook",
-    "ok",
-    "avito",
-];
-
-fn channel_name(lang: Lang, token: &str) -> String {
-    match token {
-        "site" => lang.t("Website"),
-        "telegram" => "Telegram",
-        "whatsapp" => "WhatsApp",
-        "vk" => lang.t("VK"),
-        "viber" => "Viber",
-        "instagram" => "Instagram",
-        "facebook" => "Facebook",
-        "ok" => lang.t("Odnoklassniki"),
-        "avito" => lang.t("Avito"),
-        other => other,
-    }
-    .to_owned()
-}
 
 fn provider_title(value: &Value) -> &str {
     let token = value.as_str().unwrap_or_default();
@@ -528,11 +486,14 @@ fn filter_form(
         .iter()
         .map(|p| (p.as_str().to_owned(), p.title().to_owned()))
         .collect();
-    let mut channels: Vec<(String, String)> = CHANNELS
+    let mut channels: Vec<(String, String)> = i18n::CHANNELS
         .iter()
-        .map(|c| ((*c).to_owned(), channel_name(lang, c)))
+        .map(|c| ((*c).to_owned(), i18n::channel_name(lang, c)))
         .collect();
-    if let Some(other) = filters.get("channel").filter(|c| !CHANNELS.contains(c)) {
+    if let Some(other) = filters
+        .get("channel")
+        .filter(|c| !i18n::CHANNELS.contains(c))
+    {
         channels.push((other.to_owned(), other.to_owned()));
     }
     let vias: Vec<(String, String)> = crate::appeals::vias()
@@ -643,7 +604,7 @@ fn row(lang: Lang, appeal: &Value, dirs: &Directories, back: &str) -> Markup {
                 @if !reachable.is_empty() { br; span.muted { (reachable.join(", ")) } }
             }
             td data-label=(lang.t("Integration")) { (dirs.integration(appeal)) }
-            td data-label=(lang.t("Channel")) { (channel_name(lang, channel)) }
+            td data-label=(lang.t("Channel")) { (i18n::channel_name(lang, channel)) }
             td data-label=(lang.t("Campaign")) { (dirs.campaigns.show(lang, &attribution["campaign_id"])) }
             td data-label=(lang.t("Source")) { (dirs.sources.show(lang, &attribution["source_id"])) }
             td data-label=(lang.t("Attributed by")) { span.badge { (via_name(lang, via)) } }
@@ -689,7 +650,7 @@ async fn card(ctx: &Ctx<'_>, id: &str) -> HttpResponse {
         p { a href=(back_href) { "← " (lang.t("Back to appeals")) } }
         p.muted {
             (when(lang, &appeal["created_at"])) " · " (provider_title(&appeal["provider"]))
-            " · " (channel_name(lang, channel)) " · " (kind_name(lang, appeal["kind"].as_str().unwrap_or_default()))
+            " · " (i18n::channel_name(lang, channel)) " · " (kind_name(lang, appeal["kind"].as_str().unwrap_or_default()))
         }
         (attribution_card(lang, &appeal, &dirs))
         section.card aria-labelledby="contact-h" {
@@ -745,7 +706,7 @@ fn decided(lang: Lang, appeal: &Value, dirs: &Directories) -> Markup {
     let source = a["source_id"]
         .as_str()
         .map(|id| dirs.sources.text(lang, id));
-    let channel = channel_name(lang, appeal["channel"].as_str().unwrap_or_default());
+    let channel = i18n::channel_name(lang, appeal["channel"].as_str().unwrap_or_default());
     let lookup = &a["session_lookup"];
     let looked = match (lookup["source"].as_str(), lookup["found"].as_bool()) {
         (Some("payload"), Some(true)) => {

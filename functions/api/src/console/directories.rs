@@ -22,7 +22,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Add an employee", "Добавить сотрудника"),
     ("Campaigns", "Кампании"),
     ("Cancel", "Отмена"),
-    ("Click ids", "Идентификаторы кликов"),
     ("Create", "Создать"),
     ("Delete", "Удалить"),
     (
@@ -48,13 +47,11 @@ pub static RU: &[(&str, &str)] = &[
     ("Edit employee", "Редактирование сотрудника"),
     ("Edit site", "Редактирование сайта"),
     ("Edit source", "Редактирование источника"),
-    ("Employee", "Сотрудник"),
     ("Employees", "Сотрудники"),
     (
         "For services that name the employee by their own id rather than by e-mail; several ids are comma-separated.",
         "Для сервисов, которые указывают сотрудника своим ID, а не e-mail; несколько ID — через запятую.",
     ),
-    ("Full name", "Имя"),
     ("Ids at providers", "ID в сервисах"),
     ("New campaign", "Новая кампания"),
     ("New employee", "Новый сотрудник"),
@@ -74,19 +71,16 @@ pub static RU: &[(&str, &str)] = &[
         "Вставьте на все страницы сайта",
     ),
     ("Referrer domains", "Домены-рефереры"),
-    ("Save", "Сохранить"),
     ("Script tag", "Код для сайта"),
     (
         "Script tag: paste it on every page of the site",
         "Код для сайта: вставьте его на все страницы",
     ),
-    ("Site", "Сайт"),
     ("Sites", "Сайты"),
     (
         "Sites whose visits without tags come from this source (their subdomains too), comma-separated.",
         "Сайты, переходы с которых без меток относятся к этому источнику (и их поддомены), через запятую.",
     ),
-    ("Source", "Источник"),
     ("Sources", "Источники"),
     (
         "The site's host; a full address works too.",

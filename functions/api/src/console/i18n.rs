@@ -93,8 +93,12 @@ pub static RU: &[(&str, &str)] = &[
     ("API keys", "API-ключи"),
     ("Actions", "Действия"),
     ("Appeals", "Обращения"),
+    ("Avito", "Авито"),
     ("Back to the console", "Вернуться в консоль"),
+    ("Campaign", "Кампания"),
+    ("Channel", "Канал"),
     ("Check this value.", "Проверьте значение."),
+    ("Click ids", "Идентификаторы кликов"),
     (
         "Connect the integration first.",
         "Сначала подключите интеграцию.",
@@ -104,7 +108,9 @@ pub static RU: &[(&str, &str)] = &[
     ("Create a key", "Создать ключ"),
     ("Created", "Создан"),
     ("Directories", "Справочники"),
+    ("Employee", "Сотрудник"),
     ("Fill this in.", "Заполните поле."),
+    ("Full name", "Имя"),
     (
         "Give a full https address, like https://example.ru.",
         "Укажите полный https-адрес, например https://example.ru.",
@@ -120,6 +126,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Never", "Никогда"),
     ("New API key", "Новый API-ключ"),
     ("Not found", "Не найдено"),
+    ("Odnoklassniki", "Одноклассники"),
     (
         "Paste one of your account's API keys. chatsource serve prints one when it starts; the keys page makes more.",
         "Вставьте один из API-ключей аккаунта. chatsource serve печатает ключ при запуске; на странице ключей можно создать ещё.",
@@ -128,6 +135,7 @@ pub static RU: &[(&str, &str)] = &[
         "Pick one from the list: the one given no longer exists.",
         "Выберите из списка: указанной записи больше нет.",
     ),
+    ("Quarantined", "В карантине"),
     ("Raw data", "Сырые данные"),
     ("Reports", "Отчёты"),
     ("Revoke", "Отозвать"),
@@ -136,14 +144,19 @@ pub static RU: &[(&str, &str)] = &[
         "Отозвать ключ? Всё, что им пользуется, и все входы в консоль с ним сразу перестанут работать.",
     ),
     ("Revoked", "Отозван"),
+    ("Save", "Сохранить"),
     ("Sections", "Разделы"),
+    ("Service", "Сервис"),
     ("Sign in", "Войти"),
     ("Sign out", "Выйти"),
+    ("Site", "Сайт"),
     ("Skip to content", "К содержимому"),
     (
         "Something failed on our side",
         "Что-то сломалось на нашей стороне",
     ),
+    ("Source", "Источник"),
+    ("Status", "Статус"),
     (
         "That key opens no account, or it was revoked.",
         "Этот ключ не открывает ни одного аккаунта или отозван.",
@@ -158,11 +171,51 @@ pub static RU: &[(&str, &str)] = &[
         "Это последний действующий ключ: создайте другой, прежде чем отзывать его.",
     ),
     ("This is too long.", "Слишком длинно."),
+    ("VK", "ВКонтакте"),
+    ("Website", "Сайт"),
     (
         "What it is for, e.g. CRM sync",
         "Для чего он, например «синхронизация с CRM»",
     ),
 ];
+
+/// Every channel a person picks from (the site first); a channel not listed still shows, as
+/// its token.
+pub const CHANNELS: [&str; 11] = [
+    "site",
+    "telegram",
+    "whatsapp",
+    "vk",
+    "viber",
+    "instagram",
+    "facebook",
+    "ok",
+    "avito",
+    "max",
+    "imessage",
+];
+
+/// The messenger channels: every channel but the site (what a messenger mapping may name).
+pub const MESSENGERS: &[&str] = CHANNELS.split_first().expect("the site, then messengers").1;
+
+/// A channel token in words.
+pub fn channel_name(lang: Lang, token: &str) -> String {
+    match token {
+        "site" => lang.t("Website"),
+        "telegram" => "Telegram",
+        "whatsapp" => "WhatsApp",
+        "vk" => lang.t("VK"),
+        "viber" => "Viber",
+        "instagram" => "Instagram",
+        "facebook" => "Facebook",
+        "ok" => lang.t("Odnoklassniki"),
+        "avito" => lang.t("Avito"),
+        "max" => "MAX",
+        "imessage" => "iMessage",
+        other => other,
+    }
+    .to_owned()
+}
 
 #[cfg(test)]
 mod tests {
@@ -179,7 +232,13 @@ mod tests {
                 "keep each RU sorted by its English text, each once"
             );
             for (en, ru) in *table {
-                assert_eq!(russian(en), Some(*ru), "{en} is in two tables");
+                let tables = TABLES.iter().filter(|t| t.iter().any(|(e, _)| e == en));
+                assert_eq!(
+                    tables.count(),
+                    1,
+                    "{en} is in two tables: shared words belong in i18n::RU"
+                );
+                assert_eq!(russian(en), Some(*ru));
             }
         }
     }

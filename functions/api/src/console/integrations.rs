@@ -3,6 +3,7 @@
 //! the provider's own block, connecting a CRM, the URLs and script to paste with the steps that
 //! go with them, health), every change made through the management API's own routes.
 
+use super::i18n;
 use super::layout::{self, Section};
 use super::widgets::{self, Text};
 use super::{Ctx, Failure, Form, Lang, api, failed_page, not_found, redirect, when};
@@ -22,6 +23,7 @@ pub static RU: &[(&str, &str)] = &[
     ("A campaign", "Кампания"),
     ("A chat from a messenger, without a visit or tags, goes to the campaign of its channel, or to a source and a site.", "Чат из мессенджера без визита и меток относится к кампании своего канала или к источнику и сайту."),
     ("A chat that brings no visit recorded by the site script and no UTM tags, from a messenger not in the table below, goes here.", "Сюда относится чат без визита, записанного скриптом сайта, и без UTM-меток, если его мессенджера нет в таблице ниже."),
+    ("A field just made is not listed? Read the list again.", "Нет только что созданного поля? Прочитать список заново."),
     ("A new secret is set: the old URLs no longer work. Paste the new URL into the service.", "Задан новый секрет: старые адреса больше не работают. Вставьте новый адрес в настройки сервиса."),
     ("A private integration? Connect with its long-lived token instead", "Приватная интеграция? Подключите её долгосрочным токеном"),
     ("A source and a site", "Источник и сайт"),
@@ -34,13 +36,10 @@ pub static RU: &[(&str, &str)] = &[
     ("Application ID (client_id)", "Код приложения (client_id)"),
     ("Application key (client_secret)", "Ключ приложения (client_secret)"),
     ("Application token of the outbound webhook", "Токен приложения исходящего вебхука"),
-    ("Avito", "Авито"),
     ("Back to integrations", "К списку интеграций"),
     ("Bitrix24", "Битрикс24"),
     ("Bitrix24 portal", "Портал Битрикс24"),
     ("Both are shown by the local application in Bitrix24.", "Оба значения показаны в карточке локального приложения в Битрикс24."),
-    ("Campaign", "Кампания"),
-    ("Channel", "Канал"),
     ("Chats (talks) of amoCRM or Kommo; their details are read through its API.", "Чаты (беседы) amoCRM или Kommo; подробности читаются через API."),
     ("Chats from the site widget and the messengers connected to Jivo.", "Чаты из виджета на сайте и мессенджеров, подключённых к Jivo."),
     ("Chats without a visit or tags", "Чаты без визита и меток"),
@@ -48,8 +47,10 @@ pub static RU: &[(&str, &str)] = &[
     ("Connect", "Подключить"),
     ("Connect again", "Подключить заново"),
     ("Connect first: the field is picked from the CRM's own list.", "Сначала подключите интеграцию: поле выбирается из списка полей самой CRM."),
-    ("Connect opens the consent page of", "Кнопка «Подключить» откроет страницу разрешения доступа"),
+    ("Connect opens amoCRM's consent page: allow access as the account's administrator, and amoCRM brings you back here.", "«Подключить» откроет страницу доступа amoCRM: разрешите доступ как администратор аккаунта, и amoCRM вернёт вас сюда."),
+    ("Connect opens the portal's consent page: allow access as the portal's administrator, and Bitrix24 brings you back here.", "«Подключить» откроет страницу доступа портала: разрешите доступ как администратор портала, и Битрикс24 вернёт вас сюда."),
     ("Connected", "Подключена"),
+    ("Connected: chats now get their contacts and sessions from the CRM.", "Подключено: теперь контакты и сессии чатов берутся из CRM."),
     ("Connection", "Подключение"),
     ("Contact fields", "Поля контакта"),
     ("Create a REST API token there too and save it below: dialogs that arrive without messages get their transcript.", "Там же создайте токен REST API и сохраните его ниже: диалоги, пришедшие без сообщений, получат переписку."),
@@ -105,7 +106,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Not stored", "Не задан"),
     ("Now:", "Сейчас:"),
     ("OAuth server", "OAuth-сервер"),
-    ("Odnoklassniki", "Одноклассники"),
     ("Off", "Выключена"),
     ("Offline requests: a second URL receives the questions left in the offline form", "Офлайн-заявки: второй адрес принимает вопросы из офлайн-формы"),
     ("On", "Включена"),
@@ -120,7 +120,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Press Connect and allow access as an administrator of the account.", "Нажмите «Подключить» и разрешите доступ как администратор аккаунта."),
     ("Press Connect and allow access as an administrator of the portal.", "Нажмите «Подключить» и разрешите доступ как администратор портала."),
     ("Put the site script on every page of the site, after the main code: it hands the visit to the chat, so the chat is attributed to its ad.", "Поставьте скрипт на все страницы сайта после основного кода: он передаёт визит в чат, и чат относится к своей рекламе."),
-    ("Quarantined", "В карантине"),
     ("REST API address", "Адрес REST API"),
     ("REST API token", "Токен REST API"),
     ("Reconcile now", "Сверить сейчас"),
@@ -128,7 +127,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Redirect URI for the integration in amoCRM", "Ссылка для перенаправления (для интеграции в amoCRM)"),
     ("Remove", "Убрать"),
     ("Remove this row", "Убрать строку"),
-    ("Save", "Сохранить"),
     ("Save and connect first: the field is picked from the CRM's own list.", "Сначала сохраните и подключите интеграцию: поле выбирается из списка полей самой CRM."),
     ("Save the application's ID and secret first, then connect.", "Сначала сохраните ID и секрет приложения, затем подключайте."),
     ("Saved, it connects at once; Connect is then not needed.", "После сохранения интеграция подключится сразу, кнопка «Подключить» не понадобится."),
@@ -138,14 +136,10 @@ pub static RU: &[(&str, &str)] = &[
     ("Secret and removal", "Секрет и удаление"),
     ("Secret key (client_secret)", "Секретный ключ (client_secret)"),
     ("See them in raw data", "Посмотреть в сырых данных"),
-    ("Service", "Сервис"),
     ("Session field", "Поле сессии"),
     ("Set up", "Настроить"),
     ("Since", "Начиная с"),
-    ("Site", "Сайт"),
-    ("Source", "Источник"),
     ("State", "Статус"),
-    ("Status", "Статус"),
     ("Steps", "Что сделать"),
     ("Stored", "Сохранён"),
     ("Talk-Me and Me-Talk have their own address; Verbox's is the default.", "У Talk-Me и Me-Talk свой адрес; по умолчанию указан адрес Verbox."),
@@ -163,7 +157,6 @@ pub static RU: &[(&str, &str)] = &[
     ("URL for events", "Адрес для событий"),
     ("URL for finished dialogs", "Адрес для завершённых диалогов"),
     ("URL for offline questions", "Адрес для офлайн-вопросов"),
-    ("VK", "ВКонтакте"),
     ("Webhook URL for Jivo", "Адрес вебхука для Jivo"),
     ("Webhooks need Jivo's Pro plan.", "Для вебхуков нужен тариф Pro в Jivo."),
     ("Where messenger chats go", "Куда относить чаты из мессенджеров"),
@@ -172,7 +165,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Working: events arrive and make appeals.", "Работает: события приходят и становятся обращениями."),
     ("amoCRM account", "Аккаунт amoCRM"),
     ("e.g. Chats of the shop's site", "например, «Чаты сайта магазина»"),
-    ("in a new tab: allow access as an administrator, close that tab and reload this page.", "в новой вкладке: разрешите доступ как администратор, закройте вкладку и обновите эту страницу."),
     ("not in the list any more", "больше нет в списке"),
     ("or source", "или источник"),
 ];
@@ -920,7 +912,13 @@ async fn crm_fields(ctx: &Ctx<'_>, provider: Provider, saved: Option<&Value>) ->
     }
     let lang = ctx.lang;
     let id = saved["id"].as_str().unwrap_or_default();
-    let path = format!("/api/integrations/{id}/{}/fields", provider.as_str());
+    // The API keeps the list a few minutes; "read again" asks the CRM now (a field just made).
+    let fresh = web::query_param(ctx.query, "fields").is_some_and(|f| f == "fresh");
+    let path = format!(
+        "/api/integrations/{id}/{}/fields{}",
+        provider.as_str(),
+        if fresh { "?fresh=true" } else { "" }
+    );
     let fields = match api::call(ctx, Method::GET, &path, None).await {
         Ok(fields) => fields,
         Err(f) => return Choices::Failed(f.say(lang)),
@@ -1075,9 +1073,16 @@ fn with_form_actions<'a>(ctx: &Ctx<'a>, origins: Vec<String>) -> Ctx<'a> {
 
 fn done(ctx: &Ctx<'_>) -> Option<&'static str> {
     let done = web::query_param(ctx.query, "done")?;
-    ["created", "saved", "rotated", "reconciling", "deleted"]
-        .into_iter()
-        .find(|known| *known == done)
+    [
+        "created",
+        "saved",
+        "rotated",
+        "reconciling",
+        "deleted",
+        "connected",
+    ]
+    .into_iter()
+    .find(|known| *known == done)
 }
 
 /// What the last post did, said once on the page it led to.
@@ -1086,6 +1091,7 @@ fn notice(ctx: &Ctx<'_>, provider: Provider) -> Markup {
     let text = match done(ctx) {
         Some("created") => lang.t("The integration is created. Now paste its URL into the service, as the steps below say."),
         Some("saved") => lang.t("Saved."),
+        Some("connected") => lang.t("Connected: chats now get their contacts and sessions from the CRM."),
         Some("rotated") => lang.t("A new secret is set: the old URLs no longer work. Paste the new URL into the service."),
         Some("reconciling") if provider == Provider::Bitrix24 => lang.t("Reconciliation is queued: leads that never reached chatsource become appeals within minutes."),
         _ => return html! {},
@@ -1168,40 +1174,9 @@ fn defaults(lang: Lang, draft: &Draft, lists: &Lists, failure: Option<&Failure>)
     }
 }
 
-/// Messenger channels a mapping may name, as our channel tokens.
-const MESSENGERS: [&str; 10] = [
-    "telegram",
-    "whatsapp",
-    "vk",
-    "viber",
-    "instagram",
-    "facebook",
-    "ok",
-    "avito",
-    "max",
-    "imessage",
-];
-
-fn channel_name(lang: Lang, token: &str) -> String {
-    match token {
-        "telegram" => "Telegram",
-        "whatsapp" => "WhatsApp",
-        "vk" => lang.t("VK"),
-        "viber" => "Viber",
-        "instagram" => "Instagram",
-        "facebook" => "Facebook",
-        "ok" => lang.t("Odnoklassniki"),
-        "avito" => lang.t("Avito"),
-        "max" => "MAX",
-        "imessage" => "iMessage",
-        other => other,
-    }
-    .to_owned()
-}
-
 /// The messengers to choose from, with any other channel the draft already names.
 fn channel_options(lang: Lang, extra: &[&str]) -> Vec<(String, String)> {
-    let mut tokens: Vec<&str> = MESSENGERS.to_vec();
+    let mut tokens: Vec<&str> = i18n::MESSENGERS.to_vec();
     for token in extra {
         if !token.is_empty() && !tokens.contains(token) {
             tokens.push(token);
@@ -1209,7 +1184,7 @@ fn channel_options(lang: Lang, extra: &[&str]) -> Vec<(String, String)> {
     }
     tokens
         .into_iter()
-        .map(|t| (t.to_owned(), channel_name(lang, t)))
+        .map(|t| (t.to_owned(), i18n::channel_name(lang, t)))
         .collect()
 }
 
@@ -1513,7 +1488,10 @@ fn session_field(
                     @if let Some(e) = error {
                         p.error { (e.say(lang)) }
                     }
-                    p.hint id={ (id) "-hint" } { (hint) }
+                    p.hint id={ (id) "-hint" } {
+                        (hint) " "
+                        a href={ "?fields=fresh#" (id) } { (lang.t("A field just made is not listed? Read the list again.")) }
+                    }
                 }
             };
         }
@@ -1598,7 +1576,6 @@ fn connection_card(ctx: &Ctx<'_>, provider: Provider, saved: &Value) -> Markup {
     let connection = &saved["connection"];
     let status = connection["status"].as_str().unwrap_or("not_connected");
     let waiting = connection["waiting_jobs"].as_u64().unwrap_or(0);
-    let crm = provider_title(lang, provider);
     html! {
         section.card aria-labelledby="connection" {
             h2 id="connection" { (lang.t("Connection")) }
@@ -1623,7 +1600,7 @@ fn connection_card(ctx: &Ctx<'_>, provider: Provider, saved: &Value) -> Markup {
                 }
             }
             div.actions {
-                form method="post" action={ "/integrations/" (id) "/connect" } target="_blank" {
+                form method="post" action={ "/integrations/" (id) "/connect" } {
                     (widgets::csrf(ctx))
                     button type="submit" {
                         @if status == "not_connected" { (lang.t("Connect")) } @else { (lang.t("Connect again")) }
@@ -1637,8 +1614,11 @@ fn connection_card(ctx: &Ctx<'_>, provider: Provider, saved: &Value) -> Markup {
                 }
             }
             p.hint {
-                (lang.t("Connect opens the consent page of")) " " (crm) " "
-                (lang.t("in a new tab: allow access as an administrator, close that tab and reload this page."))
+                @if provider == Provider::Bitrix24 {
+                    (lang.t("Connect opens the portal's consent page: allow access as the portal's administrator, and Bitrix24 brings you back here."))
+                } @else {
+                    (lang.t("Connect opens amoCRM's consent page: allow access as the account's administrator, and amoCRM brings you back here."))
+                }
             }
         }
     }

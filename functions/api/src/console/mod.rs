@@ -26,6 +26,21 @@ use shared::app::App;
 use shared::crm::Deadline;
 use shared::edge::web::{self, ApiError, HttpResponse};
 
+/// The account a request's console session is signed in to, if any (a store failure counts as
+/// none: the caller then says less, it does not fail).
+pub async fn signed_in_account(
+    app: &App,
+    headers: &HeaderMap,
+) -> Option<shared::domain::ids::AccountId> {
+    match auth::signed_in(app, headers).await {
+        Ok(signed_in) => signed_in.map(|s| s.account.id),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the console session");
+            None
+        }
+    }
+}
+
 /// What every page of a signed-in request knows.
 pub struct Ctx<'a> {
     pub app: &'a App,

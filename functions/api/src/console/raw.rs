@@ -27,7 +27,6 @@ pub static RU: &[(&str, &str)] = &[
     ("Open", "Открыть"),
     ("Pick an integration to see all of its events.", "Выберите интеграцию, чтобы увидеть все её события."),
     ("Processed", "Обработано"),
-    ("Quarantined", "В карантине"),
     ("Replay", "Обработать заново"),
     ("Replayed, but the body still cannot be read; the reason is below.", "Повторная обработка не помогла: тело по-прежнему не удаётся разобрать, причина указана ниже."),
     ("Replayed: the body was handled; appeals made or updated: {n}.", "Обработано заново: тело разобрано, обращений создано или обновлено: {n}."),
