@@ -80,14 +80,7 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
             None => None,
         },
     };
-    let limit = match call.param("limit") {
-        None => DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit is a whole number from 1 to 200."))?,
-    };
+    let limit = call.limit(DEFAULT_LIMIT)?;
     let after = call.cursor(&keys::appeals(call.account.id.as_str()))?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from >= to

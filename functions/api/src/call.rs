@@ -1,12 +1,13 @@
 //! One management API request, read once: who is calling, the body, the query, the clock.
 
+use crate::routes::Route;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared::app::App;
 use shared::domain::account::Account;
-use shared::edge::web::{self, ApiError};
+use shared::edge::web::{self, ApiError, Invalid};
 use shared::store::{Position, cursor};
 
 pub struct Call<'a> {
@@ -19,6 +20,8 @@ pub struct Call<'a> {
     pub now: DateTime<Utc>,
     /// When the request's work must be done (CRM calls made for it wait no longer).
     pub deadline: shared::crm::Deadline,
+    /// The route it matched (what query it takes).
+    pub route: &'static Route,
 }
 
 /// Fields the server owns; clients may echo them back (GET, edit, PATCH) and they are ignored.
@@ -31,8 +34,59 @@ const SERVER_FIELDS: [&str; 5] = [
 ];
 
 impl Call<'_> {
+    /// Query parameter `name`, which the route must declare (so the OpenAPI document names it).
     pub fn param(&self, name: &str) -> Option<String> {
+        debug_assert!(
+            self.route.takes(name),
+            "{} {} reads the undeclared query parameter `{name}`",
+            self.route.method,
+            self.route.path
+        );
         web::query_param(self.query, name).filter(|v| !v.is_empty())
+    }
+
+    /// A query parameter the route does not take, if the request has one: a misspelt filter
+    /// refused rather than ignored (which would answer with everything).
+    pub fn unknown_param(&self) -> Option<ApiError> {
+        let query = self.query?;
+        let (name, _) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| !self.route.takes(name))?;
+        let takes: Vec<&str> = self.route.query.iter().map(|p| p.name).collect();
+        let message = if takes.is_empty() {
+            format!(
+                "{} takes no query parameters (`{name}` was given).",
+                self.route.path
+            )
+        } else {
+            format!(
+                "Unknown query parameter `{name}`; {} takes {}.",
+                self.route.path,
+                takes.join(", ")
+            )
+        };
+        Some(ApiError::invalid(
+            name.into_owned(),
+            Invalid::Unknown,
+            message,
+        ))
+    }
+
+    /// The `limit` parameter: 1 to 200, `default` when not given.
+    pub fn limit(&self, default: usize) -> Result<usize, ApiError> {
+        match self.param("limit") {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=200).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "limit",
+                        Invalid::InvalidValue,
+                        "limit is a whole number from 1 to 200.",
+                    )
+                }),
+        }
     }
 
     /// The `cursor` parameter as a store position. A cursor only ever continues a listing of

@@ -90,12 +90,16 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         body,
         now: chrono::Utc::now(),
         deadline,
+        route,
     };
     run(&call, route, &params).await
 }
 
 /// Runs an authenticated route.
 pub(crate) async fn run(call: &Call<'_>, route: &Route, params: &[&str]) -> HttpResponse {
+    if let Some(refused) = call.unknown_param() {
+        return refused.into_response();
+    }
     let id = params.first().copied().unwrap_or_default();
     let status = route.status;
     match route.op {

@@ -210,7 +210,7 @@ where
     F: FnOnce(Session<'a>) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Value>, crm::SessionError>>,
 {
-    let fresh = web::query_param(call.query, "fresh").is_some_and(|f| f == "true" || f == "1");
+    let fresh = call.param("fresh").is_some_and(|f| f == "true" || f == "1");
     let store = &call.app.store;
     if !fresh
         && let Some((items, read_at)) = store

@@ -12,12 +12,16 @@ pub fn document() -> Value {
             "operationId": operation_id(route.op),
             "responses": responses(route.status.as_u16()),
         });
-        let params: Vec<Value> = route
+        let in_path = route
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+        let in_query = route.query.iter().map(|p| {
+            json!({"name": p.name, "in": "query", "required": false,
+                   "description": p.about, "schema": {"type": "string"}})
+        });
+        let params: Vec<Value> = in_path.chain(in_query).collect();
         if !params.is_empty() {
             operation["parameters"] = Value::Array(params);
         }
@@ -42,7 +46,7 @@ pub fn document() -> Value {
         "info": {
             "title": "chatsource management API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Everything the console does, as JSON. Errors are {\"error\": code, \"message\": sentence, \"field\": name?}.",
+            "description": "Everything the console does, as JSON. Errors are {\"error\": code, \"message\": sentence}; a refused input is `invalid_request` and also names its `field` and a `reason` (required, too_long, unknown_reference, invalid_url, internal_address, invalid_value, unknown_field).",
         },
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],
@@ -58,7 +62,8 @@ pub fn document() -> Value {
                     "properties": {
                         "error": {"type": "string"},
                         "message": {"type": "string"},
-                        "field": {"type": "string"},
+                        "field": {"type": "string", "description": "The input field or query parameter refused"},
+                        "reason": {"type": "string", "description": "Why it was refused"},
                     },
                 },
             },

@@ -14,11 +14,7 @@ use shared::store::{cursor, keys};
 /// not finished: the hourly run finishes those older than five minutes), or
 /// `?integration_id=...`.
 pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
-    let limit = call
-        .param("limit")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(50)
-        .clamp(1, 200);
+    let limit = call.limit(50)?;
     let (partition, integration) = match call.param("integration_id") {
         Some(id) => {
             let integration: Integration = resources::get(call, &id).await?;

@@ -47,11 +47,7 @@ pub async fn run(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
 /// `GET /api/integrations/{id}/skipped`: the latest entities that became no appeal, and why.
 pub async fn skipped(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let integration: Integration = resources::get(call, id).await?;
-    let limit = call
-        .param("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(50)
-        .clamp(1, 200);
+    let limit = call.limit(50)?;
     let items = call
         .app
         .store

@@ -68,6 +68,19 @@ pub struct Route {
     /// The status of a success.
     pub status: StatusCode,
     pub summary: &'static str,
+    /// The query parameters it takes; any other is refused (a misspelt filter would otherwise
+    /// be ignored, and answer with everything).
+    pub query: &'static [Param],
+}
+
+/// A query parameter of a route: its name and what it does.
+pub struct Param {
+    pub name: &'static str,
+    pub about: &'static str,
+}
+
+const fn param(name: &'static str, about: &'static str) -> Param {
+    Param { name, about }
 }
 
 fn route(method: Method, path: &str, op: Op, status: StatusCode, summary: &'static str) -> Route {
@@ -77,8 +90,68 @@ fn route(method: Method, path: &str, op: Op, status: StatusCode, summary: &'stat
         op,
         status,
         summary,
+        query: &[],
     }
 }
+
+impl Route {
+    fn with_query(mut self, query: &'static [Param]) -> Route {
+        self.query = query;
+        self
+    }
+
+    /// Whether the route takes query parameter `name`.
+    pub fn takes(&self, name: &str) -> bool {
+        self.query.iter().any(|p| p.name == name)
+    }
+}
+
+const LIMIT: Param = param("limit", "How many items, 1 to 200 (50 unless given)");
+const CURSOR: Param = param(
+    "cursor",
+    "The `next_cursor` of the page before, to read the next one",
+);
+const FRESH: Param = param(
+    "fresh",
+    "`true` reads the list from the CRM now; otherwise a list read within ten minutes is answered",
+);
+
+const APPEALS: &[Param] = &[
+    param("from", "Created at or after this time (RFC 3339)"),
+    param("to", "Created before this time (RFC 3339)"),
+    param("provider", "jivo, verbox, amocrm or bitrix24"),
+    param("channel", "site, telegram, whatsapp, vk, ..."),
+    param("campaign_id", "Attributed to this campaign"),
+    param("source_id", "Attributed to this source"),
+    param("integration_id", "Came through this integration"),
+    param(
+        "via",
+        "How the attribution was decided: session, utm, click_id, messenger_mapping or default",
+    ),
+    param(
+        "status",
+        "in_progress, pending_enrichment, complete or failed",
+    ),
+    param(
+        "q",
+        "A phone (any spelling), an e-mail (or part of one) or a name (or part of one)",
+    ),
+    LIMIT,
+    CURSOR,
+];
+
+const RAW_EVENTS: &[Param] = &[
+    param(
+        "status",
+        "quarantined (the default) or received (kept, handling not finished)",
+    ),
+    param(
+        "integration_id",
+        "Every kept event of this integration, whatever its status",
+    ),
+    LIMIT,
+    CURSOR,
+];
 
 /// The table, built once.
 pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(all);
@@ -131,14 +204,16 @@ fn all() -> Vec<Route> {
             Op::AmocrmFields,
             S::OK,
             "The amoCRM account's lead and contact custom fields",
-        ),
+        )
+        .with_query(&[FRESH]),
         route(
             M::GET,
             "/api/integrations/{id}/bitrix24/fields",
             Op::Bitrix24Fields,
             S::OK,
             "The Bitrix24 portal's lead (or deal) user fields",
-        ),
+        )
+        .with_query(&[FRESH]),
         route(
             M::POST,
             "/api/integrations/{id}/reconcile",
@@ -152,14 +227,16 @@ fn all() -> Vec<Route> {
             Op::Skipped,
             S::OK,
             "CRM entities read and found to be no chat, or whose reading failed",
-        ),
+        )
+        .with_query(&[LIMIT]),
         route(
             M::GET,
             "/api/appeals",
             Op::Appeals,
             S::OK,
             "Appeals, newest first, filtered",
-        ),
+        )
+        .with_query(APPEALS),
         route(M::GET, "/api/appeals/{id}", Op::Appeal, S::OK, "One appeal"),
         route(
             M::GET,
@@ -167,7 +244,8 @@ fn all() -> Vec<Route> {
             Op::RawEvents,
             S::OK,
             "Kept webhook bodies: quarantined, unfinished, or one integration's",
-        ),
+        )
+        .with_query(RAW_EVENTS),
         route(
             M::GET,
             "/api/raw-events/{id}",

@@ -45,6 +45,8 @@ pub enum Invalid {
     InternalAddress,
     /// Any other value out of its form (a domain, a field code, a channel).
     InvalidValue,
+    /// A field (or query parameter) the input may not have.
+    Unknown,
 }
 
 impl Invalid {
@@ -56,6 +58,7 @@ impl Invalid {
             Invalid::InvalidUrl => "invalid_url",
             Invalid::InternalAddress => "internal_address",
             Invalid::InvalidValue => "invalid_value",
+            Invalid::Unknown => "unknown_field",
         }
     }
 }

@@ -236,6 +236,54 @@ async fn the_openapi_document_names_exactly_the_routes_the_api_answers() {
     table.sort();
     documented.sort();
     assert_eq!(documented, table);
+    // Every documented query parameter is taken (the handler reads nothing undeclared: it
+    // asserts so in debug builds); a misspelt one is refused, naming itself and the right ones.
+    let appeals = &paths["/api/appeals"]["get"]["parameters"];
+    let names: Vec<&str> = appeals
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "from", "to", "channel", "via", "status", "q", "limit", "cursor",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let all = server
+        .demo(
+            "GET",
+            "/api/appeals?channel=telegram&via=messenger_mapping&status=complete&q=anna&limit=5",
+            None,
+        )
+        .await;
+    assert_eq!(all.status, 200, "{}", all.json);
+    let misspelt = server
+        .demo("GET", "/api/appeals?chanel=telegram", None)
+        .await;
+    assert_eq!(misspelt.status, 400, "{}", misspelt.json);
+    assert_eq!(misspelt.json["field"], "chanel");
+    assert_eq!(misspelt.json["reason"], "unknown_field");
+    assert!(
+        misspelt.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("channel"),
+        "{}",
+        misspelt.json
+    );
+    let none_taken = server.demo("GET", "/api/sites?limit=5", None).await;
+    assert_eq!(none_taken.status, 400, "{}", none_taken.json);
+    for path in ["/api/raw-events?limit=0", "/api/raw-events?limit=x"] {
+        let bad = server.demo("GET", path, None).await;
+        assert_eq!(
+            (bad.status, bad.json["field"].as_str()),
+            (400, Some("limit")),
+            "{path}"
+        );
+    }
+
     // A path that is no route is not answered as one.
     for path in ["/api/nothing", "/api/sites/x/y", "/api/keys/x/y"] {
         let answer = server.demo("GET", path, None).await;

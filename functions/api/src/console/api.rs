@@ -47,6 +47,7 @@ pub async fn call(
         body: bytes.as_bytes(),
         now: chrono::Utc::now(),
         deadline: ctx.deadline,
+        route,
     };
     let response = crate::run(&call, route, &params).await;
     let status = response.status().as_u16();
