@@ -7,15 +7,25 @@ document.addEventListener("click", function (event) {
   const copy = event.target.closest("[data-copy]");
   if (copy) {
     const source = document.querySelector(copy.getAttribute("data-copy"));
-    if (source && navigator.clipboard) {
-      navigator.clipboard.writeText(source.value || source.textContent.trim()).then(function () {
-        const done = copy.getAttribute("data-copied");
-        if (done) {
-          const before = copy.textContent;
-          copy.textContent = done;
-          setTimeout(function () { copy.textContent = before; }, 1500);
-        }
-      });
+    if (!source) { return; }
+    const copied = function () {
+      const done = copy.getAttribute("data-copied");
+      if (done) {
+        const before = copy.textContent;
+        copy.textContent = done;
+        setTimeout(function () { copy.textContent = before; }, 1500);
+      }
+    };
+    // Without a secure context (a console on plain http off loopback) there is no clipboard
+    // API: the text is selected, and copied the old way if the browser still allows it.
+    const select = function () {
+      if (source.select) { source.select(); }
+      try { if (document.execCommand("copy")) { copied(); } } catch (e) { /* selected */ }
+    };
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(source.value || source.textContent.trim()).then(copied, select);
+    } else {
+      select();
     }
     return;
   }
@@ -61,3 +71,10 @@ function showWhen() {
 }
 document.addEventListener("change", showWhen);
 document.addEventListener("DOMContentLoaded", showWhen);
+
+// Secondary filters fold away on a phone: <details open data-fold-narrow>.
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.matchMedia("(max-width: 640px)").matches) {
+    document.querySelectorAll("details[data-fold-narrow]").forEach(function (d) { d.open = false; });
+  }
+});

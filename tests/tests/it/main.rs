@@ -11,6 +11,7 @@ mod bitrix24_standin;
 mod browser;
 mod console;
 mod console_appeals;
+mod console_browser;
 mod console_directories;
 mod console_integrations;
 mod enrichment;

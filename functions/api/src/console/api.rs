@@ -84,6 +84,7 @@ impl Failure {
                 Some(lang.t("This is the last live key: create another one before revoking it."))
             }
             "not_connected" | "needs_reauth" => Some(lang.t("Connect the integration first.")),
+            "not_found" => Some(lang.t("There is no such record: it may have been deleted.")),
             _ => None,
         };
         known.map_or_else(|| self.message.clone(), str::to_owned)

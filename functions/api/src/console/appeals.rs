@@ -522,10 +522,24 @@ fn filter_form(
             filters.get("q").unwrap_or_default(),
         )
     };
+    let set = FILTERS
+        .iter()
+        .filter(|name| **name != "q" && filters.get(name).is_some_and(|v| !v.is_empty()))
+        .count();
+    let unfold = set > 0 || failure.is_some();
     html! {
         form.card method="get" action="/appeals" role="search" aria-label=(lang.t("Filters")) {
             div.filters {
                 (widgets::text(lang, "q", q, failure))
+            }
+            // On a phone the other filters fold away (the script folds them) unless one is set
+            // or refused; without the script, or on a wide screen, they stay open.
+            details.more-filters open data-fold-narrow=[(!unfold).then_some("")] {
+                summary {
+                    (lang.t("Filters"))
+                    @if set > 0 { " (" (set) ")" }
+                }
+                div.filters {
                 (date_field(lang, "from", lang.t("From"), filters, failure))
                 (date_field(lang, "to", lang.t("To"), filters, failure))
                 (select("provider", lang.t("Service"), &providers, lang.t("All services")))
@@ -534,6 +548,7 @@ fn filter_form(
                 (select("source_id", lang.t("Source"), dirs.sources.options(), lang.t("All sources")))
                 (select("via", lang.t("Attributed by"), &vias, lang.t("All")))
                 (select("status", lang.t("Status"), &statuses, lang.t("All statuses")))
+                }
             }
             p.hint id="period-hint" { (lang.t("The period is in UTC: from 00:00 of the first day to the end of the last.")) }
             (widgets::form_error(lang, failure, &FILTERS))

@@ -125,6 +125,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Name", "Название"),
     ("Never", "Никогда"),
     ("New API key", "Новый API-ключ"),
+    ("No such page.", "Такой страницы нет."),
     ("Not found", "Не найдено"),
     ("Odnoklassniki", "Одноклассники"),
     (
@@ -134,6 +135,10 @@ pub static RU: &[(&str, &str)] = &[
     (
         "Pick one from the list: the one given no longer exists.",
         "Выберите из списка: указанной записи больше нет.",
+    ),
+    (
+        "Please try again in a minute; if it keeps failing, tell your administrator.",
+        "Попробуйте ещё раз через минуту; если не получится, сообщите администратору.",
     ),
     ("Quarantined", "В карантине"),
     ("Raw data", "Сырые данные"),
@@ -160,6 +165,14 @@ pub static RU: &[(&str, &str)] = &[
     (
         "That key opens no account, or it was revoked.",
         "Этот ключ не открывает ни одного аккаунта или отозван.",
+    ),
+    (
+        "The form was old or not sent from this console. Reload the page and send it again.",
+        "Форма устарела или отправлена не из этой консоли. Обновите страницу и отправьте её снова.",
+    ),
+    (
+        "There is no such record: it may have been deleted.",
+        "Такой записи нет: возможно, её удалили.",
     ),
     (
         "This address points inside a private network; give the provider's public address.",

@@ -60,6 +60,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Delete the integration", "Удалить интеграцию"),
     ("Delete this integration? Its URLs stop working; the appeals it made stay.", "Удалить интеграцию? Её адреса перестанут работать; созданные ею обращения останутся."),
     ("Each chat service or CRM you use gets an integration: it gives you the URL to paste there and decides where its chats go.", "Для каждого чат-сервиса или CRM создаётся своя интеграция: она даёт адрес, который нужно вставить в сервис, и решает, к чему относить его чаты."),
+    ("Events arrive and make appeals, but some could not be handled: see the last error and the quarantined bodies.", "События приходят и становятся обращениями, но некоторые обработать не удалось: посмотрите последнюю ошибку и тела в карантине."),
     ("Events arrive, but none has made an appeal yet.", "События приходят, но обращений из них пока нет."),
     ("Every event carries it; events without it are refused.", "Он есть в каждом событии; события без него отклоняются."),
     ("Finished dialogs and offline questions from Verbox, Talk-Me or Me-Talk.", "Завершённые диалоги и офлайн-вопросы из Verbox, Talk-Me или Me-Talk."),
@@ -1519,6 +1520,22 @@ fn session_field(
 // Cards of a saved integration
 // ---------------------------------------------------------------------------------------
 
+/// Whether the last error came after the last appeal made.
+fn error_after_appeal(health: &Value) -> bool {
+    let at = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    match (
+        at(&health["last_error"]["at"]),
+        at(&health["last_appeal_at"]),
+    ) {
+        (Some(error), Some(appeal)) => error > appeal,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 fn health_card(lang: Lang, saved: &Value) -> Markup {
     let health = &saved["health"];
     let id = saved["id"].as_str().unwrap_or_default();
@@ -1533,6 +1550,11 @@ fn health_card(lang: Lang, saved: &Value) -> Markup {
         (
             "notice",
             lang.t("Events arrive, but none has made an appeal yet."),
+        )
+    } else if health["quarantined"].as_u64().unwrap_or(0) > 0 || error_after_appeal(health) {
+        (
+            "notice warn",
+            lang.t("Events arrive and make appeals, but some could not be handled: see the last error and the quarantined bodies."),
         )
     } else {
         (

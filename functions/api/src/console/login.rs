@@ -4,12 +4,23 @@ use super::{Lang, auth, error_page, layout, redirect};
 use http::{HeaderMap, StatusCode, header};
 use maud::html;
 use shared::app::App;
-use shared::edge::web::{self, ApiError, HttpResponse};
+use shared::edge::web::{self, HttpResponse};
 
 /// The sign-in page; `failed` says why the last try did not work.
 pub fn page(lang: Lang, query: Option<&str>, failed: Option<&str>) -> HttpResponse {
     let next = web::query_param(query, "next").filter(|n| safe_next(n));
+    // The other language, keeping where the sign-in leads.
+    let (other, other_name) = match lang {
+        Lang::Ru => ("en", "English"),
+        Lang::En => ("ru", "Русский"),
+    };
+    let mut switch = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(next) = &next {
+        switch.append_pair("next", next);
+    }
+    let switch = switch.append_pair("lang", other).finish();
     let content = html! {
+        p.lang-switch { a href={ "/login?" (switch) } lang=(other) { (other_name) } }
         h1 { (lang.t("Sign in")) }
         p.hint { (lang.t("Paste one of your account's API keys. chatsource serve prints one when it starts; the keys page makes more.")) }
         @if let Some(why) = failed {
@@ -37,10 +48,7 @@ pub fn page(lang: Lang, query: Option<&str>, failed: Option<&str>) -> HttpRespon
 
 pub async fn post(app: &App, lang: Lang, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     if !auth::same_origin(headers) {
-        return error_page(
-            lang,
-            ApiError::bad_request("The form was not sent from this console."),
-        );
+        return super::stale_form(lang);
     }
     let form = super::Form::parse(body);
     let key = form.get("key").unwrap_or_default();

@@ -137,10 +137,7 @@ async fn signed_in_route(
     if *method == Method::POST {
         let form = Form::parse(body);
         if !auth::same_origin(ctx.headers) || !auth::csrf_ok(&ctx.signed_in, form.get("_csrf")) {
-            return error_page(
-                ctx.lang,
-                ApiError::bad_request("The form was stale or not sent from this console."),
-            );
+            return stale_form(ctx.lang);
         }
         return match segments {
             ["logout"] => login::sign_out(ctx.app, ctx.headers).await,
@@ -190,12 +187,32 @@ fn to_sign_in(path: &str, query: Option<&str>) -> HttpResponse {
 }
 
 pub fn not_found(lang: Lang) -> HttpResponse {
-    error_page(lang, ApiError::not_found("No such page."))
+    problem_page(lang, StatusCode::NOT_FOUND, lang.t("No such page."))
 }
 
 /// An error as a page (a person's browser gets HTML, not JSON).
 pub fn error_page(lang: Lang, e: ApiError) -> HttpResponse {
+    if e.status.is_server_error() {
+        // Its message is for the logs (where `into_response` would put it), not for the user.
+        tracing::error!(code = e.code, message = %e.message, "a console page failed");
+        return problem_page(
+            lang,
+            e.status,
+            lang.t("Please try again in a minute; if it keeps failing, tell your administrator."),
+        );
+    }
     problem_page(lang, e.status, &e.message)
+}
+
+/// A form whose CSRF token or origin is not this console's (a stale tab, another site).
+pub fn stale_form(lang: Lang) -> HttpResponse {
+    problem_page(
+        lang,
+        StatusCode::BAD_REQUEST,
+        lang.t(
+            "The form was old or not sent from this console. Reload the page and send it again.",
+        ),
+    )
 }
 
 /// An API call's failure as a page, said in the user's language where it can be.
