@@ -124,8 +124,8 @@ fn respond(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · chatsource" }
-                link rel="stylesheet" href=(super::assets::CSS_PATH);
-                script src=(super::assets::JS_PATH) defer {}
+                link rel="stylesheet" href=(*super::assets::CSS_PATH);
+                script src=(*super::assets::JS_PATH) defer {}
             }
             body {
                 a.skip href="#main" { (lang.t("Skip to content")) }
