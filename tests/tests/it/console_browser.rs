@@ -240,9 +240,24 @@ async fn a_marketer_sets_up_jivo_and_amocrm_reads_the_appeal_and_replays_a_bad_b
     go(&b, &format!("{base}/directories/campaigns/new")).await;
     fill(&b, "#name", "Весна в Telegram").await;
     pick(&b, "#source_id", "Telegram Ads").await;
+    fill(&b, "#utm-source", "telegram").await;
+    fill(&b, "#utm-campaign", "spring_tg").await;
     click(&b, "main form button[type=submit]").await;
     arrive_at(&b, "/directories").await;
     assert!(text(&b, "main").await.contains("Весна в Telegram"));
+    let campaigns = server.demo("GET", "/api/campaigns", None).await.json;
+    let campaign = campaigns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Весна в Telegram")
+        .expect("the campaign")
+        .clone();
+    assert_eq!(
+        campaign["utm"],
+        json!({"source": "telegram", "campaign": "spring_tg"}),
+        "{campaign}"
+    );
 
     // A Jivo integration whose Telegram channel goes to that campaign.
     go(&b, &format!("{base}/integrations/new")).await;
@@ -298,17 +313,8 @@ async fn a_marketer_sets_up_jivo_and_amocrm_reads_the_appeal_and_replays_a_bad_b
         .trim_start_matches("/integrations/")
         .trim_end_matches("?done=created")
         .to_owned();
-    let hook = b
-        .eval("return document.querySelector('#hook-chats').value;")
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        hook.starts_with(&format!("{base}/hooks/jivo/{jivo_id}/")),
-        "{hook}"
-    );
-    // The copy button copies it (loopback is a secure context, so the clipboard is there).
+    // The copy button puts the URL on the clipboard (loopback is a secure context, so the
+    // clipboard API is there); what Jivo gets is what was copied.
     let origin = base.clone();
     b.cdp(
         "Browser.grantPermissions",
@@ -321,6 +327,16 @@ async fn a_marketer_sets_up_jivo_and_amocrm_reads_the_appeal_and_replays_a_bad_b
         WAIT,
     )
     .await;
+    let hook = b
+        .eval("return navigator.clipboard.readText();")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        hook.starts_with(&format!("{base}/hooks/jivo/{jivo_id}/")),
+        "{hook}"
+    );
 
     // Jivo delivers a Telegram chat to that URL.
     let sent = server
