@@ -6,6 +6,7 @@ pub mod bitrix24;
 pub mod browser;
 pub mod console;
 pub mod lambda;
+pub mod metrika;
 pub mod moto;
 pub mod process;
 pub mod server;

@@ -446,15 +446,21 @@ async fn create_queue(
 }
 
 fn start() -> Result<Moto, String> {
+    // moto's server through `tests/moto/serialized.py`, which makes its DynamoDB keep
+    // DynamoDB's promise of atomic transactions (see there).
     let program = process::find(
-        "MOTO_SERVER",
-        &[repo_root().join(".venv/bin/moto_server")],
-        "moto_server",
+        "MOTO_PYTHON",
+        &[repo_root().join(".venv/bin/python")],
+        "python3",
         "run the tests with `scripts/test` (see README.md), which installs moto[server] into \
-         .venv, or set MOTO_SERVER to a moto_server executable",
+         .venv, or set MOTO_PYTHON to a Python that has it",
     )?;
     let port = process::free_port();
     let args = [
+        repo_root()
+            .join("tests/moto/serialized.py")
+            .display()
+            .to_string(),
         "-H".to_owned(),
         "127.0.0.1".to_owned(),
         "-p".to_owned(),

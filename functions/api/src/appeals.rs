@@ -29,6 +29,29 @@ pub fn statuses() -> Vec<&'static str> {
 }
 
 pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
+    // CSV is answered before the route runs (`appeals_csv`); here only JSON is.
+    if crate::appeals_csv::wants_csv(call, None)? {
+        return Err(ApiError::bad_request(
+            "format=csv is answered by GET /api/appeals itself.",
+        ));
+    }
+    let filter = filter(call)?;
+    let limit = call.limit(DEFAULT_LIMIT)?;
+    let after = call.cursor(&keys::appeals(call.account.id.as_str()))?;
+    let page = call
+        .app
+        .store
+        .appeals(&call.account.id, &filter, limit, after)
+        .await?;
+    Ok(json!({
+        "items": page.items,
+        "next_cursor": page.next.as_ref().map(cursor::encode),
+    }))
+}
+
+/// The journal's filters of the request: the JSON listing and the CSV export read them here,
+/// so both take (and refuse) the same.
+pub fn filter(call: &Call<'_>) -> Result<AppealFilter, ApiError> {
     let filter = AppealFilter {
         from: call.param("from").map(|v| time(&v, "from")).transpose()?,
         to: call.param("to").map(|v| time(&v, "to")).transpose()?,
@@ -79,23 +102,14 @@ pub async fn list(call: &Call<'_>) -> Result<Value, ApiError> {
             Some(q) => AppealFilter::search_for(&q),
             None => None,
         },
+        repeat: call.param("repeat").map(|v| repeat(&v)).transpose()?,
     };
-    let limit = call.limit(DEFAULT_LIMIT)?;
-    let after = call.cursor(&keys::appeals(call.account.id.as_str()))?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from >= to
     {
         return Err(ApiError::bad_request("from must be before to."));
     }
-    let page = call
-        .app
-        .store
-        .appeals(&call.account.id, &filter, limit, after)
-        .await?;
-    Ok(json!({
-        "items": page.items,
-        "next_cursor": page.next.as_ref().map(cursor::encode),
-    }))
+    Ok(filter)
 }
 
 pub async fn get(call: &Call<'_>, id: &str) -> Result<Appeal, ApiError> {
@@ -117,6 +131,19 @@ fn time(value: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
                 "{name} is an RFC 3339 time, like 2024-06-03T00:00:00Z."
             ))
         })
+}
+
+/// `repeat=`: `true` for repeat appeals only, `false` for first ones only.
+fn repeat(value: &str) -> Result<bool, ApiError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid(
+            "repeat",
+            Invalid::InvalidValue,
+            format!("repeat `{value}`: use true (repeat appeals) or false (first appeals)."),
+        )),
+    }
 }
 
 /// A value of one of the domain's enums, by its JSON name.

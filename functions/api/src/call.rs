@@ -142,6 +142,15 @@ pub fn merge_patch(target: &mut Value, patch: Value) {
     }
 }
 
+/// The account whose API key the request carries.
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Account, ApiError> {
+    let key = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+    app.store
+        .account_for_key(key)
+        .await?
+        .ok_or_else(ApiError::unauthorized)
+}
+
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

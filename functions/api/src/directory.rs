@@ -4,6 +4,7 @@ use crate::call::Call;
 use crate::resources::{Resource, must_exist, name};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shared::domain::account::REPEAT_WINDOW_DAYS;
 use shared::domain::contact::normalize_email;
 use shared::domain::directory::{Campaign, Directory, Employee, Site, Source, host_of};
 use shared::domain::ids::{CampaignId, EmployeeId, SiteId, SourceId};
@@ -16,6 +17,10 @@ use std::collections::BTreeMap;
 pub struct SiteInput {
     name: String,
     domain: String,
+    /// Days (1 to 365) within which a person's next appeal on this site is a repeat; absent or
+    /// `null`: the account's `repeat_window_days`. Taken as it came, checked in `build`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repeat_window_days: Option<Value>,
 }
 
 impl Resource for Site {
@@ -26,6 +31,7 @@ impl Resource for Site {
         SiteInput {
             name: self.name.clone(),
             domain: self.domain.clone(),
+            repeat_window_days: self.repeat_window_days.map(Value::from),
         }
     }
 
@@ -52,14 +58,43 @@ impl Resource for Site {
                 ),
             )
         })?;
+        let repeat_window_days = match &input.repeat_window_days {
+            None | Some(Value::Null) => None,
+            Some(days) => Some(repeat_window(days)?),
+        };
         Ok(Site {
             id: existing.map_or_else(SiteId::generate, |e| e.id.clone()),
             account_id: call.account.id.clone(),
             name: name(&input.name, "site")?,
             domain,
+            repeat_window_days,
             created_at: existing.map_or(call.now, |e| e.created_at),
         })
     }
+}
+
+/// A site's repeat window: whole days within the account's bounds, as a number or (from a
+/// form) its digits.
+fn repeat_window(days: &Value) -> Result<u16, ApiError> {
+    let whole = match days {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    whole
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|n| REPEAT_WINDOW_DAYS.contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "repeat_window_days",
+                Invalid::InvalidValue,
+                format!(
+                    "repeat_window_days is a whole number of days from {} to {}, or null for the account's.",
+                    REPEAT_WINDOW_DAYS.start(),
+                    REPEAT_WINDOW_DAYS.end()
+                ),
+            )
+        })
 }
 
 #[derive(Serialize, Deserialize)]

@@ -7,18 +7,24 @@
 
 mod accounts;
 mod appeals;
+mod appeals_csv;
 mod call;
 mod console;
 mod directory;
+mod exports;
 mod integrations;
 mod keys;
 mod oauth;
 mod openapi;
 mod raw_events;
+mod reattribute;
 mod reconcile;
+mod reports;
 mod resources;
 mod routes;
+mod settings;
 
+pub use appeals_csv::CsvAnswer;
 pub use routes::ROUTES;
 
 use call::{Call, bearer};
@@ -92,7 +98,46 @@ pub async fn handler(app: &App, req: Request) -> HttpResponse {
         deadline,
         route,
     };
+    if route.op == Op::Appeals && appeals_csv::asks_for_csv(call.query, req.headers()) {
+        if let Some(refused) = call.unknown_param() {
+            return refused.into_response();
+        }
+        return appeals_csv::answer(&call, req.headers()).await;
+    }
     run(&call, route, &params).await
+}
+
+/// A CSV export of appeals, when `req` asks for one (`GET /api/appeals?format=csv`, or
+/// `Accept: text/csv`): authenticated and its filters read, for the local server to stream
+/// (it holds no answer-size limit). `None`: not one; [`handler`] answers it.
+pub async fn csv_export(app: &App, req: &Request) -> Option<Result<CsvAnswer, HttpResponse>> {
+    if req.method() != Method::GET
+        || web::segments(req.uri().path()) != ["api", "appeals"]
+        || !appeals_csv::asks_for_csv(req.uri().query(), req.headers())
+    {
+        return None;
+    }
+    let Found::Route(route, _) = routes::find(&Method::GET, &["api", "appeals"]) else {
+        return None;
+    };
+    let prepared = async {
+        let account = call::authenticate(app, req.headers()).await?;
+        let call = Call {
+            app,
+            account,
+            base_url: web::base_url(req.headers(), app.public_url.as_deref()),
+            query: req.uri().query(),
+            body: &[],
+            now: chrono::Utc::now(),
+            deadline: web::deadline(None),
+            route,
+        };
+        if let Some(refused) = call.unknown_param() {
+            return Err(refused);
+        }
+        appeals_csv::prepare(&call, req.headers())
+    };
+    Some(prepared.await.map_err(ApiError::into_response))
 }
 
 /// Runs an authenticated route.
@@ -128,6 +173,15 @@ pub(crate) async fn run(call: &Call<'_>, route: &Route, params: &[&str]) -> Http
             Ok(()) => no_content(),
             Err(e) => e.into_response(),
         },
+        Op::Account => respond(status, settings::get(call).await),
+        Op::UpdateAccount => respond(status, settings::update(call).await),
+        Op::MetrikaExport => exports::metrika(call).await,
+        Op::GoogleAdsExport => exports::google_ads(call).await,
+        Op::CsvExport => respond(status, appeals_csv::status(call, id).await),
+        Op::ReportAppeals => respond(status, reports::appeals(call).await),
+        Op::Reattribute => respond(status, reattribute::start(call).await),
+        Op::ReattributeRuns => respond(status, reattribute::list(call).await),
+        Op::ReattributeRun => respond(status, reattribute::get(call, id).await),
         // Answered before authentication.
         Op::OpenApi | Op::CreateAccount => ApiError::method_not_allowed().into_response(),
     }

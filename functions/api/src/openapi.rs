@@ -87,7 +87,7 @@ fn responses(status: u16) -> Value {
 fn takes_body(op: Op) -> bool {
     matches!(
         op,
-        Op::Create(_) | Op::Update(_) | Op::CreateKey | Op::CreateAccount
+        Op::Create(_) | Op::Update(_) | Op::CreateKey | Op::CreateAccount | Op::UpdateAccount
     )
 }
 

@@ -76,7 +76,7 @@ pub async fn replay(call: &Call<'_>, id: &str) -> Result<Value, ApiError> {
     let event = owned(call, id).await?;
     let integration: Integration = resources::get(call, event.integration_id.as_str()).await?;
     let body = call.app.store.raw_body(id).await?.unwrap_or_default();
-    let receipt = match ingest::handle(call.app, &integration, event, &body, call.now).await {
+    let receipt = match ingest::replay(call.app, &integration, event, &body, call.now).await {
         Ok(r) => json!({"status": r.status, "reason": r.reason, "appeal_ids": r.appeal_ids}),
         Err(ingest::IngestError::Unreadable { reason, .. }) => {
             json!({"status": RawStatus::Quarantined, "reason": reason, "appeal_ids": []})

@@ -27,6 +27,16 @@ pub enum Op {
     CreateKey,
     RevokeKey,
     CreateAccount,
+    /// A CSV export made by a job: its status and link.
+    CsvExport,
+    Account,
+    UpdateAccount,
+    MetrikaExport,
+    GoogleAdsExport,
+    ReportAppeals,
+    Reattribute,
+    ReattributeRuns,
+    ReattributeRun,
     OpenApi,
 }
 
@@ -136,6 +146,18 @@ const APPEALS: &[Param] = &[
         "q",
         "A phone (any spelling), an e-mail (or part of one) or a name (or part of one)",
     ),
+    param(
+        "repeat",
+        "true: only repeat appeals (the same person appealed within the repeat window before); false: only first ones",
+    ),
+    param(
+        "format",
+        "json (the default) or csv: every matching appeal as CSV, one row each (also with Accept: text/csv); an export too large for one answer on AWS is made by a job: 202 with its id",
+    ),
+    param(
+        "excel",
+        "With CSV: 1 writes it for Excel in Russian locales (`;` between fields, a UTF-8 byte order mark)",
+    ),
     LIMIT,
     CURSOR,
 ];
@@ -151,6 +173,53 @@ const RAW_EVENTS: &[Param] = &[
     ),
     LIMIT,
     CURSOR,
+];
+
+const REPORT: &[Param] = &[
+    param(
+        "from",
+        "First day (2026-11-01) in the report's time zone, included; default: 29 days before `to`",
+    ),
+    param(
+        "to",
+        "Last day, included; default: today; at most 366 days in all",
+    ),
+    param(
+        "tz",
+        "An IANA time zone (Asia/Yekaterinburg) the days follow; default: the account's",
+    ),
+    param(
+        "group_by",
+        "One or two of day, week, month, campaign, source, site, channel, provider, employee, kind (one time at most); default: day",
+    ),
+    param("integration_id", "Only this integration's appeals"),
+    param("site_id", "Only appeals attributed to this site"),
+    param("provider", "Only jivo, verbox, amocrm or bitrix24"),
+    param("channel", "Only this channel (site, telegram, whatsapp...)"),
+];
+
+const METRIKA_EXPORT: &[Param] = &[
+    param(
+        "from",
+        "First day (2026-11-01) in the account's time zone; required",
+    ),
+    param("to", "Last day, included; required"),
+    param(
+        "goal",
+        "The Metrika goal's identifier (the `Target` column); default: the account's metrika.goal",
+    ),
+];
+
+const GOOGLE_ADS_EXPORT: &[Param] = &[
+    param(
+        "from",
+        "First day (2026-11-01) in the account's time zone; required",
+    ),
+    param("to", "Last day, included; required"),
+    param(
+        "conversion_name",
+        "The Google Ads conversion action's name, exactly as written there; required",
+    ),
 ];
 
 /// The table, built once.
@@ -290,12 +359,79 @@ fn all() -> Vec<Route> {
         ),
         route(
             M::GET,
+            "/api/account",
+            Op::Account,
+            S::OK,
+            "The account's settings and how the Metrika upload is doing",
+        ),
+        route(
+            M::PATCH,
+            "/api/account",
+            Op::UpdateAccount,
+            S::OK,
+            "Change the account's settings (JSON merge patch)",
+        ),
+        route(
+            M::GET,
+            "/api/exports/metrika.csv",
+            Op::MetrikaExport,
+            S::OK,
+            "A period's chats as a Yandex Metrika offline-conversions CSV",
+        )
+        .with_query(METRIKA_EXPORT),
+        route(
+            M::GET,
+            "/api/exports/google-ads.csv",
+            Op::GoogleAdsExport,
+            S::OK,
+            "A period's chats as a Google Ads offline click-conversions CSV",
+        )
+        .with_query(GOOGLE_ADS_EXPORT),
+        route(
+            M::GET,
+            "/api/reports/appeals",
+            Op::ReportAppeals,
+            S::OK,
+            "Appeals counted by day, week or month and by what brought them, with first and repeat and how each was attributed",
+        )
+        .with_query(REPORT),
+        route(
+            M::POST,
+            "/api/reattribute",
+            Op::Reattribute,
+            S::ACCEPTED,
+            "Attribute a period's appeals again with today's settings (a run of queued jobs)",
+        ),
+        route(
+            M::GET,
+            "/api/reattribute",
+            Op::ReattributeRuns,
+            S::OK,
+            "The account's latest re-attribution runs and backfills, newest first",
+        ),
+        route(
+            M::GET,
+            "/api/reattribute/{id}",
+            Op::ReattributeRun,
+            S::OK,
+            "A re-attribution run: running or done, appeals examined, and what moved where",
+        ),
+        route(
+            M::GET,
             "/api/openapi.json",
             Op::OpenApi,
             S::OK,
             "This description of the API",
         ),
     ]);
+    // After every literal `/api/exports/...` route: the table matches in order.
+    routes.push(route(
+        M::GET,
+        "/api/exports/{id}",
+        Op::CsvExport,
+        S::OK,
+        "A queued CSV export of appeals: queued, failed, or done with a link for an hour",
+    ));
     routes
 }
 

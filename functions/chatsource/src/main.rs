@@ -44,6 +44,10 @@ enum Command {
         /// Development and tests only: a tenant could aim requests inside your network.
         #[arg(long)]
         allow_private_urls: bool,
+        /// Another address for the Yandex Metrika API the hourly upload goes to (a stand-in);
+        /// default: Metrika's own.
+        #[arg(long, env = "CHATSOURCE_METRIKA_URL")]
+        metrika_url: Option<String>,
     },
     /// Run one function on an API Gateway event file and print its response like `sam local invoke`.
     Invoke {
@@ -81,6 +85,7 @@ async fn run(command: Command) -> Result<(), String> {
             admin_key,
             public_url,
             allow_private_urls,
+            metrika_url,
         } => {
             for key in [&api_key, &admin_key].into_iter().flatten() {
                 if key.len() < MIN_KEY_LEN {
@@ -100,6 +105,7 @@ async fn run(command: Command) -> Result<(), String> {
                         allow_private: allow_private_urls,
                     })
                     .with_public_url(public_url.clone())
+                    .with_metrika_url(metrika_url)
                     .with_admin_key(admin_key.map(Secret::new))
                     .with_queue(chatsource::embedded_queue(&store)),
             );

@@ -1,7 +1,7 @@
 //! `chatsource serve`: all routes in one process, as API Gateway would route them.
 
 use crate::Function;
-use axum::body::{Body as AxumBody, to_bytes};
+use axum::body::{Body as AxumBody, Bytes, to_bytes};
 use axum::extract::{Request as AxumRequest, State};
 use axum::response::Response;
 use shared::app::App;
@@ -67,9 +67,18 @@ async fn dispatch(State(app): State<Arc<App>>, req: AxumRequest) -> Response {
     } else {
         lambda_http::Body::Binary(bytes.to_vec())
     };
-    let response = function
-        .handle(&app, http::Request::from_parts(parts, body))
-        .await;
+    let req = http::Request::from_parts(parts, body);
+    if function == Function::Api
+        && let Some(prepared) = api::csv_export(&app, &req).await
+    {
+        let response = match prepared {
+            Ok(answer) => stream_csv(app, answer).await,
+            Err(refused) => into_axum(refused),
+        };
+        tracing::info!(function = function.name(), method = %method, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request (CSV streamed)");
+        return response;
+    }
+    let response = function.handle(&app, req).await;
     // The path is not logged: webhook paths carry secrets.
     tracing::info!(
         function = function.name(),
@@ -79,6 +88,41 @@ async fn dispatch(State(app): State<Arc<App>>, req: AxumRequest) -> Response {
         "request"
     );
     into_axum(response)
+}
+
+/// A CSV export written as it is read, a page of appeals at a time: the next page is read
+/// only when the client has taken the last, so the server holds one page whatever the
+/// export's size (here, unlike on a Lambda, there is no answer size to stay under).
+async fn stream_csv(app: Arc<App>, answer: api::CsvAnswer) -> Response {
+    let (head, ()) = answer.response(()).into_parts();
+    let mut writer = answer.writer;
+    // The first page is read before answering: a store that fails at once answers its error,
+    // not a 200 cut short.
+    let first = match writer.next_chunk(&app).await {
+        Ok(first) => first,
+        Err(e) => return into_axum(ApiError::from(e).into_response()),
+    };
+    let chunks = futures::stream::unfold(Some((app, writer, first)), |state| async move {
+        let (app, mut writer, mut pending) = state?;
+        loop {
+            match pending.take() {
+                // A page of a sparse filter may match nothing: no empty chunk is sent.
+                Some(chunk) if chunk.is_empty() => {}
+                Some(chunk) => return Some((Ok(Bytes::from(chunk)), Some((app, writer, None)))),
+                None => {}
+            }
+            match writer.next_chunk(&app).await {
+                Ok(Some(chunk)) => pending = Some(chunk),
+                Ok(None) => return None,
+                Err(e) => {
+                    // The body then ends in an error, never as a short file that looks whole.
+                    tracing::warn!(error = %e, rows = writer.rows(), "a streamed CSV export broke off");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
+            }
+        }
+    });
+    Response::from_parts(head, AxumBody::from_stream(chunks))
 }
 
 fn into_axum(response: http::Response<String>) -> Response {

@@ -80,7 +80,7 @@ impl Worker {
         let mut lanes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, d) in deliveries.iter().enumerate() {
             let lane = Job::from_body(&d.body)
-                .map(|j| j.integration_id.to_string())
+                .map(|j| j.lane())
                 .unwrap_or_default();
             lanes.entry(lane).or_default().push(i);
         }
@@ -138,6 +138,9 @@ impl Worker {
             Err(Failure::Defer(
                 "the invocation had no time left for it".into(),
             ))
+        } else if jobs::is_account_job(&job) {
+            let more_time = || deadline.remaining() > LEAST_FOR_A_JOB;
+            jobs::run_account_job(app, &job, more_time).await
         } else {
             crm::run(app, &job, deadline, self.timing).await
         };

@@ -7,6 +7,10 @@
 //! - Bitrix24 never sends a failed event again: each connected, switched-on Bitrix24
 //!   integration is reconciled (`shared::crm::reconcile`), so a lead whose event was lost becomes
 //!   an appeal within the hour.
+//! - Accounts that switched on the Metrika upload send their new chats to Yandex Metrika as
+//!   offline conversions ([`metrika`]).
+
+pub mod metrika;
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -46,6 +50,12 @@ pub struct Report {
     pub released: usize,
     /// Webhooks whose handling was cut off half-way (a process killed), finished now.
     pub finished: usize,
+    /// Accounts whose new chats Metrika accepted, and how many conversions they were.
+    pub metrika_uploads: usize,
+    pub metrika_conversions: usize,
+    /// Accounts whose backfill (counting and indexing the appeals made before reports
+    /// existed) was started.
+    pub backfills: usize,
 }
 
 /// The template's maintenance timeout.
@@ -57,6 +67,17 @@ pub async fn run(app: &App, deadline: Deadline) -> Report {
     let deadline = deadline.sooner_by(Duration::from_secs(5));
     let mut report = Report::default();
     finish_abandoned(app, deadline, &mut report).await;
+    match shared::app::runs::backfill_all(app, chrono::Utc::now()).await {
+        Ok(started) => report.backfills = started,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the backfills; the next run retries");
+            report.failed += 1;
+        }
+    }
+    let uploads = metrika::upload_all(app, deadline).await;
+    report.metrika_uploads = uploads.uploaded;
+    report.metrika_conversions = uploads.conversions;
+    report.failed += uploads.failed;
     let connections = match app.store.connections().await {
         Ok(all) => all,
         Err(e) => {

@@ -1,7 +1,8 @@
-// chatsource site script: records the visit (landing page, referrer, UTM tags, click ids) and
-// hands its session id to the chat widgets on the page, so every chat carries the ad session
-// that brought the visitor. Served per site by GET /t/{site_id}/script.js, which drops the
-// lines that hold only a comment and the indentation: keep comments on lines of their own.
+// chatsource site script: records the visit (landing page, referrer, UTM tags, click ids, the
+// browser's Metrika and Google Analytics ids) and hands its session id to the chat widgets on
+// the page, so every chat carries the ad session that brought the visitor. Served per site by
+// GET /t/{site_id}/script.js, which drops the lines that hold only a comment and the
+// indentation: keep comments on lines of their own.
 (function (w, d) {
   "use strict";
   if (w.chatsource && w.chatsource.loaded) return;
@@ -9,8 +10,8 @@
   var KEY = "chatsource:" + C.site;
   // Widgets load late and in any order: look for them this long, then stop.
   var WAIT_MS = 60000, STEP_MS = 400;
-  var state = {}, given = {}, bx = null, started = +new Date(), timer = null;
-  var api = w.chatsource = { loaded: true, session: function () { return state.sid; }, code: function () { return state.code; } };
+  var state = {}, given = {}, bx = null, started = +new Date(), timer = null, ymId = null, sent = {};
+  w.chatsource = { loaded: true, session: function () { return state.sid; }, code: function () { return state.code; } };
 
   // Whatever a widget or the browser throws, the page goes on.
   function safe(f) {
@@ -26,8 +27,39 @@
     try { w.localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { return; }
   }
 
+  function cookie(name) {
+    var m = d.cookie.match("(^|; )" + name + "=([^;]*)");
+    return m && m[2];
+  }
+
+  // The browser's ids at the ad platforms, for the offline conversions sent back to them:
+  // Metrika's ClientID (its cookie, else asked of the counter: its tag defines ym() and a
+  // yaCounter<id> per counter) and GA's client id (`_ga` is GA1.1.<id>).
+  var ids = safe(function () {
+    var ga = /\.(\d+\.\d+)$/.exec(cookie("_ga"));
+    if (ymId == null && w.ym) for (var k in w) if (/^yaCounter\d+$/.test(k)) { ymId = ""; w.ym(+k.slice(9), "getClientID", function (id) { ymId = id; }); }
+    return { ym: cookie("_ym_uid") || ymId || null, ga: ga && ga[1] };
+  });
+
+  // A string body goes as text/plain, which keeps this a "simple" CORS request (no preflight
+  // round trip), and a cross-origin fetch sends no cookies by default. Offline or blocked, the
+  // page goes on without a session.
+  function send() {
+    sent = ids() || {};
+    var body = { visitor_id: state.vid, session_id: state.sid, url: w.location.href, referrer: d.referrer, ym: sent.ym, ga: sent.ga };
+    return w.fetch(C.endpoint, { method: "POST", body: JSON.stringify(body) })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; });
+  }
+
   // Each widget: is its API there, and how it takes the session id (providers.md, README).
   var widgets = {
+    // Not a widget: the platforms' counters load late, so their ids are looked for as long,
+    // and each one found is sent on a later post of the same page view.
+    ids: {
+      ready: function () { return JSON.stringify(ids() || {}) != JSON.stringify(sent); },
+      give: function () { send(); if (!sent.ym || !sent.ga) delete given.ids; }
+    },
     jivo: {
       ready: function () { return w.jivo_api && typeof w.jivo_api.setUserToken === "function"; },
       give: function () { w.jivo_api.setUserToken(state.sid); }
@@ -58,11 +90,10 @@
       if (given[name] === state.sid) continue;
       var widget = widgets[name];
       if (widget.ready()) {
-        safe(widget.give)();
         given[name] = state.sid;
-      } else {
-        pending = true;
+        safe(widget.give)();
       }
+      if (given[name] !== state.sid) pending = true;
     }
     if (pending && +new Date() - started < WAIT_MS) {
       clearTimeout(timer);
@@ -114,16 +145,7 @@
 
   var start = safe(function () {
     load();
-    var body = JSON.stringify({
-      visitor_id: state.vid, session_id: state.sid,
-      url: w.location.href, referrer: d.referrer || null, title: d.title || null
-    });
-    // text/plain keeps this a "simple" CORS request: no preflight round trip. Offline or
-    // blocked, the page goes on without a session.
-    w.fetch(C.endpoint, { method: "POST", body: body, mode: "cors", credentials: "omit", headers: { "Content-Type": "text/plain" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(ready)
-      .catch(function () { return null; });
+    send().then(ready);
   });
 
   // Jivo calls jivo_onLoadCallback once its API is up; keep the site's own callback working.

@@ -9,7 +9,7 @@ use serde_json::json;
 use shared::app::App;
 use shared::domain::directory::{Site, host_of};
 use shared::domain::secret::random_token;
-use shared::domain::session::{PageView, Visit, visit};
+use shared::domain::session::{PageView, PlatformIds, Visit, visit};
 use shared::edge::web::{self, ApiError, HttpResponse};
 
 /// A page view is a few hundred bytes; anything this big is not our script.
@@ -25,6 +25,20 @@ struct PageViewPost {
     session_id: Option<String>,
     url: Option<String>,
     referrer: Option<String>,
+    /// The browser's Metrika ClientID and Google Analytics client id, when the page has their
+    /// counters (they may come on a later post of the same page: counters load late). Short
+    /// names, as the script is small; a number is taken as its digits.
+    ym: Option<serde_json::Value>,
+    ga: Option<serde_json::Value>,
+}
+
+/// An id the page sent, as text (anything but text or a number is no id).
+fn id_text(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 pub async fn record(app: &App, site_id: &str, req: &Request) -> HttpResponse {
@@ -121,14 +135,23 @@ async fn handle(app: &App, site: &Site, body: &[u8]) -> Result<serde_json::Value
         Some(id) if id.len() <= 64 => app.store.session(id).await?,
         _ => None,
     };
+    let ids = PlatformIds::checked(
+        id_text(post.ym.as_ref()).as_deref(),
+        id_text(post.ga.as_ref()).as_deref(),
+    );
     let now = chrono::Utc::now();
     let (session, new) = match visit(current, site, &visitor_id, &view, now) {
         Visit::Start(mut session) => {
+            session.learn(&ids);
             app.store.start_session(&mut session).await?;
             (session, true)
         }
-        Visit::Continue { session, touched } => {
-            if touched {
+        Visit::Continue {
+            mut session,
+            touched,
+        } => {
+            let learned = session.learn(&ids);
+            if touched || learned {
                 app.store.put_session(&session).await?;
             }
             (session, false)

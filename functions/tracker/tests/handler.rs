@@ -145,6 +145,38 @@ async fn a_second_page_view_continues_the_session_and_a_new_ad_click_starts_anot
 }
 
 #[tokio::test]
+async fn the_ad_platforms_ids_are_kept_on_the_session_and_a_later_post_of_the_visit_adds_them() {
+    let h = harness().await;
+    let landing = "https://shop.example.ru/?yclid=42";
+    let first = json!({"url": landing, "ym": "1700000000123456789", "ga": "not an id"});
+    let (status, _, first) = send(&h, page_view("site_demo_shop", ORIGIN, first)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let sid = first["session_id"].as_str().unwrap().to_owned();
+    let stored = h.app.store.session(&sid).await.unwrap().unwrap();
+    assert_eq!(
+        stored.metrika_client_id.as_deref(),
+        Some("1700000000123456789")
+    );
+    assert_eq!(
+        stored.ga_client_id, None,
+        "a malformed id is dropped, the view still counts"
+    );
+
+    // The GA counter loaded later: the page posts again, seconds after, with its id.
+    let again = json!({"visitor_id": first["visitor_id"], "session_id": sid, "url": landing,
+                       "ym": 999, "ga": "123456.1700000000"});
+    let (_, _, second) = send(&h, page_view("site_demo_shop", ORIGIN, again)).await;
+    assert_eq!(second["session_id"], first["session_id"]);
+    let stored = h.app.store.session(&sid).await.unwrap().unwrap();
+    assert_eq!(stored.ga_client_id.as_deref(), Some("123456.1700000000"));
+    assert_eq!(
+        stored.metrika_client_id.as_deref(),
+        Some("1700000000123456789"),
+        "the first id found stands"
+    );
+}
+
+#[tokio::test]
 async fn bad_page_views_get_a_4xx_with_a_reason() {
     let h = harness().await;
     let (status, _, body) = send(&h, event("page_view_junk")).await;

@@ -16,6 +16,12 @@ pub struct Config {
     /// `CHATSOURCE_ALLOW_PRIVATE_URLS=1` lets provider addresses be plain http and internal:
     /// for tests on local stand-ins only; the template never sets it.
     pub url_policy: crate::domain::net::UrlPolicy,
+    /// The export bucket (`EXPORT_BUCKET`), for CSV exports too large for one answer: the API
+    /// queues them, the worker writes them there, the API hands out links.
+    pub export_bucket: Option<String>,
+    /// `METRIKA_API_URL`: another address for the Yandex Metrika API (a stand-in); unset:
+    /// Metrika's own.
+    pub metrika_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +54,12 @@ impl Config {
             public_url: set("PUBLIC_BASE_URL"),
             admin_key: set("ADMIN_API_KEY").map(Secret::new),
             queues,
+            export_bucket: set("EXPORT_BUCKET"),
             url_policy: crate::domain::net::UrlPolicy {
                 allow_private: set("CHATSOURCE_ALLOW_PRIVATE_URLS")
                     .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             },
+            metrika_url: set("METRIKA_API_URL"),
         })
     }
 }

@@ -60,6 +60,7 @@ pub async fn seed(
         account_id: account.clone(),
         name: "Demo shop".into(),
         domain: "shop.example.ru".into(),
+        repeat_window_days: None,
         created_at: now,
     };
     let source = |sid: &str, name: &str, utm: &[&str]| Source {

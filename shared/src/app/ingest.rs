@@ -2,16 +2,14 @@
 //! record the outcome. Replay of a kept event runs the same [`handle`].
 
 use crate::app::App;
-use crate::domain::appeal::{Appeal, AppealFacts, Author, LookupSource, Provider, SessionLookup};
-use crate::domain::attribution::attribute;
-use crate::domain::deeplink::{Code, find_session_id};
+use crate::app::settle::{Occasion, counts, settle};
+use crate::domain::appeal::{Appeal, AppealFacts, Provider};
 use crate::domain::directory::Directory;
 use crate::domain::ids::AppealId;
 use crate::domain::integration::Integration;
 use crate::domain::providers::{self, Decision, Unreadable};
 use crate::domain::raw_event::{RawEvent, RawStatus};
-use crate::domain::session::Session;
-use crate::store::{Kept, StoreError, keys};
+use crate::store::{Kept, StoreError, StoredAppeal, keys};
 use chrono::{DateTime, Utc};
 
 /// Bodies above this are refused (413) before anything is stored.
@@ -183,19 +181,43 @@ fn repeat(raw: RawEvent) -> Result<Receipt, IngestError> {
     })
 }
 
-/// Decides what a kept event means and applies it; first deliveries and replays alike.
+/// Decides what a kept event means and applies it (a first delivery, or one cut off half-way).
 pub async fn handle(
+    app: &App,
+    integration: &Integration,
+    raw: RawEvent,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Receipt, IngestError> {
+    handle_as(app, integration, raw, body, now, Occasion::Changed).await
+}
+
+/// A kept event handled again because someone asked: an appeal it names that exists already is
+/// attributed again with today's settings, the change recorded in its history.
+pub async fn replay(
+    app: &App,
+    integration: &Integration,
+    raw: RawEvent,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Receipt, IngestError> {
+    handle_as(app, integration, raw, body, now, Occasion::Replay).await
+}
+
+/// `later`: how an appeal that exists already is settled.
+async fn handle_as(
     app: &App,
     integration: &Integration,
     mut raw: RawEvent,
     body: &[u8],
     now: DateTime<Utc>,
+    later: Occasion<'static>,
 ) -> Result<Receipt, IngestError> {
     raw.attempts += 1;
     raw.handled_at = Some(now);
     let outcome = match decide(integration, &raw, body).map(Decision::bounded) {
         Err(Unreadable(reason)) => Ok((RawStatus::Quarantined, Some(reason), Vec::new())),
-        Ok(decision) => apply_all(app, integration, decision, now).await,
+        Ok(decision) => apply_all(app, integration, decision, now, later).await,
     };
     let (status, reason, appeal_ids) = match outcome {
         Ok(outcome) => outcome,
@@ -245,16 +267,17 @@ async fn apply_all(
     integration: &Integration,
     decision: Decision,
     now: DateTime<Utc>,
+    later: Occasion<'static>,
 ) -> Result<Outcome, StoreError> {
     match decision {
         Decision::Many(decisions) => {
             let mut outcomes = Vec::with_capacity(decisions.len());
             for decision in decisions {
-                outcomes.push(apply_decision(app, integration, decision, now).await?);
+                outcomes.push(apply_decision(app, integration, decision, now, later).await?);
             }
             Ok(merge(outcomes))
         }
-        decision => apply_decision(app, integration, decision, now).await,
+        decision => apply_decision(app, integration, decision, now, later).await,
     }
 }
 
@@ -281,15 +304,16 @@ async fn apply_decision(
     integration: &Integration,
     decision: Decision,
     now: DateTime<Utc>,
+    later: Occasion<'static>,
 ) -> Result<Outcome, StoreError> {
     Ok(match decision {
         Decision::Ignore(reason) => (RawStatus::Ignored, Some(reason), Vec::new()),
         Decision::Appeal(facts) => {
-            let appeal = apply(app, integration, &facts, now).await?;
+            let appeal = apply_as(app, integration, &facts, now, later).await?;
             (RawStatus::Processed, None, vec![appeal.id])
         }
         Decision::Enrich(facts, task) => {
-            let appeal = apply(app, integration, &facts, now).await?;
+            let appeal = apply_as(app, integration, &facts, now, later).await?;
             // Queued after the appeal exists, so the worker always finds it; a lost send
             // leaves the raw event `received` (this returns an error), and a replay queues again.
             super::jobs::enqueue(app, integration, &appeal.id, task, now).await?;
@@ -400,6 +424,16 @@ pub async fn apply(
     facts: &AppealFacts,
     now: DateTime<Utc>,
 ) -> Result<Appeal, StoreError> {
+    apply_as(app, integration, facts, now, Occasion::Changed).await
+}
+
+async fn apply_as(
+    app: &App,
+    integration: &Integration,
+    facts: &AppealFacts,
+    now: DateTime<Utc>,
+    later: Occasion<'static>,
+) -> Result<Appeal, StoreError> {
     let id = AppealId::derive(
         &integration.id,
         integration.provider.as_str(),
@@ -412,28 +446,37 @@ pub async fn apply(
     // Whether the attempt that wrote made the appeal (an attempt may run again on a lost race).
     let created = AtomicBool::new(false);
     let created_ref = &created;
-    let appeal = app
+    let stored = app
         .store
-        .update_record(&key, |current: Option<Appeal>| async move {
-            created_ref.store(current.is_none(), Ordering::Relaxed);
-            let mut appeal = match current {
-                Some(mut appeal) => {
-                    appeal.absorb(facts, now);
-                    appeal
-                }
-                None => Appeal::new(
-                    id.clone(),
-                    integration.account_id.clone(),
-                    integration.id.clone(),
-                    integration.provider,
-                    facts,
-                    now,
-                ),
-            };
-            settle(app, integration, dir, &mut appeal).await?;
-            Ok(appeal)
-        })
+        .update_record_counted(
+            &key,
+            |current: Option<StoredAppeal>| async move {
+                created_ref.store(current.is_none(), Ordering::Relaxed);
+                let mut stored = match current {
+                    Some(mut stored) => {
+                        stored.appeal.absorb(facts, now);
+                        stored
+                    }
+                    None => StoredAppeal::new(Appeal::new(
+                        id.clone(),
+                        integration.account_id.clone(),
+                        integration.id.clone(),
+                        integration.provider,
+                        facts,
+                        now,
+                    )),
+                };
+                let occasion = match created_ref.load(Ordering::Relaxed) {
+                    true => Occasion::Made,
+                    false => later,
+                };
+                settle(app, integration, dir, &mut stored, occasion, now).await?;
+                Ok(stored)
+            },
+            counts(&app.store),
+        )
         .await?;
+    let appeal = stored.appeal;
     // The integration's health shows its last appeal: one blind write per appeal made, none
     // for the events that only change one. Not worth failing the delivery over.
     if created.load(Ordering::Relaxed)
@@ -485,106 +528,28 @@ async fn update(
     let key = keys::entity("APPEAL", id.as_str());
     let change = &change;
     app.store
-        .update_record(&key, |current: Option<Appeal>| async move {
-            let mut appeal =
-                current.ok_or_else(|| StoreError::Corrupt(format!("appeal {id} vanished")))?;
-            // Read after the appeal, within this attempt: see `update_with_collected`.
-            let messages = match collected {
-                Some(conversation) => {
-                    app.store
-                        .collected_messages(&integration.id, conversation)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            change(&mut appeal, messages);
-            appeal.updated_at = now;
-            settle(app, integration, dir, &mut appeal).await?;
-            Ok(appeal)
-        })
-        .await
-}
-
-/// Looks up the appeal's session and decides its employee and attribution from its facts.
-async fn settle(
-    app: &App,
-    integration: &Integration,
-    dir: &Directory,
-    appeal: &mut Appeal,
-) -> Result<(), StoreError> {
-    let (session, lookup) = find_session(app, appeal).await?;
-    if let Some(session) = &session {
-        appeal.session = session.overlay(&appeal.session);
-    }
-    appeal.employee = dir.employee_for(
-        appeal.provider,
-        appeal.agent.as_ref(),
-        integration.default_employee_id.as_ref(),
-    );
-    appeal.attribution = attribute(appeal, lookup.as_ref(), dir, integration);
-    appeal.bound();
-    Ok(())
-}
-
-/// Messages searched for a deep-link code or a session id: the start of the conversation,
-/// where `/start <code>`, a prefilled WhatsApp text or a widget's custom data appear.
-const MESSAGES_SEARCHED: usize = 10;
-
-/// The session a chat belongs to: the one found before (a later event must not lose it),
-/// else the id its payload carried, else a deep-link code or one of our session ids in its
-/// first messages. Sessions of other accounts are never found.
-async fn find_session(
-    app: &App,
-    appeal: &Appeal,
-) -> Result<(Option<Session>, Option<SessionLookup>), StoreError> {
-    let mut tries: Vec<(String, LookupSource)> = Vec::new();
-    if let Some(previous) = appeal
-        .attribution
-        .session_lookup
-        .as_ref()
-        .filter(|l| l.found)
-    {
-        tries.push((previous.id.clone(), previous.source));
-    }
-    if let Some(id) = &appeal.session.id {
-        tries.push((id.clone(), LookupSource::Payload));
-    }
-    for message in appeal
-        .messages
-        .iter()
-        .filter(|m| m.author != Author::Employee)
-        .take(MESSAGES_SEARCHED)
-    {
-        if let Some(code) = Code::find_in(&message.text) {
-            tries.push((code.to_string(), LookupSource::DeepLink));
-        }
-        if let Some(id) = find_session_id(&message.text) {
-            tries.push((id.to_owned(), LookupSource::Message));
-        }
-    }
-    // The same id may come from the previous lookup and the payload: look it up once.
-    let mut seen = std::collections::HashSet::new();
-    tries.retain(|(key, _)| seen.insert(key.clone()));
-    let mut first_miss = None;
-    for (key, source) in tries {
-        let session = match source {
-            LookupSource::DeepLink => match Code::parse(&key) {
-                Some(code) => app.store.session_for_code(&code).await?,
-                None => None,
+        .update_record_counted(
+            &key,
+            |current: Option<StoredAppeal>| async move {
+                let mut stored =
+                    current.ok_or_else(|| StoreError::Corrupt(format!("appeal {id} vanished")))?;
+                let appeal = &mut stored.appeal;
+                // Read after the appeal, within this attempt: see `update_with_collected`.
+                let messages = match collected {
+                    Some(conversation) => {
+                        app.store
+                            .collected_messages(&integration.id, conversation)
+                            .await?
+                    }
+                    None => Vec::new(),
+                };
+                change(appeal, messages);
+                appeal.updated_at = now;
+                settle(app, integration, dir, &mut stored, Occasion::Changed, now).await?;
+                Ok(stored)
             },
-            LookupSource::Payload | LookupSource::Message => app.store.session(&key).await?,
-        }
-        .filter(|s| s.account_id == appeal.account_id);
-        let found = session.is_some();
-        let lookup = SessionLookup {
-            id: key,
-            source,
-            found,
-        };
-        if found {
-            return Ok((session, Some(lookup)));
-        }
-        first_miss.get_or_insert(lookup);
-    }
-    Ok((None, first_miss))
+            counts(&app.store),
+        )
+        .await
+        .map(|stored| stored.appeal)
 }

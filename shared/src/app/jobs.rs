@@ -12,6 +12,26 @@ use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
+/// Whether the job is the account's own (an export, a run) rather than an integration's.
+pub fn is_account_job(job: &Job) -> bool {
+    matches!(job.task, Task::ExportAppeals { .. } | Task::Run { .. })
+}
+
+/// Runs an account's own job while `more_time` allows (a `Defer` says it goes on later).
+pub async fn run_account_job(
+    app: &App,
+    job: &Job,
+    more_time: impl Fn() -> bool,
+) -> Result<(), Failure> {
+    match &job.task {
+        Task::ExportAppeals { export_id } => {
+            super::appeals_csv::run_job(app, &job.account_id, export_id, more_time).await
+        }
+        Task::Run { run_id } => super::runs::run_job(app, &job.account_id, run_id, more_time).await,
+        _ => Err(Failure::GiveUp("not an account's own job".into())),
+    }
+}
+
 /// Queues a job for the enrichment worker. A failed send is the caller's error: the raw
 /// event stays `received`, and its replay (or the provider's retry) queues it again.
 pub async fn enqueue(
@@ -80,6 +100,15 @@ pub async fn appeal_of(app: &App, job: &Job, integration: &Integration) -> Resul
 /// A job given up: its integration's health keeps the reason, and its appeal (if there is
 /// one) says `failed`, with it.
 pub async fn fail(app: &App, job: &Job, reason: &str) -> Result<(), StoreError> {
+    match &job.task {
+        Task::ExportAppeals { export_id } => {
+            return super::appeals_csv::fail(app, &job.account_id, export_id, reason).await;
+        }
+        Task::Run { run_id } => {
+            return super::runs::fail(app, &job.account_id, run_id, reason).await;
+        }
+        _ => {}
+    }
     let Some(integration) = app.integration(job.integration_id.as_str()).await? else {
         // Nothing left to mark: the integration, and what it made, are gone.
         return Ok(());

@@ -5,10 +5,14 @@
 //! integration switched off or deleted: security, so half a second), and of a site or the
 //! attribution directory within [`CACHE_TTL`].
 
+pub mod appeals_csv;
 pub mod config;
 pub mod demo;
+pub mod exports;
 pub mod ingest;
 pub mod jobs;
+pub mod runs;
+pub mod settle;
 
 use crate::clients::guard::http_client;
 use crate::domain::directory::{Directory, Site};
@@ -42,6 +46,13 @@ pub struct App {
     pub http: reqwest::Client,
     /// What provider addresses may be (tenant-set: no internal targets in production).
     pub url_policy: UrlPolicy,
+    /// The Yandex Metrika API the offline-conversions upload goes to (a stand-in in tests).
+    pub metrika_url: String,
+    /// The export bucket, where CSV exports too large for one answer are made (AWS only: the
+    /// local server streams them).
+    pub objects: Option<Arc<dyn crate::store::objects::Objects>>,
+    /// How large a CSV export the API answers itself.
+    pub export_limits: appeals_csv::Limits,
     cache_ttl: Duration,
     integrations: EntityCache<Integration>,
     sites: EntityCache<Site>,
@@ -57,6 +68,9 @@ impl App {
             queue: None,
             http: http_client(Duration::from_secs(15), UrlPolicy::default()),
             url_policy: UrlPolicy::default(),
+            metrika_url: crate::clients::metrika::API_URL.to_owned(),
+            objects: None,
+            export_limits: appeals_csv::Limits::default(),
             cache_ttl: CACHE_TTL,
             integrations: Mutex::default(),
             sites: Mutex::default(),
@@ -79,6 +93,26 @@ impl App {
     pub fn with_url_policy(mut self, policy: UrlPolicy) -> App {
         self.http = http_client(Duration::from_secs(15), policy);
         self.url_policy = policy;
+        self
+    }
+
+    /// Points the Metrika upload elsewhere (`None`: Metrika itself). Set by the operator, not
+    /// by tenants; the provider client's address rules (`url_policy`) still apply to it.
+    pub fn with_metrika_url(mut self, url: Option<String>) -> App {
+        if let Some(url) = url {
+            self.metrika_url = url.trim_end_matches('/').to_owned();
+        }
+        self
+    }
+
+    /// Where CSV exports too large for one answer are made.
+    pub fn with_objects(mut self, objects: Arc<dyn crate::store::objects::Objects>) -> App {
+        self.objects = Some(objects);
+        self
+    }
+
+    pub fn with_export_limits(mut self, limits: appeals_csv::Limits) -> App {
+        self.export_limits = limits;
         self
     }
 

@@ -4,6 +4,7 @@
 pub mod amocrm;
 pub mod bitrix24;
 pub mod guard;
+pub mod metrika;
 pub mod verbox;
 
 /// A provider call that did not succeed, by what to do next.

@@ -46,6 +46,10 @@ pub async fn run(app: &App, job: &Job, deadline: Deadline, timing: Timing) -> Re
                 bitrix24::ReconcileError::Crm(e) => failure(&integration, e),
                 bitrix24::ReconcileError::Store(e) => Failure::Retry(e.to_string()),
             }),
+        // The worker runs an account's own jobs itself (`app::jobs::run_account_job`).
+        Task::ExportAppeals { .. } | Task::Run { .. } => {
+            Err(Failure::GiveUp("an account's own job is no CRM job".into()))
+        }
         Task::ReleaseWaiting => {
             // A page takes a moment; past the deadline the rest goes on in the next job.
             let more_time = || deadline.remaining() > std::time::Duration::from_secs(2);

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Jivo,
@@ -60,7 +60,7 @@ impl fmt::Display for Provider {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Chat,
@@ -68,6 +68,22 @@ pub enum Kind {
     OfflineRequest,
     /// A "call me back" request left through a widget.
     CallbackRequest,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Chat, Kind::OfflineRequest, Kind::CallbackRequest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::OfflineRequest => "offline_request",
+            Kind::CallbackRequest => "callback_request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// Where the conversation happened: `site` for the web widget, else the messenger
@@ -190,6 +206,12 @@ pub struct SessionInfo {
     pub visitor_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// The visitor's Yandex Metrika ClientID, as our site script found it (offline conversions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrika_client_id: Option<String>,
+    /// The visitor's Google Analytics client id (`123.456`), as our site script found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ga_client_id: Option<String>,
 }
 
 impl SessionInfo {
@@ -203,7 +225,13 @@ impl SessionInfo {
         for url in urls.into_iter().flatten() {
             *url = cut(url, limits::URL_CHARS);
         }
-        for id in [&mut self.id, &mut self.visitor_id].into_iter().flatten() {
+        let ids = [
+            &mut self.id,
+            &mut self.visitor_id,
+            &mut self.metrika_client_id,
+            &mut self.ga_client_id,
+        ];
+        for id in ids.into_iter().flatten() {
             *id = cut(id, limits::ID_CHARS);
         }
         let tags = [
@@ -239,6 +267,8 @@ impl SessionInfo {
         fill(&mut self.page_url, &other.page_url);
         fill(&mut self.visitor_id, &other.visitor_id);
         fill(&mut self.started_at, &other.started_at);
+        fill(&mut self.metrika_client_id, &other.metrika_client_id);
+        fill(&mut self.ga_client_id, &other.ga_client_id);
         self.utm.fill_from(&other.utm);
         for (k, v) in &other.click_ids {
             self.click_ids.entry(k.clone()).or_insert_with(|| v.clone());
@@ -246,13 +276,31 @@ impl SessionInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     Session,
     Utm,
     MessengerMapping,
     Default,
+}
+
+impl Via {
+    /// Every step, in the order attribution tries them (reports show one column each).
+    pub const ALL: [Via; 4] = [Via::Session, Via::Utm, Via::MessengerMapping, Via::Default];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Session => "session",
+            Via::Utm => "utm",
+            Via::MessengerMapping => "messenger_mapping",
+            Via::Default => "default",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Via> {
+        Via::ALL.into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +374,77 @@ pub struct Appeal {
     /// Messages dropped to keep the appeal storable; the raw event still has them all.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub messages_omitted: usize,
+    /// The same person (by phone or e-mail) made another appeal within the repeat window
+    /// before this one; decided when the person first becomes known, against the appeals
+    /// known then (a re-attribution run decides it again).
+    #[serde(default)]
+    pub repeat: bool,
+    /// Earlier answers of the attribution, oldest first: what it was, when and why it changed.
+    #[serde(default)]
+    pub attribution_history: Vec<AttributionChange>,
+}
+
+/// One change of an appeal's attribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributionChange {
+    pub at: DateTime<Utc>,
+    /// The answer it replaced.
+    pub previous: Decided,
+    /// Why it changed, in a sentence.
+    pub reason: String,
+    /// The re-attribution run that changed it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+/// An attribution's answer, without its explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Decided {
+    pub via: Via,
+    pub campaign_id: Option<CampaignId>,
+    pub source_id: Option<SourceId>,
+    pub site_id: Option<SiteId>,
+}
+
+impl Attribution {
+    pub fn decided(&self) -> Decided {
+        Decided {
+            via: self.via,
+            campaign_id: self.campaign_id.clone(),
+            source_id: self.source_id.clone(),
+            site_id: self.site_id.clone(),
+        }
+    }
+}
+
+/// An appeal keeps this many earlier answers; older ones are dropped (the raw events and the
+/// runs' records remain).
+pub const HISTORY_KEPT: usize = 20;
+
+impl Appeal {
+    /// Takes `next` as the attribution; when its answer differs from the one it replaces,
+    /// the old answer goes into the history with `reason`.
+    pub fn reattribute(
+        &mut self,
+        next: Attribution,
+        reason: &str,
+        run_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let moved = next.decided() != self.attribution.decided();
+        if moved {
+            self.attribution_history.push(AttributionChange {
+                at: now,
+                previous: self.attribution.decided(),
+                reason: cut(reason, limits::REASON_CHARS),
+                run_id: run_id.map(str::to_owned),
+            });
+            let excess = self.attribution_history.len().saturating_sub(HISTORY_KEPT);
+            self.attribution_history.drain(..excess);
+        }
+        self.attribution = next;
+        moved
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -387,6 +506,8 @@ impl Appeal {
             status_reason: None,
             visitor_ref: None,
             messages_omitted: 0,
+            repeat: false,
+            attribution_history: Vec::new(),
         };
         appeal.absorb(facts, now);
         appeal

@@ -28,6 +28,35 @@ pub fn attribute(
     attribution
 }
 
+/// What an appeal's attribution rests on, as a fingerprint: the session looked for (and
+/// whether it was found), the visit's tags, click ids, pages and site, and the channel. The
+/// attribution is decided again only when this changes (new evidence, such as a session found
+/// later) or by a re-attribution run: a later event of a chat that brings nothing new never
+/// moves an old appeal with today's settings.
+pub fn evidence(appeal: &Appeal, lookup: Option<&SessionLookup>) -> String {
+    let info = &appeal.session;
+    let basis = serde_json::json!([
+        lookup.map(|l| (&l.id, l.found)),
+        info.utm,
+        info.click_ids,
+        info.page_url,
+        info.landing_page,
+        info.site_id,
+        appeal.channel.as_str(),
+    ]);
+    crate::domain::secret::sha256_hex(basis.to_string().as_bytes())
+}
+
+/// Why new evidence changed an attribution, in a sentence for the history.
+pub fn why_again(before: Option<&SessionLookup>, now: Option<&SessionLookup>) -> String {
+    let found = |l: Option<&SessionLookup>| l.filter(|l| l.found).map(|l| l.id.clone());
+    match (found(before), found(now)) {
+        (None, Some(id)) => format!("the visit {id} was found after the chat began"),
+        (Some(a), Some(b)) if a != b => format!("the chat named another visit, {b}"),
+        _ => "a later event of the chat brought new tags, pages or channel".to_owned(),
+    }
+}
+
 fn decide(
     appeal: &Appeal,
     lookup: Option<&SessionLookup>,

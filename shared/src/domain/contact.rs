@@ -12,6 +12,10 @@ pub struct Contact {
     pub emails: Vec<String>,
 }
 
+/// The longest phone or e-mail a person is recognised by: an e-mail address is at most 254
+/// bytes (RFC 5321's path less its brackets).
+pub const PERSON_KEY_BYTES: usize = 254;
+
 impl Contact {
     /// Builds a contact from whatever a provider sent, normalizing every part and dropping
     /// what carries nothing (empty strings, "phones" without digits, "e-mails" without `@`).
@@ -31,6 +35,25 @@ impl Contact {
             push_unique(&mut contact.emails, email);
         }
         contact
+    }
+
+    /// The keys a person is recognised by across chats: phones as normalized (E.164 where
+    /// they parse; a number kept as written only when it has enough digits to mean someone)
+    /// and e-mails, lower-cased. A value no real phone or address can be (longer than an
+    /// address may be, RFC 5321) recognises nobody: it would only make a key the store refuses.
+    pub fn person_keys(&self) -> Vec<String> {
+        let phones = self
+            .phones
+            .iter()
+            .filter(|p| p.chars().filter(char::is_ascii_digit).count() >= 7)
+            .filter(|p| p.len() <= PERSON_KEY_BYTES)
+            .map(|p| format!("tel:{p}"));
+        let emails = self
+            .emails
+            .iter()
+            .filter(|e| e.len() <= PERSON_KEY_BYTES)
+            .map(|e| format!("mailto:{}", e.to_lowercase()));
+        phones.chain(emails).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,6 +154,22 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_person_is_known_by_phones_and_e_mails_no_real_one_longer_than_an_address() {
+        let contact = Contact {
+            name: None,
+            phones: vec!["+79161234567".into(), "123".into()],
+            emails: vec![
+                "Maria@Example.org".into(),
+                format!("{}@example.org", "a".repeat(5_000)),
+            ],
+        };
+        assert_eq!(
+            contact.person_keys(),
+            ["tel:+79161234567", "mailto:maria@example.org"]
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

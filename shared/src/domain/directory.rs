@@ -1,5 +1,6 @@
 //! An account's directories (sites, sources, campaigns, employees) and the lookups on them.
 
+use crate::domain::account::REPEAT_WINDOW_DAYS;
 use crate::domain::appeal::{Agent, EmployeeMatch, EmployeeRef, Provider};
 use crate::domain::ids::{AccountId, CampaignId, EmployeeId, SiteId, SourceId};
 use crate::domain::utm::Utm;
@@ -14,6 +15,10 @@ pub struct Site {
     pub name: String,
     /// Host name without scheme, lower-case (`shop.example.ru`).
     pub domain: String,
+    /// The site's own repeat window in days (`REPEAT_WINDOW_DAYS`); `None`: the account's.
+    /// Sites stored before it existed read as `None`.
+    #[serde(default)]
+    pub repeat_window_days: Option<u16>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -105,6 +110,16 @@ impl Directory {
 
     pub fn employee(&self, id: &EmployeeId) -> Option<&Employee> {
         self.employees.iter().find(|e| &e.id == id)
+    }
+
+    /// How many days before an appeal another of the same person's makes it a repeat: the
+    /// site's own window when the appeal has a site that sets one, else the account's. A
+    /// stored window outside `REPEAT_WINDOW_DAYS` (written around the API) is not trusted.
+    pub fn repeat_window_days(&self, site: Option<&SiteId>, account_default: u16) -> u16 {
+        site.and_then(|id| self.site(id))
+            .and_then(|s| s.repeat_window_days)
+            .filter(|days| REPEAT_WINDOW_DAYS.contains(days))
+            .unwrap_or(account_default)
     }
 
     /// The site whose domain is the URL's host or a parent of it (`m.shop.ru` is `shop.ru`).
@@ -214,8 +229,40 @@ pub(crate) mod tests {
             account_id: acc(),
             name: id.into(),
             domain: domain.into(),
+            repeat_window_days: None,
             created_at: when(),
         }
+    }
+
+    #[test]
+    fn a_sites_own_repeat_window_wins_over_the_accounts() {
+        let mut own = site("site_1", "a.ru");
+        own.repeat_window_days = Some(7);
+        let mut broken = site("site_3", "c.ru");
+        broken.repeat_window_days = Some(0);
+        let dir = Directory {
+            sites: vec![own, site("site_2", "b.ru"), broken],
+            ..Directory::default()
+        };
+        let window = |id: Option<&str>| {
+            let id = id.map(|i| SiteId::parse(i).unwrap());
+            dir.repeat_window_days(id.as_ref(), 30)
+        };
+        assert_eq!(window(Some("site_1")), 7);
+        assert_eq!(window(Some("site_2")), 30);
+        assert_eq!(window(Some("site_3")), 30, "out of bounds: the account's");
+        assert_eq!(window(Some("site_gone")), 30);
+        assert_eq!(window(None), 30);
+    }
+
+    #[test]
+    fn a_site_stored_before_the_window_existed_reads_back() {
+        let stored = serde_json::json!({
+            "id": "site_1", "account_id": "acc_t", "name": "a", "domain": "a.ru",
+            "created_at": "2024-01-01T00:00:00Z",
+        });
+        let site: Site = serde_json::from_value(stored).unwrap();
+        assert_eq!(site.repeat_window_days, None);
     }
 
     #[test]

@@ -76,6 +76,12 @@ id_type!(
 id_type!(
     /// A visit recorded by the site script.
     SessionId, "ses");
+id_type!(
+    /// A CSV export made by a job (`GET /api/exports/{id}`).
+    ExportId, "exp");
+id_type!(
+    /// A re-attribution run, or an account's backfill (`GET /api/reattribute/{id}`).
+    RunId, "run");
 
 /// Namespace for UUIDv5 appeal ids. Changing it would re-key every appeal: never do.
 const APPEAL_NAMESPACE: Uuid = Uuid::from_u128(0x6a1c_8f0e_2b4d_4c3a_9e57_d0b1_7f2a_c4e9);

@@ -68,6 +68,14 @@ pub enum Task {
     /// Send the jobs that waited for the integration's connection back to the queue, all of
     /// them, after it was connected again.
     ReleaseWaiting,
+    /// Write an account's CSV export of appeals to the export bucket (one too large to answer
+    /// within the API's limits); its progress is kept with the export, so it resumes.
+    ExportAppeals {
+        export_id: crate::domain::ids::ExportId,
+    },
+    /// Take the next pages of an account's re-attribution run or backfill; its progress is
+    /// kept with the run, so it resumes where a cut-off job stopped.
+    Run { run_id: crate::domain::ids::RunId },
 }
 
 impl Task {
@@ -78,6 +86,7 @@ impl Task {
             Task::AmocrmTalk { .. } => Some(Provider::Amocrm),
             Task::Bitrix24Entity { .. } | Task::Reconcile => Some(Provider::Bitrix24),
             Task::ReleaseWaiting => None,
+            Task::ExportAppeals { .. } | Task::Run { .. } => None,
         }
     }
 
@@ -101,6 +110,7 @@ impl Task {
             // A page of the list; more pages wait their turn as the deadline allows.
             Task::Reconcile => 1,
             Task::ReleaseWaiting => 0,
+            Task::ExportAppeals { .. } | Task::Run { .. } => 0,
         }
     }
 }
@@ -124,6 +134,25 @@ impl Job {
         }
     }
 
+    /// A job of the account rather than of one of its integrations (an export). Jobs name an
+    /// integration, so these name [`NO_INTEGRATION`], which no integration can have (created
+    /// ones get generated ids): whatever looks one up finds none.
+    pub fn for_account(account_id: AccountId, task: Task, now: DateTime<Utc>) -> Job {
+        let none =
+            IntegrationId::parse(NO_INTEGRATION).unwrap_or_else(|_| IntegrationId::generate());
+        Job::new(account_id, none, None, task, now)
+    }
+
+    /// Jobs of one lane run one after another: an integration's share its CRM's pace; an
+    /// account's own job (an export, a run) shares nothing.
+    pub fn lane(&self) -> String {
+        match &self.task {
+            Task::ExportAppeals { export_id } => export_id.to_string(),
+            Task::Run { run_id } => run_id.to_string(),
+            _ => self.integration_id.to_string(),
+        }
+    }
+
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -132,6 +161,9 @@ impl Job {
         serde_json::from_str(body).map_err(|e| format!("not a job: {e}"))
     }
 }
+
+/// The integration an account's own job names (see [`Job::for_account`]).
+pub const NO_INTEGRATION: &str = "int_none";
 
 /// Why a job did not finish, by what happens to it next.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,9 +31,58 @@ pub struct Session {
     pub click_ids: ClickIds,
     pub started_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+    /// The visitor's Yandex Metrika ClientID (`_ym_uid`), for offline conversions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrika_client_id: Option<String>,
+    /// The visitor's Google Analytics client id (from `_ga`: `GA1.1.123.456` is `123.456`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ga_client_id: Option<String>,
+}
+
+/// The ad platforms' ids of a visitor's browser, as our script found them on the page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformIds {
+    pub metrika_client_id: Option<String>,
+    pub ga_client_id: Option<String>,
+}
+
+impl PlatformIds {
+    /// What a page posted, kept only in the platforms' own forms: a Metrika ClientID is a
+    /// number, a GA client id two numbers joined by a dot. Anything else (a page can set any
+    /// cookie) is dropped, not refused: the page view still counts.
+    pub fn checked(metrika: Option<&str>, ga: Option<&str>) -> PlatformIds {
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit());
+        let metrika = metrika.map(str::trim).filter(|s| digits(s));
+        let ga = ga.map(str::trim).filter(|s| {
+            s.split_once('.')
+                .is_some_and(|(a, b)| digits(a) && digits(b))
+        });
+        PlatformIds {
+            metrika_client_id: metrika.map(str::to_owned),
+            ga_client_id: ga.map(str::to_owned),
+        }
+    }
 }
 
 impl Session {
+    /// Records the ids the session does not have yet: the platforms' counters load late, so a
+    /// later page view of the visit may bring them; the first one found stands. Whether the
+    /// session changed.
+    pub fn learn(&mut self, ids: &PlatformIds) -> bool {
+        let mut changed = false;
+        for (mine, theirs) in [
+            (&mut self.metrika_client_id, &ids.metrika_client_id),
+            (&mut self.ga_client_id, &ids.ga_client_id),
+        ] {
+            if mine.is_none() && theirs.is_some() {
+                mine.clone_from(theirs);
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// The session as the appeal shows it; what our script recorded wins over what the chat
     /// payload said, which only fills the gaps.
     pub fn overlay(&self, from_payload: &SessionInfo) -> SessionInfo {
@@ -47,6 +96,8 @@ impl Session {
             click_ids: self.click_ids.clone(),
             visitor_id: Some(self.visitor_id.clone()),
             started_at: Some(self.started_at),
+            metrika_client_id: self.metrika_client_id.clone(),
+            ga_client_id: self.ga_client_id.clone(),
         };
         info.fill_from(from_payload);
         info
@@ -131,6 +182,8 @@ pub fn visit(
         click_ids: view.click_ids.clone(),
         started_at: now,
         last_seen_at: now,
+        metrika_client_id: None,
+        ga_client_id: None,
     })
 }
 
@@ -255,6 +308,37 @@ mod tests {
             ),
             Visit::Start(_)
         ));
+    }
+
+    #[test]
+    fn platform_ids_are_kept_in_their_own_forms_and_the_first_found_stands() {
+        let ids = PlatformIds::checked(Some(" 1700000000123456789 "), Some("123456.1700000000"));
+        assert_eq!(
+            ids.metrika_client_id.as_deref(),
+            Some("1700000000123456789")
+        );
+        assert_eq!(ids.ga_client_id.as_deref(), Some("123456.1700000000"));
+        for (ym, ga) in [
+            ("abc", "GA1.1.1.2"),
+            ("", "1."),
+            ("1=2", ".5"),
+            ("123456789012345678901234567890123", "1.2.3"),
+        ] {
+            assert_eq!(
+                PlatformIds::checked(Some(ym), Some(ga)),
+                PlatformIds::default(),
+                "{ym} {ga}"
+            );
+        }
+        let mut s = first("https://shop.example.ru/");
+        assert!(!s.learn(&PlatformIds::default()));
+        assert!(s.learn(&PlatformIds::checked(Some("111"), None)));
+        assert!(s.learn(&PlatformIds::checked(Some("222"), Some("1.2"))));
+        assert_eq!(s.metrika_client_id.as_deref(), Some("111"));
+        assert_eq!(s.ga_client_id.as_deref(), Some("1.2"));
+        let info = s.overlay(&SessionInfo::default());
+        assert_eq!(info.metrika_client_id.as_deref(), Some("111"));
+        assert_eq!(info.ga_client_id.as_deref(), Some("1.2"));
     }
 
     #[test]

@@ -34,7 +34,12 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     let mut app = App::new(Store::new(Arc::new(kv)))
         .with_public_url(config.public_url)
         .with_admin_key(config.admin_key)
-        .with_url_policy(config.url_policy);
+        .with_url_policy(config.url_policy)
+        .with_metrika_url(config.metrika_url);
+    // The API and the worker are given the export bucket (the API presigns, the worker writes).
+    if let Some(bucket) = config.export_bucket {
+        app = app.with_objects(Arc::new(crate::store::s3::S3Objects::new(&sdk, bucket)));
+    }
     // Functions that queue or consume jobs are given the queues' URLs by the template.
     if let Some(urls) = config.queues {
         let client = aws_sdk_sqs::Client::new(&sdk);

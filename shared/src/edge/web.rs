@@ -239,6 +239,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::app::appeals_csv::QueueError> for ApiError {
+    fn from(e: crate::app::appeals_csv::QueueError) -> ApiError {
+        use crate::app::appeals_csv::QueueError;
+        match e {
+            QueueError::NoBucket => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "export_too_large",
+                format!("The CSV is larger than one answer holds: {e}."),
+            ),
+            QueueError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> ApiError {
         let message = e.to_string();

@@ -60,11 +60,7 @@ impl Store {
         key: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(Account, String), StoreError> {
-        let account = Account {
-            id,
-            name: name.to_owned(),
-            created_at: now,
-        };
+        let account = Account::new(id, name, now);
         let key = key.unwrap_or_else(generate_key);
         let record = ApiKey::new(&key, account.id.clone(), "first key", now);
         self.put_record(&record, Condition::NotExists).await?;
@@ -107,6 +103,18 @@ impl Store {
 
     pub async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
         self.get_record(&Key::new(format!("ACCOUNT#{id}"), "ACCOUNT"))
+            .await
+    }
+
+    /// Changes the account's record under optimistic locking: `change` gets the stored account
+    /// (it may run more than once) and returns its next state, or refuses with its own error.
+    pub async fn update_account<E, F>(&self, id: &AccountId, mut change: F) -> Result<Account, E>
+    where
+        E: From<StoreError>,
+        F: FnMut(Option<Account>) -> Result<Account, E>,
+    {
+        let key = Key::new(format!("ACCOUNT#{id}"), "ACCOUNT");
+        self.update_record(&key, |current| std::future::ready(change(current)))
             .await
     }
 

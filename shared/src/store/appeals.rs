@@ -6,28 +6,72 @@ use super::{Store, keys};
 use crate::domain::appeal::{Appeal, Channel, Provider, Status, Via};
 use crate::domain::contact::{Contact, normalize_phone};
 use crate::domain::ids::{AccountId, AppealId, CampaignId, IntegrationId, SourceId};
+use crate::domain::rollup::Counted;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-impl Record for Appeal {
+/// An appeal as stored: the appeal (what the API shows) and what keeping reports and
+/// attribution right needs to remember about it, which the API does not show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAppeal {
+    #[serde(flatten)]
+    pub appeal: Appeal,
+    /// Where the reports count it (`None`: not counted yet: made before counting began, and
+    /// left to the backfill).
+    #[serde(default, rename = "_counted", skip_serializing_if = "Option::is_none")]
+    pub counted: Option<Counted>,
+    /// What its attribution was decided on (`attribution::evidence`): decided again only when
+    /// this changes, or by a re-attribution run.
+    #[serde(default, rename = "_evidence", skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The person keys (phones, e-mails) it is indexed under, and whether `repeat` is decided.
+    #[serde(default, rename = "_people", skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<String>,
+    #[serde(default, rename = "_repeat_decided", skip_serializing_if = "is_false")]
+    pub repeat_decided: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl StoredAppeal {
+    /// A new appeal, nothing remembered yet.
+    pub fn new(appeal: Appeal) -> StoredAppeal {
+        StoredAppeal {
+            appeal,
+            counted: None,
+            evidence: None,
+            people: Vec::new(),
+            repeat_decided: false,
+        }
+    }
+}
+
+impl Record for StoredAppeal {
     fn key(&self) -> Key {
-        keys::entity("APPEAL", self.id.as_str())
+        keys::entity("APPEAL", self.appeal.id.as_str())
     }
     fn gsi1(&self) -> Option<Key> {
+        let a = &self.appeal;
         Some(Key::new(
-            keys::appeals(self.account_id.as_str()),
-            format!("{}#{}", keys::time_key(self.created_at), self.id),
+            keys::appeals(a.account_id.as_str()),
+            format!("{}#{}", keys::time_key(a.created_at), a.id),
         ))
     }
     fn gsi2(&self) -> Option<Key> {
-        let visitor = self.visitor_ref.as_deref()?;
+        let a = &self.appeal;
+        let visitor = a.visitor_ref.as_deref()?;
         Some(Key::new(
-            keys::visitor(self.integration_id.as_str(), visitor),
-            self.id.as_str(),
+            keys::visitor(a.integration_id.as_str(), visitor),
+            a.id.as_str(),
         ))
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// Serializable, so a queued export carries the filters it was asked with (`exports`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AppealFilter {
     /// Inclusive.
     pub from: Option<DateTime<Utc>>,
@@ -42,6 +86,8 @@ pub struct AppealFilter {
     pub status: Option<Status>,
     /// `q=`: a phone, an e-mail or part of a name.
     pub search: Option<Search>,
+    /// `repeat=`: only repeat appeals (`true`) or only first ones (`false`).
+    pub repeat: Option<bool>,
 }
 
 impl AppealFilter {
@@ -68,13 +114,14 @@ impl AppealFilter {
             && self.via.is_none_or(|v| v == a.attribution.via)
             && self.status.is_none_or(|s| s == a.status)
             && self.search.as_ref().is_none_or(|s| s.matches(&a.contact))
+            && self.repeat.is_none_or(|r| r == a.repeat)
     }
 }
 
 /// What a search looks for in the contact. A phone is found however it is typed: as the
 /// E.164 number it normalizes to, or by its digits inside a stored number (a partial number,
 /// or one that was kept as written because it did not parse).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Search {
     Phone {
         e164: Option<String>,
@@ -149,6 +196,11 @@ const SCAN_BUDGET: usize = 2000;
 
 impl Store {
     pub async fn appeal(&self, id: &AppealId) -> Result<Option<Appeal>, StoreError> {
+        Ok(self.stored_appeal(id).await?.map(|s| s.appeal))
+    }
+
+    /// The appeal with what the store remembers about it.
+    pub async fn stored_appeal(&self, id: &AppealId) -> Result<Option<StoredAppeal>, StoreError> {
         self.get_record(&keys::entity("APPEAL", id.as_str())).await
     }
 
@@ -179,7 +231,7 @@ impl Store {
             for (i, item) in page.items.into_iter().enumerate() {
                 scanned += 1;
                 let position = Page::position_of(&item, Index::Gsi1);
-                let appeal: Appeal = decode(item)?;
+                let appeal = decode::<StoredAppeal>(item)?.appeal;
                 if filter.accepts(&appeal) {
                     out.items.push(appeal);
                 }

@@ -1,19 +1,23 @@
 //! The key-value port on DynamoDB: one table (`template.yaml`, resource `Table`) with the
 //! attributes of [`super::keys`]. SDK types and errors stop here.
 //!
+//! A counter item keeps each counter as a top-level number attribute named `c#<name>`: `ADD`
+//! works on no nested path, and no other attribute of ours starts so (`pk`, `version`, `data`).
+//!
 //! DynamoDB deletes expired items lazily (within days), so reads filter on `expires_at` as the
 //! contract requires. Secondary indexes are eventually consistent on AWS (moto answers them at
 //! once): a record is readable by id at once, in listings a moment later.
 
 use super::kv::{
-    Condition, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError, check_size,
-    key_fits, now_unix,
+    Condition, CounterPage, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError,
+    Write, check_size, key_fits, now_unix, plan,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::{BTreeMap, HashMap};
 
 type Attrs = HashMap<String, AttributeValue>;
 
@@ -48,6 +52,54 @@ where
             aws_sdk_dynamodb::error::DisplayErrorContext(&e)
         )),
         _ => StoreError::Unavailable(format!("dynamodb {code}: {message}")),
+    }
+}
+
+/// A transaction's failure: cancelled for a failed condition, or for a collision with another
+/// transaction on one of its items, it is worth a fresh read and a retry like a lost race.
+fn transaction_error<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> StoreError {
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        e.as_service_error()
+    {
+        let reasons = cancelled.cancellation_reasons();
+        if reasons.iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("ConditionalCheckFailed" | "TransactionConflict")
+            )
+        }) {
+            return StoreError::ConditionFailed;
+        }
+        if reasons
+            .iter()
+            .any(|r| r.message().is_some_and(|m| m.contains("size")))
+        {
+            return StoreError::TooLarge(0);
+        }
+    }
+    store_error(e)
+}
+
+fn build_error(e: BuildError) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb request: {e}"))
+}
+
+/// Counter attributes are named with this prefix (see the module's doc).
+const COUNTER: &str = "c#";
+
+/// A put's condition expression and the values it names, as `put` and `transact` send it.
+fn condition_expression(condition: Condition) -> Option<(String, Attrs)> {
+    match condition {
+        Condition::Always => None,
+        // An expired item that DynamoDB has not deleted yet counts as absent.
+        Condition::NotExists => Some((
+            "attribute_not_exists(pk) OR expires_at <= :now".into(),
+            HashMap::from([(":now".into(), n(now_unix()))]),
+        )),
+        Condition::Version(v) => Some((
+            format!("version = :v AND {LIVE}"),
+            HashMap::from([(":v".into(), n(v as i64)), (":now".into(), n(now_unix()))]),
+        )),
     }
 }
 
@@ -112,6 +164,25 @@ fn from_attrs(a: &Attrs) -> Result<Item, StoreError> {
     })
 }
 
+fn counters_of(a: &Attrs) -> Result<(Key, BTreeMap<String, i64>), StoreError> {
+    let key = index_key(a, Index::Primary)
+        .ok_or_else(|| StoreError::Corrupt("counter item without pk/sk".into()))?;
+    let mut counters = BTreeMap::new();
+    for (attribute, value) in a {
+        if let Some(name) = attribute.strip_prefix(COUNTER) {
+            let value = value
+                .as_n()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("{} {}: counter {name} is no i64", key.pk, key.sk))
+                })?;
+            counters.insert(name.to_owned(), value);
+        }
+    }
+    Ok((key, counters))
+}
+
 fn live(item: &Item) -> bool {
     item.expires_at.is_none_or(|at| at > now_unix())
 }
@@ -162,23 +233,23 @@ impl Kv for DynamoKv {
 
     async fn put(&self, item: &Item, condition: Condition) -> Result<(), StoreError> {
         check_size(item)?;
-        let request = self
-            .client
+        let (expression, values) = condition_expression(condition).unzip();
+        self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_attrs(item)));
-        let request = match condition {
-            Condition::Always => request,
-            // An expired item that DynamoDB has not deleted yet counts as absent.
-            Condition::NotExists => request
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(now_unix())),
-            Condition::Version(v) => request
-                .condition_expression(format!("version = :v AND {LIVE}"))
-                .expression_attribute_values(":v", n(v as i64))
-                .expression_attribute_values(":now", n(now_unix())),
-        };
-        request.send().await.map_err(store_error)?;
+            .set_item(Some(to_attrs(item)))
+            .set_condition_expression(expression)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                // The item is in a transaction under way: for a conditional write, as good as
+                // a lost race (read again, retry); for an unconditional one, a passing refusal.
+                Some("TransactionConflictException") if condition != Condition::Always => {
+                    StoreError::ConditionFailed
+                }
+                _ => store_error(e),
+            })?;
         Ok(())
     }
 
@@ -197,15 +268,85 @@ impl Kv for DynamoKv {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let (found, next) = self.query_attrs(query).await?;
+        let items = found.iter().map(from_attrs).collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let plan = plan(writes)?;
+        let mut items = Vec::with_capacity(plan.puts.len() + plan.counts.len());
+        for (item, condition) in plan.puts {
+            let (expression, values) = condition_expression(condition).unzip();
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_attrs(item)))
+                .set_condition_expression(expression)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        for (key, counters) in &plan.counts {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(key)));
+            let mut adds = Vec::with_capacity(counters.len());
+            for (i, (name, by)) in counters.iter().enumerate() {
+                adds.push(format!("#n{i} :v{i}"));
+                update = update
+                    .expression_attribute_names(format!("#n{i}"), format!("{COUNTER}{name}"))
+                    .expression_attribute_values(format!(":v{i}"), n(*by));
+            }
+            let update = update
+                .update_expression(format!("ADD {}", adds.join(", ")))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        // The SDK gives the request an idempotency token, so its own retry after a lost answer
+        // cannot apply the counts twice.
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(transaction_error)?;
+        Ok(())
+    }
+
+    /// See `keys.rs` (ROLLUP#): four items share an hour's counters.
+    fn counter_shards(&self) -> u32 {
+        4
+    }
+    async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError> {
+        if query.index != Index::Primary {
+            return Ok(CounterPage::default());
+        }
+        let (found, next) = self.query_attrs(query).await?;
+        let items = found.iter().map(counters_of).collect::<Result<_, _>>()?;
+        Ok(CounterPage { items, next })
+    }
+}
+
+impl DynamoKv {
+    /// The attributes of the items of one page of `query`, and where to go on from.
+    async fn query_attrs(
+        &self,
+        query: &Query,
+    ) -> Result<(Vec<Attrs>, Option<Position>), StoreError> {
         if query.pk.len() > super::kv::MAX_PARTITION_KEY_BYTES {
-            return Ok(Page::default());
+            return Ok((Vec::new(), None));
         }
         // DynamoDB refuses an empty string in a key condition and a BETWEEN whose bounds are
         // reversed; the port allows both. No key is empty, so "" bounds nothing from below,
         // and nothing is at most "" or within reversed bounds.
         let sort = match &query.sort {
             SortKey::BeginsWith(prefix) if prefix.is_empty() => &SortKey::Any,
-            SortKey::Between(lo, hi) if hi.is_empty() || lo > hi => return Ok(Page::default()),
+            SortKey::Between(lo, hi) if hi.is_empty() || lo > hi => return Ok((Vec::new(), None)),
             sort => sort,
         };
         let (pkn, skn) = query.index.attributes();
@@ -258,14 +399,12 @@ impl Kv for DynamoKv {
                 .send()
                 .await
                 .map_err(store_error)?;
-            for a in out.items() {
-                items.push(from_attrs(a)?);
-            }
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(last) if items.len() < query.limit => start = Some(last),
                 last => {
                     let next = last.and_then(|a| position(&a, query.index));
-                    return Ok(Page { items, next });
+                    return Ok((items, next));
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! interleave exactly as a lost update needs (the first reads, the second writes, the first
 //! writes last). Races that happen rarely by chance then happen every time.
 
-use super::kv::{Condition, Item, Key, Kv, Page, Query, StoreError};
+use super::kv::{Condition, CounterPage, Item, Key, Kv, Page, Query, StoreError, Write};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -41,6 +41,11 @@ impl Gate {
         self.release.notify_one();
     }
 
+    async fn wait_for_release(&self) {
+        self.held.notify_one();
+        self.release.notified().await;
+    }
+
     fn catches(&self, key: &Key) -> bool {
         let mut armed = self.armed.lock().expect("gate lock");
         match armed.as_deref() {
@@ -60,8 +65,7 @@ impl Kv for Gate {
     }
     async fn put(&self, item: &Item, condition: Condition) -> Result<(), StoreError> {
         if self.catches(&item.key) {
-            self.held.notify_one();
-            self.release.notified().await;
+            self.wait_for_release().await;
         }
         self.inner.put(item, condition).await
     }
@@ -70,5 +74,22 @@ impl Kv for Gate {
     }
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.inner.query(query).await
+    }
+    /// A transaction is a write of each of its items: held whole when one of them is caught.
+    async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let caught = writes.iter().any(|write| match write {
+            Write::Put { item, .. } => self.catches(&item.key),
+            Write::Count { key, .. } => self.catches(key),
+        });
+        if caught {
+            self.wait_for_release().await;
+        }
+        self.inner.transact(writes).await
+    }
+    async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError> {
+        self.inner.counters(query).await
+    }
+    fn counter_shards(&self) -> u32 {
+        self.inner.counter_shards()
     }
 }

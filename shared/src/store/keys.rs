@@ -24,6 +24,44 @@
 //! | reconciliation watermark | `WATERMARK#<integration>` | `WATERMARK` | | | |
 //! | integration health: last appeal made, last job given up (written blind) | `HEALTH#<integration>` | `APPEAL`, `ERROR` | | | |
 //! | a CRM's custom field list, as last read | `CRMFIELDS#<integration>` | `CRMFIELDS` | | | read + 10 minutes |
+//! | a CSV export made by a job (its filters, progress, outcome) | `EXPORT#<id>` | `EXPORT` | | | created + 2 days (its file: 1 day, the bucket's lifecycle) |
+//! | report counters of an account's UTC hour (a counter item: one number per cell, see below) | `ROLLUP#<account>` | `<YYYY-MM-DDTHH>#<shard>` | | | |
+//! | a person's appeal (phone or e-mail -> appeal, for repeats) | `PERSON#<account>#tel:+7...` or `#mailto:...` | `<appeal id>` | | | |
+//! | a re-attribution run or backfill (scope, progress, moves) | `RUN#<account>` | `<run id>` (time-ordered) | | | |
+//!
+//! **Report counters.** Each appeal adds one to exactly one counter: its cell (campaign,
+//! source, site, channel, provider, employee, kind, integration, `via`, first or repeat; see
+//! `domain::rollup`) in the UTC hour it was made; hours give exact days in every whole-hour
+//! zone. The counters change **in the same transaction as the appeal** (`TransactWriteItems`:
+//! the appeal's conditional put and an `ADD` on the counter item), and the appeal keeps where
+//! it was counted, so a retry, a duplicate or a lost race counts nothing twice (the losing
+//! transaction writes nothing), and a move (re-attribution) takes one from exactly the counter
+//! that got it. A change stream was the other way: it needs a second Lambda, its retries
+//! need a guard per appeal version, and reports would lag; a transaction of two items costs
+//! two writes and nothing else. A report reads the counter items of its hours
+//! (`24 x shards` per day: O(days), never the appeals).
+//!
+//! Limits, at 50 new chats a second on one account (180,000 an hour):
+//! - *Hot item.* DynamoDB cancels concurrent transactions on one item
+//!   (`TransactionConflict`), and one item takes at most 1,000 writes a second. An hour's
+//!   counters are spread over `shards` items by the appeal's id (4 on DynamoDB, so ~12.5
+//!   counts a second each; a cancelled transaction is retried from a fresh read by
+//!   `update_record_counted`, up to 32 times with jittered backoff). Only writes that change a
+//!   cell touch a counter (a new appeal, a move): the many later events of a chat are plain
+//!   puts. SQLite serializes its writers anyway: one shard.
+//! - *Item size.* A counter is its cell's name (~100 bytes of ids) and a number, so one item
+//!   holds ~3,500 distinct cells of one hour; an hour of 45,000 appeals per shard repeats far
+//!   fewer combinations of campaign x source x site x channel x employee than that. An
+//!   account whose hours would not fit (thousands of campaigns all active each hour) needs
+//!   more shards: the count of shards is one constant, and reading merges them.
+//! - *Transaction size.* An appeal's write is 1 put + at most 2 counter items (out of the old
+//!   hour's shard, into the new one's): far under 100 items and 4 MB.
+//!
+//! **Person index.** One small item per (person key, appeal), written blind before the
+//! repeat decision reads the person's partition, so of two appeals of one person made at once
+//! each sees the other and the earlier is the first. A person's partition is read up to 500
+//! items (in appeal-id order, which is not time order): a shop's own test phone with more
+//! appeals than that may be called first where it is a repeat.
 //!
 //! Access patterns: an API key by digest (every API call), an account's keys (the keys page),
 //! a console session by its cookie's digest (every page), a key's sessions (ended with it);
@@ -36,7 +74,8 @@
 //! dead-letter queue (`shared::queue::embedded`; SQS holds them on AWS); every connection (the
 //! hourly maintenance); the jobs waiting for one connection; a conversation's collected
 //! messages; an integration's skipped CRM entities, newest first; an integration's health
-//! marks in one query. Every index sort key
+//! marks in one query; an account's report counters over a period (one query per period);
+//! a person's appeals (the repeat decision); an account's runs, newest first. Every index sort key
 //! ends in a unique id, so cursors are exact.
 
 use chrono::{DateTime, Utc};

@@ -10,17 +10,36 @@
 //! - an item's encoded size may not exceed [`MAX_ITEM_BYTES`] (DynamoDB's 400 KB, with room
 //!   for the key attributes), so an oversize write fails on the laptop as it would on AWS;
 //! - a key longer than DynamoDB's bounds is never found, and writing one fails as too large
-//!   (an id of 2 KB in a URL is an unknown id, not a store outage).
+//!   (an id of 2 KB in a URL is an unknown id, not a store outage);
+//! - `transact` applies all its writes or none: when a put's condition fails, or (DynamoDB) the
+//!   transaction collided with another on one of its items, it fails with
+//!   [`StoreError::ConditionFailed`] and nothing is written, so a fresh read and a retry is
+//!   always safe. A plain conditional `put` that collides with a transaction on its item
+//!   (DynamoDB) fails the same way;
+//! - a [`Write::Count`] adds its deltas in the store itself, so racing writers lose no
+//!   increment; a counter nobody wrote reads as 0 and may go below 0. Counter items live under
+//!   partition keys of their own and are read only with `counters` (never `get` or `query`);
+//! - a transaction names at most [`MAX_TRANSACTION_ITEMS`] items, each once (the deltas of one
+//!   counter item are merged first), of [`MAX_TRANSACTION_BYTES`] in all and at most
+//!   [`MAX_COUNTERS_PER_WRITE`] counters per item: DynamoDB's bounds, refused beforehand on
+//!   both adapters, so a transaction too big for AWS fails on the laptop too.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const MAX_ITEM_BYTES: usize = 390 * 1024;
 /// DynamoDB's bounds on key attributes: a partition key of 2,048 bytes, a sort key of 1,024.
 /// A key past them names nothing: reading it finds nothing, writing it is refused.
 pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
 pub const MAX_SORT_KEY_BYTES: usize = 1024;
+/// DynamoDB's bounds on one `TransactWriteItems`: 100 items, 4 MB in all.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+/// Counters one write may change on one item: keeps DynamoDB's update expression
+/// (`ADD #n0 :v0, ...`) well inside its 4 KB.
+pub const MAX_COUNTERS_PER_WRITE: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
@@ -174,16 +193,41 @@ impl Page {
     }
 }
 
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// As [`Kv::put`].
+    Put { item: Item, condition: Condition },
+    /// Adds each delta to the named counter of the counter item at `key` (a missing item or
+    /// counter starts at 0). Counter items live under their own partition keys, never mixed
+    /// with record items (their data is the counters, not a JSON `data`).
+    Count {
+        key: Key,
+        deltas: Vec<(String, i64)>,
+    },
+}
+
+/// One page of counter items, as [`Page`] is of items.
+#[derive(Debug, Clone, Default)]
+pub struct CounterPage {
+    pub items: Vec<(Key, BTreeMap<String, i64>)>,
+    /// Set when more items may follow.
+    pub next: Option<Position>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the stored item changed or exists already")]
     ConditionFailed,
-    #[error("the item is {0} bytes, over the store's limit")]
+    /// An item over [`MAX_ITEM_BYTES`] or with a key past DynamoDB's bounds (its size), or a
+    /// transaction past the bounds of one (its size, or its number of items or counters).
+    #[error("the write is over the store's limits ({0} bytes, items or counters)")]
     TooLarge(usize),
     /// The store could not be reached or refused for a passing reason; worth retrying.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
-    /// Data in the store that we cannot read back: a bug or a hand edit, not retryable.
+    /// Data in the store that we cannot read back: a bug or a hand edit, not retryable. Also a
+    /// transaction that writes one item twice (a bug in the caller).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -200,6 +244,91 @@ pub trait Kv: Send + Sync {
     async fn put(&self, item: &Item, condition: Condition) -> Result<(), StoreError>;
     async fn delete(&self, key: &Key) -> Result<(), StoreError>;
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+    /// All the writes, or none: `ConditionFailed` when a put's condition fails or (DynamoDB) the
+    /// transaction collided with another on one of its items (both are worth a fresh read and a
+    /// retry). An empty transaction, or one of counts without deltas, writes nothing.
+    async fn transact(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// The counter items of `query` (primary index only, in sort-key order, paged like `query`),
+    /// each with its counters. On a secondary index there are none: counter items have no
+    /// index keys.
+    async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError>;
+    /// Into how many counter items one hot counter is spread: on DynamoDB concurrent
+    /// transactions on one item cancel each other, so a busy account's counters are split
+    /// (see `keys.rs`); a store that serializes its writes anyway needs one.
+    fn counter_shards(&self) -> u32 {
+        1
+    }
+}
+
+/// A transaction as the adapters apply it: its puts, and per counter item the merged deltas
+/// (DynamoDB refuses a transaction that names one item twice, and an update expression that
+/// names one attribute twice).
+#[cfg(any(feature = "sqlite", feature = "aws"))]
+pub(crate) struct Plan<'a> {
+    pub puts: Vec<(&'a Item, Condition)>,
+    pub counts: BTreeMap<Key, BTreeMap<String, i64>>,
+}
+
+/// Merges and checks a transaction against DynamoDB's bounds before either adapter writes.
+#[cfg(any(feature = "sqlite", feature = "aws"))]
+pub(crate) fn plan(writes: &[Write]) -> Result<Plan<'_>, StoreError> {
+    let mut plan = Plan {
+        puts: Vec::new(),
+        counts: BTreeMap::new(),
+    };
+    let mut bytes = 0;
+    for write in writes {
+        match write {
+            Write::Put { item, condition } => {
+                check_size(item)?;
+                bytes += item.encoded_size();
+                plan.puts.push((item, *condition));
+            }
+            Write::Count { key, deltas } => {
+                if !key_fits(key) {
+                    return Err(StoreError::TooLarge(key.pk.len() + key.sk.len()));
+                }
+                if deltas.is_empty() {
+                    continue;
+                }
+                let counters = plan.counts.entry(key.clone()).or_default();
+                for (name, by) in deltas {
+                    let sum = counters.entry(name.clone()).or_default();
+                    *sum = sum.saturating_add(*by);
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for key in plan.puts.iter().map(|(item, _)| &item.key) {
+        // Two writes of one item have no order inside a transaction; and a record item is
+        // never a counter item. Either is a bug in the caller, so it is not worth a retry.
+        if !seen.insert(key) || plan.counts.contains_key(key) {
+            return Err(StoreError::Corrupt(format!(
+                "one transaction writes {} {} twice",
+                key.pk, key.sk
+            )));
+        }
+    }
+    for (key, counters) in &plan.counts {
+        if counters.len() > MAX_COUNTERS_PER_WRITE {
+            return Err(StoreError::TooLarge(counters.len()));
+        }
+        // Names and numbers as DynamoDB counts them, numbers at their widest.
+        bytes += key.pk.len() + key.sk.len() + 12;
+        bytes += counters
+            .keys()
+            .map(|name| name.len() + 2 + 21)
+            .sum::<usize>();
+    }
+    let items = plan.puts.len() + plan.counts.len();
+    if items > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::TooLarge(items));
+    }
+    if bytes > MAX_TRANSACTION_BYTES {
+        return Err(StoreError::TooLarge(bytes));
+    }
+    Ok(plan)
 }
 
 #[cfg(any(feature = "sqlite", feature = "aws"))]

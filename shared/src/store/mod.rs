@@ -6,14 +6,19 @@ mod appeals;
 mod conversations;
 mod crm_fields;
 mod crm_sync;
+mod csv_exports;
 mod directory;
 mod health;
 pub mod keys;
 pub mod kv;
 mod oauth_states;
+pub mod objects;
+mod people;
 mod ratelimit;
 mod raw_events;
 pub mod record;
+mod rollups;
+mod runs;
 mod sessions;
 mod tokens;
 mod waiting;
@@ -22,17 +27,23 @@ mod waiting;
 pub mod dynamodb;
 #[cfg(feature = "test-support")]
 pub mod gate;
+#[cfg(feature = "aws")]
+pub mod s3;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use appeals::{AppealFilter, AppealPage};
+pub use appeals::{AppealFilter, AppealPage, Search, StoredAppeal};
 pub use crm_fields::FIELDS_KEPT;
 pub use crm_sync::{SkipKind, Skipped};
+pub use csv_exports::{CsvExport, CsvExportState, CsvProgress};
 pub use directory::DirectoryEntity;
 pub use health::{Health, HealthError};
-pub use kv::{Condition, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError};
+pub use kv::{
+    Condition, CounterPage, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError, Write,
+};
 pub use oauth_states::StateError;
 pub use raw_events::Kept;
+pub use record::Delta;
 pub use waiting::WaitingJob;
 
 use std::sync::Arc;

@@ -2,9 +2,10 @@
 //! optimistic locking (the one place that retries lost races).
 
 use super::Store;
-use super::kv::{Condition, Item, Key, Query, StoreError};
+use super::kv::{Condition, Index, Item, Key, Query, SortKey, StoreError, Write};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A domain value stored as one item; it names its own keys.
@@ -21,8 +22,17 @@ pub trait Record: Serialize + DeserializeOwned {
     }
 }
 
-/// Enough for ten writers racing on one appeal (each retry lets at least one of them win).
-const MAX_ATTEMPTS: u32 = 24;
+/// A change to one counter of a counter item (see [`super::kv::Write::Count`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    pub key: Key,
+    pub name: String,
+    pub by: i64,
+}
+
+/// Enough for twenty writers racing on one appeal. A plain put lets one of them win each
+/// round; DynamoDB may cancel both of two colliding transactions, hence the room.
+const MAX_ATTEMPTS: u32 = 32;
 
 pub fn encode<T: Record>(value: &T) -> Result<Item, StoreError> {
     let data = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -83,23 +93,52 @@ impl Store {
     /// Reads the record, lets `change` build its next state, and writes that only if nobody
     /// wrote in between; on a lost race it starts over from the fresh state. `change` may run
     /// several times, so it must not have effects of its own.
-    pub async fn update_record<T, E, F, Fut>(&self, key: &Key, mut change: F) -> Result<T, E>
+    pub async fn update_record<T, E, F, Fut>(&self, key: &Key, change: F) -> Result<T, E>
     where
         T: Record,
         E: From<StoreError>,
         F: FnMut(Option<T>) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.update_record_counted(key, change, |_, _| Vec::new())
+            .await
+    }
+
+    /// As `update_record`, and in the same transaction the counter changes `counts(before,
+    /// after)` returns (none: a plain conditional put, as `update_record` does). The counts
+    /// land exactly once per change that lands: a lost race writes neither, and the retry
+    /// counts from the fresh state.
+    pub async fn update_record_counted<T, E, F, Fut, C>(
+        &self,
+        key: &Key,
+        mut change: F,
+        counts: C,
+    ) -> Result<T, E>
+    where
+        T: Record,
+        E: From<StoreError>,
+        F: FnMut(Option<T>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(Option<&T>, &T) -> Vec<Delta>,
+    {
         for attempt in 0..MAX_ATTEMPTS {
-            let (version, current) = match self.kv.get(key).await? {
-                Some(item) => (Some(item.version), Some(decode(item)?)),
-                None => (None, None),
-            };
+            let stored = self.kv.get(key).await?;
+            let version = stored.as_ref().map(|item| item.version);
+            let current = stored.as_ref().map(|item| decode_ref(item)).transpose()?;
             let next = change(current).await?;
+            // `change` took the state it was given; `counts` needs it too, so it is decoded
+            // again (records are small, and `Record` asks for no `Clone`).
+            let before = stored.as_ref().map(|item| decode_ref(item)).transpose()?;
+            let deltas = counts(before.as_ref(), &next);
             let mut item = encode(&next)?;
             item.version = version.map_or(1, |v| v + 1);
             let condition = version.map_or(Condition::NotExists, Condition::Version);
-            match self.kv.put(&item, condition).await {
+            let written = if deltas.is_empty() {
+                self.kv.put(&item, condition).await
+            } else {
+                self.kv.transact(&writes(item, condition, deltas)).await
+            };
+            match written {
                 Ok(()) => return Ok(next),
                 Err(StoreError::ConditionFailed) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
@@ -107,6 +146,50 @@ impl Store {
         }
         Err(StoreError::Unavailable(format!("{} kept changing under us", key.pk)).into())
     }
+
+    /// Every counter item of `pk` whose sort key lies in [from, to] (all pages).
+    pub async fn counters(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(Key, BTreeMap<String, i64>)>, StoreError> {
+        let mut query = Query::new(Index::Primary, pk);
+        query.sort = SortKey::Between(from.to_owned(), to.to_owned());
+        let mut out = Vec::new();
+        loop {
+            let page = self.kv.counters(&query).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+fn decode_ref<T: Record>(item: &Item) -> Result<T, StoreError> {
+    <T as serde::Deserialize>::deserialize(&item.data)
+        .map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", item.key.pk, item.key.sk)))
+}
+
+/// The put and one count per counter item (the adapters merge deltas of one key anyway; this
+/// keeps the request small).
+fn writes(item: Item, condition: Condition, deltas: Vec<Delta>) -> Vec<Write> {
+    let mut counts: BTreeMap<Key, Vec<(String, i64)>> = BTreeMap::new();
+    for delta in deltas {
+        counts
+            .entry(delta.key)
+            .or_default()
+            .push((delta.name, delta.by));
+    }
+    let mut writes = vec![Write::Put { item, condition }];
+    writes.extend(
+        counts
+            .into_iter()
+            .map(|(key, deltas)| Write::Count { key, deltas }),
+    );
+    writes
 }
 
 /// A short randomized pause, so racing writers stop colliding.

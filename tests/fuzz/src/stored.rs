@@ -2,6 +2,7 @@
 //! and DynamoDB adapters, without a store.
 
 use shared::domain::appeal::Appeal;
+use shared::store::StoredAppeal;
 use shared::store::kv::{MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use shared::store::record;
 
@@ -9,7 +10,8 @@ use shared::store::record;
 /// or with a key too long is refused (a 413 for a provider's webhook), and one that does not
 /// read back is a 500 on every later request for it.
 pub fn stored(appeal: &Appeal) -> Result<(), String> {
-    let item = record::encode(appeal).map_err(|e| format!("an appeal as a store item: {e}"))?;
+    let item = record::encode(&StoredAppeal::new(appeal.clone()))
+        .map_err(|e| format!("an appeal as a store item: {e}"))?;
     let size = item.encoded_size();
     if size > MAX_ITEM_BYTES {
         return Err(format!(
@@ -28,9 +30,9 @@ pub fn stored(appeal: &Appeal) -> Result<(), String> {
             ));
         }
     }
-    let back: Appeal =
+    let back: StoredAppeal =
         record::decode(item).map_err(|e| format!("an appeal does not read back: {e}"))?;
-    match back == *appeal {
+    match back.appeal == *appeal {
         true => Ok(()),
         false => Err("an appeal reads back different from what was stored".into()),
     }

@@ -439,6 +439,8 @@ async fn a_marketer_sets_up_jivo_and_amocrm_reads_the_appeal_and_replays_a_bad_b
     b.client.accept_alert().await.ok();
     arrive(&b, &format!("/raw/{raw_id}?replayed=")).await;
 
+    settings_and_repeat_appeals(&b, &server).await;
+
     // Every page, both languages, both widths.
     let pages = [
         ("appeals", "/appeals".to_owned()),
@@ -560,4 +562,108 @@ async fn check_appeal_still_there(server: &TestServer, id: &str) {
         .demo("GET", &format!("/api/appeals/{id}"), None)
         .await;
     assert_eq!(appeal.status, 200, "{}", appeal.json);
+}
+
+/// The account's settings changed and kept; a site given its own repeat window (a value out of
+/// bounds refused beside its field); a repeat appeal found with the journal's filter, marked in
+/// its row and on its card, whose link lists the person's appeals. Each page pictured in ru and
+/// en at 1280 and 360 px.
+async fn settings_and_repeat_appeals(b: &Browser, server: &TestServer) {
+    let base = &server.base;
+    b.viewport(1280, 900).await;
+
+    // Settings: a time zone typed over the old one, the window changed, both kept.
+    go(b, &format!("{base}/settings?lang=en")).await;
+    fill(b, "#time_zone", "Asia/Yekaterinburg").await;
+    fill(b, "#repeat_window_days", "14").await;
+    click(b, "main form button[type=submit]").await;
+    arrive(b, "/settings?saved=1").await;
+    let value = |id: &str| format!("return document.querySelector('#{id}').value;");
+    assert_eq!(b.eval(&value("time_zone")).await, "Asia/Yekaterinburg");
+    assert_eq!(b.eval(&value("repeat_window_days")).await, "14");
+    // Out of bounds: said beside the field, nothing changed.
+    fill(b, "#repeat_window_days", "0").await;
+    click(b, "main form button[type=submit]").await;
+    b.wait_for(
+        "document.querySelector('#repeat_window_days-error') !== null",
+        WAIT,
+    )
+    .await;
+    let account = server.demo("GET", "/api/account", None).await.json;
+    assert_eq!(account["time_zone"], "Asia/Yekaterinburg", "{account}");
+    assert_eq!(account["repeat_window_days"], 14, "{account}");
+
+    // A site's own window: refused out of bounds, then kept; empty says the account's.
+    go(
+        b,
+        &format!("{base}/directories/sites/site_demo_shop?lang=en"),
+    )
+    .await;
+    let hint = text(b, "#repeat_window_days-hint").await;
+    assert!(hint.contains("(14 days)"), "{hint}");
+    fill(b, "#repeat_window_days", "400").await;
+    click(b, "main form button[type=submit]").await;
+    b.wait_for(
+        "document.querySelector('#repeat_window_days-error') !== null",
+        WAIT,
+    )
+    .await;
+    let said = text(b, "#repeat_window_days-error").await;
+    assert!(said.contains("from 1 to 365"), "{said}");
+    fill(b, "#repeat_window_days", "7").await;
+    click(b, "main form button[type=submit]").await;
+    arrive_at(b, "/directories").await;
+    let shop = server
+        .demo("GET", "/api/sites/site_demo_shop", None)
+        .await
+        .json;
+    assert_eq!(shop["repeat_window_days"], 7, "{shop}");
+
+    // Анна wrote twice; the second chat is a repeat.
+    crate::repeat::put_appeal(server, 0, "Анна Репина", "+79160000001", false).await;
+    crate::repeat::put_appeal(server, 3, "Анна Репина", "+79160000001", true).await;
+    go(b, &format!("{base}/appeals?lang=en")).await;
+    pick(b, "#repeat", "Repeat only").await;
+    click(b, "form[role=search] button[type=submit]").await;
+    let filtered = arrive(b, "/appeals?").await;
+    assert!(filtered.contains("repeat=true"), "{filtered}");
+    assert_eq!(count(b, "main table tbody tr").await, 1);
+    let row = text(b, "main table tbody tr").await;
+    assert!(
+        row.contains("Анна Репина") && row.contains("repeat"),
+        "{row}"
+    );
+    click(b, "main table tbody tr a[href^='/appeals/']").await;
+    let card = arrive(b, "/appeals/").await;
+    let card_path = card.split('?').next().unwrap().to_owned();
+    assert!(text(b, ".person").await.contains("Repeat appeal"));
+    click(b, ".person a").await;
+    let person = arrive(b, "/appeals?").await;
+    assert!(person.contains("q="), "{person}");
+    assert_eq!(count(b, "main table tbody tr").await, 2);
+
+    let pages = [
+        ("settings", "/settings".to_owned()),
+        ("site", "/directories/sites/site_demo_shop".to_owned()),
+        ("appeals-repeat", "/appeals?repeat=true".to_owned()),
+        ("appeal-repeat", card_path),
+    ];
+    for lang in ["ru", "en"] {
+        for (name, path) in &pages {
+            for width in [1280, 360] {
+                b.viewport(width, 800).await;
+                let join = if path.contains('?') { '&' } else { '?' };
+                go(b, &format!("{base}{path}{join}lang={lang}")).await;
+                first_tab(b, name).await;
+                b.eval("document.activeElement.blur();").await;
+                audit(b, &format!("{name} ({lang}, {width} px)")).await;
+                b.screenshot_page(
+                    width,
+                    &screenshots().join(format!("{name}-{lang}-{width}.png")),
+                )
+                .await;
+            }
+        }
+    }
+    b.viewport(1280, 900).await;
 }

@@ -14,12 +14,15 @@ use shared::domain::raw_event::{RawEvent, RawStatus};
 use shared::domain::session::Session;
 use shared::store::dynamodb::DynamoKv;
 use shared::store::kv::MAX_ITEM_BYTES;
+use shared::store::kv::MAX_TRANSACTION_ITEMS;
 use shared::store::record::Record;
 use shared::store::sqlite::SqliteKv;
 use shared::store::{
-    AppealFilter, Condition, Index, Item, Kept, Key, Kv, Query, SortKey, Store, StoreError, cursor,
+    AppealFilter, Condition, Index, Item, Kept, Key, Kv, Query, SortKey, Store, StoreError,
+    StoredAppeal, cursor,
 };
-use std::collections::BTreeSet;
+use shared::store::{Delta, Write};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// One adapter, with what it needs kept alive for the test (the SQLite file's directory).
@@ -77,6 +80,11 @@ contract_suite!(
     a_put_that_requires_absence_fails_on_a_live_item_and_changes_nothing,
     a_versioned_put_succeeds_only_on_the_version_it_names,
     ten_writers_racing_on_one_record_lose_no_update,
+    a_transaction_of_a_put_and_counts_is_all_or_nothing,
+    a_transaction_past_dynamodbs_bounds_is_refused_whole_and_one_within_them_lands,
+    counters_add_up_go_below_zero_and_back_and_list_in_sort_key_order_by_page,
+    twenty_writers_racing_on_one_record_count_each_change_exactly_once,
+    writers_of_two_records_sharing_one_counter_item_lose_no_count,
     primary_key_queries_page_through_every_match_once_in_byte_order,
     gsi1_queries_page_through_every_match_once_in_byte_order,
     gsi2_queries_page_through_every_match_once_and_skip_items_without_the_key,
@@ -247,6 +255,413 @@ async fn ten_writers_racing_on_one_record_lose_no_update(kv: Arc<dyn Kv>) {
     let marks: BTreeSet<u32> = tally.marks.iter().copied().collect();
     assert_eq!(tally.marks.len(), WRITERS as usize, "{:?}", tally.marks);
     assert_eq!(marks, (0..WRITERS).collect(), "every writer's mark is kept");
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions and counters
+// ---------------------------------------------------------------------------------------
+
+fn count(key: &Key, deltas: &[(&str, i64)]) -> Write {
+    Write::Count {
+        key: key.clone(),
+        deltas: deltas.iter().map(|(n, by)| (n.to_string(), *by)).collect(),
+    }
+}
+
+fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+}
+
+/// Every counter item of a partition, following `next` and checking each page as `query_all`
+/// does.
+async fn counters_all(kv: &dyn Kv, query: &Query) -> Vec<(Key, BTreeMap<String, i64>)> {
+    let mut query = query.clone();
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let page = kv.counters(&query).await.expect("counters");
+        let (len, limit) = (page.items.len(), query.limit);
+        assert!(
+            len <= limit,
+            "{len} counter items on a page of {limit}: {query:?}"
+        );
+        assert!(
+            page.next.is_none() || len == limit,
+            "a page of {len} (limit {limit}) with a position to go on from: {query:?}"
+        );
+        out.extend(page.items);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return out,
+        }
+    }
+    panic!("still paging after 1000 pages: {query:?}");
+}
+
+async fn counters_of(kv: &dyn Kv, pk: &str) -> Vec<(Key, BTreeMap<String, i64>)> {
+    counters_all(kv, &Query::new(Index::Primary, pk)).await
+}
+
+async fn a_transaction_of_a_put_and_counts_is_all_or_nothing(kv: Arc<dyn Kv>) {
+    let record = Item::new(Key::new("TXN#1", "TXN"), json!({"step": 1}));
+    let (month, day) = (
+        Key::new("COUNTS#txn", "2025-01"),
+        Key::new("COUNTS#txn", "2025-01-01"),
+    );
+    kv.transact(&[
+        Write::Put {
+            item: record.clone(),
+            condition: Condition::NotExists,
+        },
+        count(&day, &[("appeals", 1), ("calls", 2)]),
+        count(&month, &[("appeals", 1)]),
+    ])
+    .await
+    .expect("a free key takes the put, and the counts go with it");
+    assert_eq!(
+        kv.get(&record.key).await.expect("get"),
+        Some(record.clone())
+    );
+    let first = vec![
+        (month.clone(), counts(&[("appeals", 1)])),
+        (day.clone(), counts(&[("appeals", 1), ("calls", 2)])),
+    ];
+    assert_eq!(counters_of(&*kv, "COUNTS#txn").await, first);
+
+    // A failing put, first or last among the writes, takes every count down with it,
+    // including one that would have made a new counter item.
+    let stale = Item {
+        version: 2,
+        data: json!({"step": "lost"}),
+        ..record.clone()
+    };
+    let fresh = Key::new("COUNTS#txn", "2025-02");
+    let failing = [
+        vec![
+            Write::Put {
+                item: stale.clone(),
+                condition: Condition::Version(7),
+            },
+            count(&day, &[("appeals", 10)]),
+            count(&fresh, &[("appeals", 1)]),
+        ],
+        vec![
+            count(&day, &[("appeals", 10)]),
+            count(&fresh, &[("appeals", 1)]),
+            Write::Put {
+                item: stale,
+                condition: Condition::NotExists,
+            },
+        ],
+    ];
+    for writes in failing {
+        assert!(
+            matches!(kv.transact(&writes).await, Err(StoreError::ConditionFailed)),
+            "{writes:?}"
+        );
+        assert_eq!(
+            kv.get(&record.key).await.expect("get"),
+            Some(record.clone()),
+            "the put did not land"
+        );
+        assert_eq!(
+            counters_of(&*kv, "COUNTS#txn").await,
+            first,
+            "nor did any count"
+        );
+    }
+
+    let next = Item {
+        version: 2,
+        data: json!({"step": 2}),
+        ..record.clone()
+    };
+    kv.transact(&[
+        Write::Put {
+            item: next.clone(),
+            condition: Condition::Version(1),
+        },
+        count(&day, &[("appeals", 1), ("calls", -2)]),
+    ])
+    .await
+    .expect("the version read takes the put and the counts");
+    assert_eq!(kv.get(&record.key).await.expect("get"), Some(next));
+    assert_eq!(
+        counters_of(&*kv, "COUNTS#txn").await,
+        vec![
+            (month, counts(&[("appeals", 1)])),
+            (day, counts(&[("appeals", 2), ("calls", 0)])),
+        ]
+    );
+}
+
+async fn a_transaction_past_dynamodbs_bounds_is_refused_whole_and_one_within_them_lands(
+    kv: Arc<dyn Kv>,
+) {
+    let key = |i: usize| Key::new("COUNTS#many", format!("{i:03}"));
+    let over: Vec<Write> = (0..=MAX_TRANSACTION_ITEMS)
+        .map(|i| count(&key(i), &[("n", 1)]))
+        .collect();
+    assert!(
+        matches!(kv.transact(&over).await, Err(StoreError::TooLarge(_))),
+        "{} items in one transaction",
+        over.len()
+    );
+    assert_eq!(counters_of(&*kv, "COUNTS#many").await, vec![]);
+
+    // One item counted in three writes is one item of the transaction: the limit is met.
+    let mut full: Vec<Write> = (0..MAX_TRANSACTION_ITEMS)
+        .map(|i| count(&key(i), &[("n", 1)]))
+        .collect();
+    full.push(count(&key(0), &[("n", 2), ("m", -1)]));
+    full.push(count(&key(0), &[("m", 1)]));
+    kv.transact(&full).await.expect("100 items");
+    let listed = counters_of(&*kv, "COUNTS#many").await;
+    assert_eq!(listed.len(), MAX_TRANSACTION_ITEMS);
+    assert_eq!(listed[0], (key(0), counts(&[("m", 0), ("n", 3)])));
+    assert!(listed[1..].iter().all(|(_, c)| *c == counts(&[("n", 1)])));
+
+    // One item written twice has no order: refused, and not as something worth a retry.
+    let item = Item::new(Key::new("TXN#twice", "TXN"), json!({}));
+    let twice = [
+        Write::Put {
+            item: item.clone(),
+            condition: Condition::Always,
+        },
+        Write::Put {
+            item: item.clone(),
+            condition: Condition::Always,
+        },
+    ];
+    match kv.transact(&twice).await {
+        Err(e) => assert!(!e.is_retryable() && !matches!(e, StoreError::ConditionFailed)),
+        Ok(()) => panic!("one item written twice in a transaction"),
+    }
+    assert_eq!(kv.get(&item.key).await.expect("get"), None);
+}
+
+async fn counters_add_up_go_below_zero_and_back_and_list_in_sort_key_order_by_page(
+    kv: Arc<dyn Kv>,
+) {
+    const PK: &str = "COUNTS#list";
+    let store = Store::new(kv.clone());
+    // A counter starts at 0, goes below it and back; a zero delta makes a counter of 0.
+    let swing = Key::new(PK, "b#swing");
+    let read = |key: Key| {
+        let store = store.clone();
+        async move {
+            store
+                .counters(&key.pk, &key.sk, &key.sk)
+                .await
+                .expect("counters")
+        }
+    };
+    kv.transact(&[count(&swing, &[("balance", -3)])])
+        .await
+        .expect("count");
+    assert_eq!(
+        read(swing.clone()).await,
+        vec![(swing.clone(), counts(&[("balance", -3)]))]
+    );
+    kv.transact(&[count(
+        &swing,
+        &[("balance", 2), ("balance", 1), ("fresh", 0)],
+    )])
+    .await
+    .expect("count");
+    let back = counts(&[("balance", 0), ("fresh", 0)]);
+    assert_eq!(
+        read(swing.clone()).await,
+        vec![(swing.clone(), back.clone())]
+    );
+
+    let mut model = BTreeMap::from([(swing.clone(), back)]);
+    // Counters named as record attributes are: their own names, no clash.
+    let names = [
+        "appeals",
+        "pk",
+        "sk",
+        "version",
+        "data",
+        "expires_at",
+        "источник 🙂",
+    ];
+    let mut steps: Vec<(Key, Vec<(&str, i64)>)> = Vec::new();
+    for round in 0..2 {
+        for (i, sk) in SORT_KEYS.iter().enumerate() {
+            let name = names[(i + round) % names.len()];
+            let i = i as i64;
+            steps.push((Key::new(PK, *sk), vec![(name, i + 1), ("down", -i)]));
+        }
+    }
+    // Neighbour partitions that share a prefix stay out of the listing.
+    for pk in ["COUNTS#lis", "COUNTS#listx", "counts#list"] {
+        steps.push((Key::new(pk, "b#1"), vec![("appeals", 1)]));
+    }
+    for (key, deltas) in &steps {
+        kv.transact(&[count(key, deltas)]).await.expect("count");
+        let counters = model.entry(key.clone()).or_default();
+        for (name, by) in deltas {
+            *counters.entry(name.to_string()).or_default() += by;
+        }
+    }
+    let listed = counters_of(&*kv, PK).await;
+    let mine: Vec<_> = model
+        .iter()
+        .filter(|(k, _)| k.pk == PK)
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect();
+    assert_eq!(
+        listed, mine,
+        "every counter item once, in byte order of its sort key"
+    );
+
+    let sorts = [
+        SortKey::Any,
+        SortKey::BeginsWith("b#".into()),
+        SortKey::Between("b#".into(), "b#é".into()),
+        SortKey::Between("a#2".into(), "b$".into()),
+        SortKey::Between("c".into(), "b".into()),
+    ];
+    for sort in sorts {
+        for descending in [false, true] {
+            for limit in [1, 2, 3, 100] {
+                let query = Query {
+                    sort: sort.clone(),
+                    descending,
+                    limit,
+                    ..Query::new(Index::Primary, PK)
+                };
+                let mut want: Vec<_> = mine
+                    .iter()
+                    .filter(|(k, _)| sort_matches(&sort, &k.sk))
+                    .cloned()
+                    .collect();
+                if descending {
+                    want.reverse();
+                }
+                assert_eq!(counters_all(&*kv, &query).await, want, "{query:?}");
+            }
+        }
+    }
+
+    let between = store.counters(PK, "a#2", "b$").await.expect("counters");
+    let want: Vec<_> = mine
+        .iter()
+        .filter(|(k, _)| ("a#2"..="b$").contains(&k.sk.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(between, want);
+    let gsi = Query::new(Index::Gsi1, PK);
+    assert_eq!(
+        counters_all(&*kv, &gsi).await,
+        vec![],
+        "counter items have no index keys"
+    );
+
+    kv.delete(&swing).await.expect("delete");
+    assert_eq!(read(swing).await, vec![], "a deleted counter item is gone");
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Changes {
+    id: String,
+    changes: i64,
+}
+
+impl Record for Changes {
+    fn key(&self) -> Key {
+        Key::new(format!("CHANGES#{}", self.id), "CHANGES")
+    }
+}
+
+/// `writers` racing `update_record_counted`, spread over `records` that all count into one
+/// counter item; then each record's own count of changes is its counter, and the total is
+/// one per writer. `counts` derives the step from before and after, so a wrong "before"
+/// shows too.
+async fn race_counted_changes(kv: Arc<dyn Kv>, records: &[&str], writers: usize) {
+    let store = Store::new(kv);
+    let counter = Key::new("COUNTS#changes", "total");
+    let start = Arc::new(tokio::sync::Barrier::new(writers));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let id = records[w % records.len()].to_owned();
+        let (store, counter, start) = (store.clone(), counter.clone(), Arc::clone(&start));
+        tasks.spawn(async move {
+            start.wait().await;
+            let key = Key::new(format!("CHANGES#{id}"), "CHANGES");
+            store
+                .update_record_counted(
+                    &key,
+                    |current: Option<Changes>| {
+                        let id = id.clone();
+                        async move {
+                            let mut record = current.unwrap_or(Changes { id, changes: 0 });
+                            record.changes += 1;
+                            Ok::<_, StoreError>(record)
+                        }
+                    },
+                    |before, after| {
+                        let by = after.changes - before.map_or(0, |b| b.changes);
+                        vec![
+                            Delta {
+                                key: counter.clone(),
+                                name: after.id.clone(),
+                                by,
+                            },
+                            Delta {
+                                key: counter.clone(),
+                                name: "all".into(),
+                                by,
+                            },
+                        ]
+                    },
+                )
+                .await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("writer task").expect("update_record_counted");
+    }
+    let listed = store
+        .counters("COUNTS#changes", "total", "total")
+        .await
+        .expect("counters");
+    let [(_, counters)] = listed.as_slice() else {
+        panic!("one counter item: {listed:?}");
+    };
+    let mut total = 0;
+    for id in records {
+        let key = Key::new(format!("CHANGES#{id}"), "CHANGES");
+        let item = store
+            .kv()
+            .get(&key)
+            .await
+            .expect("get")
+            .expect("the record");
+        let record: Changes = serde_json::from_value(item.data).expect("a record");
+        assert_eq!(
+            item.version, record.changes as u64,
+            "one version per change"
+        );
+        assert_eq!(
+            counters.get(*id),
+            Some(&record.changes),
+            "{id}: counted once per change that landed"
+        );
+        total += record.changes;
+    }
+    assert_eq!(total, writers as i64, "every writer's change landed once");
+    assert_eq!(counters.get("all"), Some(&total), "{counters:?}");
+}
+
+async fn twenty_writers_racing_on_one_record_count_each_change_exactly_once(kv: Arc<dyn Kv>) {
+    race_counted_changes(kv, &["one"], 20).await;
+}
+
+/// The records never collide, their counter item always does: on DynamoDB the transactions
+/// conflict on it alone, and the loser must retry rather than lose its count.
+async fn writers_of_two_records_sharing_one_counter_item_lose_no_count(kv: Arc<dyn Kv>) {
+    race_counted_changes(kv, &["left", "right"], 20).await;
 }
 
 /// Sort keys whose byte order differs from naive expectations: upper case before lower,
@@ -620,13 +1035,13 @@ async fn seed_appeals(store: &Store) -> Vec<Appeal> {
             t0() + Duration::minutes(i * 10),
         );
         store
-            .put_record(&other, Condition::NotExists)
+            .put_record(&StoredAppeal::new(other), Condition::NotExists)
             .await
             .expect("seed other");
     }
     for a in &appeals {
         store
-            .put_record(a, Condition::NotExists)
+            .put_record(&StoredAppeal::new(a.clone()), Condition::NotExists)
             .await
             .expect("seed appeal");
     }
@@ -772,7 +1187,7 @@ async fn a_visitors_appeals_are_found_by_integration_and_visitor(kv: Arc<dyn Kv>
             want.insert(a.id.clone());
         }
         store
-            .put_record(&a, Condition::NotExists)
+            .put_record(&StoredAppeal::new(a), Condition::NotExists)
             .await
             .expect("seed");
     }
@@ -909,6 +1324,8 @@ async fn a_session_is_found_until_its_retention_runs_out(kv: Arc<dyn Kv>) {
             click_ids: Default::default(),
             started_at: seen - Duration::minutes(5),
             last_seen_at: seen,
+            metrika_client_id: None,
+            ga_client_id: None,
         }
     };
     let recent = session("ses_recent", 89);
@@ -936,6 +1353,8 @@ async fn a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique(
         click_ids: Default::default(),
         started_at: Utc::now(),
         last_seen_at: Utc::now(),
+        metrika_client_id: None,
+        ga_client_id: None,
     };
     store.start_session(&mut first).await.expect("start");
     let code = first.code.clone().expect("code");

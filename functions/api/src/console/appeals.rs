@@ -16,6 +16,7 @@ pub static RU: &[(&str, &str)] = &[
     ("(deleted)", "(удалено)"),
     ("A click id in the chat page's address belongs to the source {source}.", "Идентификатор клика в адресе страницы чата относится к источнику {source}."),
     ("All", "Все"),
+    ("All appeals of this person", "Все обращения этого человека"),
     ("All campaigns", "Все кампании"),
     ("All channels", "Все каналы"),
     ("All services", "Все сервисы"),
@@ -36,6 +37,9 @@ pub static RU: &[(&str, &str)] = &[
     ("E-mails", "E-mail"),
     ("Failed", "Ошибка"),
     ("Filters", "Фильтры"),
+    ("First appeal", "Первое обращение"),
+    ("First only", "Первичные"),
+    ("First or repeat", "Первое или повторное"),
     ("First page", "Первая страница"),
     ("From", "С"),
     ("Give a date, like 31.12.2024.", "Укажите дату, например 31.12.2024."),
@@ -65,6 +69,8 @@ pub static RU: &[(&str, &str)] = &[
     ("Reason", "Причина"),
     ("Received", "Получено"),
     ("Referrer", "Реферер"),
+    ("Repeat appeal", "Повторное обращение"),
+    ("Repeat only", "Повторные"),
     ("Reset", "Сбросить"),
     ("Search earlier appeals", "Искать среди более ранних"),
     ("Session", "Сессия"),
@@ -85,6 +91,7 @@ pub static RU: &[(&str, &str)] = &[
     ("The messenger chat began with the link code {id}, and its session was found.", "Чат в мессенджере начался с кода ссылки {id}, и сессия по нему найдена."),
     ("The messenger chat began with the link code {id}, but no session has it.", "Чат в мессенджере начался с кода ссылки {id}, но сессии с таким кодом нет."),
     ("The period is in UTC: from 00:00 of the first day to the end of the last.", "Период указывается в UTC: с 00:00 первого дня до конца последнего."),
+    ("The same person appealed within the repeat window before.", "Тот же человек уже обращался в пределах окна повторных обращений."),
     ("The session came from a site of the source {source}.", "Сессия пришла с сайта, который относится к источнику {source}."),
     ("The session's UTM tags matched the campaign {campaign}.", "UTM-метки сессии подошли под правила кампании {campaign}."),
     ("The session's click id belongs to the source {source}.", "Идентификатор клика в сессии относится к источнику {source}."),
@@ -101,6 +108,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Waiting for CRM data", "Ждёт данных из CRM"),
     ("by e-mail", "по e-mail"),
     ("by their ID at the service", "по ID в сервисе"),
+    ("repeat", "повторное"),
     ("the integration's default employee", "сотрудник по умолчанию из интеграции"),
     ("{via} decided.", "Определено так: {via}."),
 ];
@@ -232,7 +240,7 @@ fn provider_title(value: &Value) -> &str {
     }
 }
 
-fn via_name(lang: Lang, token: &str) -> &str {
+pub(super) fn via_name(lang: Lang, token: &str) -> &str {
     match token {
         "session" => lang.t("Site session"),
         "utm" => lang.t("UTM tags"),
@@ -243,7 +251,7 @@ fn via_name(lang: Lang, token: &str) -> &str {
     }
 }
 
-fn status_name(lang: Lang, token: &str) -> &str {
+pub(super) fn status_name(lang: Lang, token: &str) -> &str {
     match token {
         "in_progress" => lang.t("In progress"),
         "pending_enrichment" => lang.t("Waiting for CRM data"),
@@ -260,6 +268,14 @@ fn status_badge(lang: Lang, token: &str) -> Markup {
         _ => "badge warn",
     };
     html! { span class=(class) { (status_name(lang, token)) } }
+}
+
+/// `repeat=` in words: the filter's choices.
+pub(super) fn first_or_repeat(lang: Lang, value: &str) -> &'static str {
+    match value {
+        "true" => lang.t("Repeat only"),
+        _ => lang.t("First only"),
+    }
 }
 
 fn kind_name(lang: Lang, token: &str) -> &str {
@@ -284,7 +300,7 @@ fn author_name(lang: Lang, token: &str) -> &str {
 // ---- the journal ----
 
 /// The journal's filters, as the URL carries them (the form is a GET form).
-const FILTERS: [&str; 9] = [
+const FILTERS: [&str; 10] = [
     "from",
     "to",
     "provider",
@@ -293,6 +309,7 @@ const FILTERS: [&str; 9] = [
     "source_id",
     "via",
     "status",
+    "repeat",
     "q",
 ];
 const PAGE: usize = 50;
@@ -504,6 +521,10 @@ fn filter_form(
         .into_iter()
         .map(|s| (s.to_owned(), status_name(lang, s).to_owned()))
         .collect();
+    let repeats: Vec<(String, String)> = ["false", "true"]
+        .into_iter()
+        .map(|value| (value.to_owned(), first_or_repeat(lang, value).to_owned()))
+        .collect();
     let select = |name: &str, label: &str, options: &[(String, String)], none: &str| {
         widgets::select(
             lang,
@@ -548,6 +569,7 @@ fn filter_form(
                 (select("source_id", lang.t("Source"), dirs.sources.options(), lang.t("All sources")))
                 (select("via", lang.t("Attributed by"), &vias, lang.t("All")))
                 (select("status", lang.t("Status"), &statuses, lang.t("All statuses")))
+                (select("repeat", lang.t("First or repeat"), &repeats, lang.t("All")))
                 }
             }
             p.hint id="period-hint" { (lang.t("The period is in UTC: from 00:00 of the first day to the end of the last.")) }
@@ -555,9 +577,19 @@ fn filter_form(
             div.actions {
                 button type="submit" { (lang.t("Show")) }
                 a.button.secondary href="/appeals" { (lang.t("Reset")) }
+                a href=(reattribute_link(filters)) { (lang.t("Re-attribute this period")) }
             }
         }
     }
+}
+
+/// The re-attribution page with the journal's filters, its period in the journal's UTC days.
+fn reattribute_link(filters: &Filters) -> String {
+    let mut pairs: Vec<(&str, &str)> = filters.0.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    if filters.get("from").is_some() || filters.get("to").is_some() {
+        pairs.push(("tz", "UTC"));
+    }
+    super::reattribute::href(&pairs)
 }
 
 /// A date of the period (the value as the date field wants it, when it reads as a date).
@@ -616,6 +648,9 @@ fn row(lang: Lang, appeal: &Value, dirs: &Directories, back: &str) -> Markup {
                         None => (lang.t("No name")),
                     }
                 }
+                @if appeal["repeat"].as_bool() == Some(true) {
+                    " " span.badge title=(lang.t("The same person appealed within the repeat window before.")) { (lang.t("repeat")) }
+                }
                 @if !reachable.is_empty() { br; span.muted { (reachable.join(", ")) } }
             }
             td data-label=(lang.t("Integration")) { (dirs.integration(appeal)) }
@@ -667,7 +702,9 @@ async fn card(ctx: &Ctx<'_>, id: &str) -> HttpResponse {
             (when(lang, &appeal["created_at"])) " · " (provider_title(&appeal["provider"]))
             " · " (i18n::channel_name(lang, channel)) " · " (kind_name(lang, appeal["kind"].as_str().unwrap_or_default()))
         }
+        (person_line(lang, &appeal))
         (attribution_card(lang, &appeal, &dirs))
+        (super::reattribute::history(ctx, &appeal, &dirs.campaigns, &dirs.sources, &dirs.sites))
         section.card aria-labelledby="contact-h" {
             h2 id="contact-h" { (lang.t("Contact")) }
             (contact_facts(lang, contact))
@@ -686,6 +723,32 @@ async fn card(ctx: &Ctx<'_>, id: &str) -> HttpResponse {
         }
     };
     layout::page(ctx, layout::Section::Appeals, title, content)
+}
+
+/// First or repeat, and the journal searched for the person (by their first phone, else
+/// e-mail: the keys a repeat is told by).
+fn person_line(lang: Lang, appeal: &Value) -> Markup {
+    let repeat = appeal["repeat"].as_bool() == Some(true);
+    let contact = &appeal["contact"];
+    let key = contact["phones"][0]
+        .as_str()
+        .or_else(|| contact["emails"][0].as_str())
+        .filter(|k| !k.trim().is_empty());
+    let search = key.map(|k| Filters(vec![("q", k.to_owned())]).href(None));
+    html! {
+        p.person {
+            @if repeat {
+                span.badge title=(lang.t("The same person appealed within the repeat window before.")) {
+                    (lang.t("Repeat appeal"))
+                }
+            } @else {
+                span.badge.ok { (lang.t("First appeal")) }
+            }
+            @if let Some(href) = search {
+                " " a href=(href) { (lang.t("All appeals of this person")) }
+            }
+        }
+    }
 }
 
 fn attribution_card(lang: Lang, appeal: &Value, dirs: &Directories) -> Markup {

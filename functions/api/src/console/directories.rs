@@ -13,6 +13,14 @@ use std::collections::BTreeMap;
 /// English -> Russian for this page, sorted by the English text.
 pub static RU: &[(&str, &str)] = &[
     (
+        "A chat counts as a repeat when the same person wrote within this many days before it. Empty: the account's setting ({n} days).",
+        "Обращение считается повторным, если тот же человек писал в течение этого числа дней до него. Пусто — как в настройках аккаунта ({n} дн.).",
+    ),
+    (
+        "A chat counts as a repeat when the same person wrote within this many days before it. Empty: the account's setting.",
+        "Обращение считается повторным, если тот же человек писал в течение этого числа дней до него. Пусто — как в настройках аккаунта.",
+    ),
+    (
         "A visit belongs to this campaign when each tag filled in here equals its own (case does not matter); of several such campaigns, the one naming most tags wins. Leave all empty for a campaign used only as a default or in a mapping.",
         "Визит относится к этой кампании, если каждая заполненная здесь метка совпадает с его меткой (регистр не важен); из нескольких подходящих кампаний выигрывает та, где заполнено больше меток. Оставьте все поля пустыми, если кампания нужна только по умолчанию или для сопоставления.",
     ),
@@ -52,6 +60,10 @@ pub static RU: &[(&str, &str)] = &[
         "For services that name the employee by their own id rather than by e-mail; several ids are comma-separated.",
         "Для сервисов, которые указывают сотрудника своим ID, а не e-mail; несколько ID — через запятую.",
     ),
+    (
+        "Give a whole number of days from 1 to 365, or leave it empty.",
+        "Укажите целое число дней от 1 до 365 или оставьте поле пустым.",
+    ),
     ("Ids at providers", "ID в сервисах"),
     ("New campaign", "Новая кампания"),
     ("New employee", "Новый сотрудник"),
@@ -71,6 +83,7 @@ pub static RU: &[(&str, &str)] = &[
         "Вставьте на все страницы сайта",
     ),
     ("Referrer domains", "Домены-рефереры"),
+    ("Repeat window", "Окно повторных"),
     ("Script tag", "Код для сайта"),
     (
         "Script tag: paste it on every page of the site",
@@ -111,6 +124,9 @@ pub static RU: &[(&str, &str)] = &[
         "What appeals are attributed to and who answered them. Integrations, the journal and reports show these names.",
         "К чему относятся обращения и кто на них отвечал. Интеграции, журнал и отчёты показывают эти названия.",
     ),
+    ("as the account's", "как в аккаунте"),
+    ("day", "дн."),
+    ("days", "дн."),
     ("deleted", "удалён"),
     ("utm_source values", "Значения utm_source"),
 ];
@@ -263,7 +279,7 @@ impl Kind {
     fn inputs(self) -> Vec<String> {
         let own = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
         match self {
-            Kind::Site => own(&["name", "domain"]),
+            Kind::Site => own(&["name", "domain", "repeat_window_days"]),
             Kind::Source => {
                 let mut names = own(&["name"]);
                 names.extend(source_lists().into_iter().map(str::to_owned));
@@ -320,6 +336,7 @@ impl Values {
     fn of_record(kind: Kind, record: &Value) -> Values {
         let text = |v: &Value| match v {
             Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
             Value::Array(items) => {
                 let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
                 items.join(", ")
@@ -391,6 +408,9 @@ fn precise(lang: Lang, failure: Failure) -> Failure {
             lang.t("This is not a site address: give its host, like shop.example.ru.")
         }
         (Some("email"), "invalid_value") => lang.t("This is not an e-mail address."),
+        (Some("repeat_window_days"), "invalid_value") => {
+            lang.t("Give a whole number of days from 1 to 365, or leave it empty.")
+        }
         _ => return failure,
     };
     Failure {
@@ -457,9 +477,10 @@ async fn list_page(ctx: &Ctx<'_>) -> HttpResponse {
     let [sites, sources, campaigns, employees] = &lists[..] else {
         return not_found(lang);
     };
+    let window = account_window(ctx).await;
     let content = html! {
         p.hint { (lang.t("What appeals are attributed to and who answered them. Integrations, the journal and reports show these names.")) }
-        (section(ctx, Kind::Site, sites, sites_table(ctx, sites)))
+        (section(ctx, Kind::Site, sites, sites_table(ctx, sites, window)))
         (section(ctx, Kind::Source, sources, sources_table(ctx, sources)))
         (section(ctx, Kind::Campaign, campaigns, campaigns_table(ctx, campaigns, sources, sites)))
         (section(ctx, Kind::Employee, employees, employees_table(ctx, employees)))
@@ -499,19 +520,37 @@ fn edit_cell(ctx: &Ctx<'_>, kind: Kind, item: &Value) -> Markup {
     }
 }
 
-fn sites_table(ctx: &Ctx<'_>, sites: &Value) -> Markup {
+fn sites_table(ctx: &Ctx<'_>, sites: &Value, account_window: Option<u64>) -> Markup {
     let lang = ctx.lang;
+    let days = |n: u64| {
+        let unit = if n == 1 {
+            lang.t("day")
+        } else {
+            lang.t("days")
+        };
+        format!("{n} {unit}")
+    };
+    let window = |site: &Value| match site["repeat_window_days"].as_u64() {
+        Some(n) => html! { (days(n)) },
+        None => html! {
+            span.muted {
+                (lang.t("as the account's"))
+                @if let Some(n) = account_window { ": " (days(n)) }
+            }
+        },
+    };
     html! {
         table.stack {
             thead { tr {
-                th { (lang.t("Name")) } th { (lang.t("Domain")) } th { (lang.t("Script tag")) }
-                th { (lang.t("Actions")) }
+                th { (lang.t("Name")) } th { (lang.t("Domain")) } th { (lang.t("Repeat window")) }
+                th { (lang.t("Script tag")) } th { (lang.t("Actions")) }
             } }
             tbody {
                 @for site in by_name(sites) {
                     tr {
                         td data-label=(lang.t("Name")) { (str_of(site, "name")) }
                         td data-label=(lang.t("Domain")) { (str_of(site, "domain")) }
+                        td data-label=(lang.t("Repeat window")) { (window(site)) }
                         td {
                             (widgets::copyable(lang, &format!("script-{}", str_of(site, "id")),
                                 lang.t("Paste on every page of the site"), str_of(site, "script")))
@@ -716,13 +755,38 @@ async fn site_fields(
         hint: Some(lang.t("The site's host; a full address works too.")),
         ..Text::new(lang.t("Domain"), values.get("domain"))
     };
+    let window_hint = match account_window(ctx).await {
+        Some(days) => lang
+            .t("A chat counts as a repeat when the same person wrote within this many days before it. Empty: the account's setting ({n} days).")
+            .replace("{n}", &days.to_string()),
+        None => lang
+            .t("A chat counts as a repeat when the same person wrote within this many days before it. Empty: the account's setting.")
+            .to_owned(),
+    };
+    let window = Text {
+        kind: "number",
+        hint: Some(&window_hint),
+        ..Text::new(
+            lang.t("Repeat window, days"),
+            values.get("repeat_window_days"),
+        )
+    };
     html! {
         (name_field(lang, lang.t("Name"), values, failure))
         (widgets::text(lang, "domain", domain, failure))
+        (widgets::text(lang, "repeat_window_days", window, failure))
         @if let Some(script) = script.filter(|s| !s.is_empty()) {
             (widgets::copyable(lang, "script", lang.t("Script tag: paste it on every page of the site"), &script))
         }
     }
+}
+
+/// The account's repeat window: what a site without its own follows.
+async fn account_window(ctx: &Ctx<'_>) -> Option<u64> {
+    let account = api::call(ctx, Method::GET, "/api/account", None)
+        .await
+        .ok()?;
+    account["repeat_window_days"].as_u64()
 }
 
 fn source_fields(lang: Lang, values: &Values, failure: Option<&Failure>) -> Markup {

@@ -75,6 +75,9 @@ static TABLES: &[&[(&str, &str)]] = &[
     super::directories::RU,
     super::integrations::RU,
     super::raw::RU,
+    super::reattribute::RU,
+    super::reports::RU,
+    super::settings::RU,
 ];
 
 fn russian(text: &str) -> Option<&'static str> {

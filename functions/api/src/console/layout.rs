@@ -13,17 +13,21 @@ use shared::edge::web::HttpResponse;
 pub enum Section {
     Appeals,
     Integrations,
+    Reports,
     Directories,
     RawData,
+    Settings,
     Keys,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 7] = [
         Section::Appeals,
         Section::Integrations,
+        Section::Reports,
         Section::Directories,
         Section::RawData,
+        Section::Settings,
         Section::Keys,
     ];
 
@@ -31,8 +35,10 @@ impl Section {
         match self {
             Section::Appeals => "/appeals",
             Section::Integrations => "/integrations",
+            Section::Reports => "/reports",
             Section::Directories => "/directories",
             Section::RawData => "/raw",
+            Section::Settings => "/settings",
             Section::Keys => "/keys",
         }
     }
@@ -41,8 +47,10 @@ impl Section {
         match self {
             Section::Appeals => lang.t("Appeals"),
             Section::Integrations => lang.t("Integrations"),
+            Section::Reports => lang.t("Reports"),
             Section::Directories => lang.t("Directories"),
             Section::RawData => lang.t("Raw data"),
+            Section::Settings => lang.t("Settings"),
             Section::Keys => lang.t("API keys"),
         }
     }

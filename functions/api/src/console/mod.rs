@@ -7,6 +7,7 @@ mod api;
 mod appeals;
 mod assets;
 mod auth;
+mod charts;
 mod directories;
 mod i18n;
 mod integrations;
@@ -14,6 +15,9 @@ mod keys;
 mod layout;
 mod login;
 mod raw;
+mod reattribute;
+mod reports;
+mod settings;
 pub mod widgets;
 
 pub use api::Failure;
@@ -147,6 +151,8 @@ async fn signed_in_route(
             ["integrations", rest @ ..] => integrations::post(&ctx, rest, &form).await,
             ["directories", rest @ ..] => directories::post(&ctx, rest, &form).await,
             ["raw", rest @ ..] => raw::post(&ctx, rest, &form).await,
+            ["reattribute"] => reattribute::post(&ctx, &form).await,
+            ["settings"] => settings::post(&ctx, &form).await,
             _ => not_found(ctx.lang),
         };
     }
@@ -160,6 +166,10 @@ async fn signed_in_route(
         ["integrations", rest @ ..] => integrations::get(&ctx, rest).await,
         ["directories", rest @ ..] => directories::get(&ctx, rest).await,
         ["raw", rest @ ..] => raw::get(&ctx, rest).await,
+        ["reattribute", rest @ ..] => reattribute::get(&ctx, rest).await,
+        ["reports"] => reports::page(&ctx).await,
+        ["reports.csv"] => reports::csv(&ctx).await,
+        ["settings"] => settings::get(&ctx).await,
         _ => not_found(ctx.lang),
     }
 }

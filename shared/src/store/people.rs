@@ -1,0 +1,70 @@
+//! The person index: an account's appeals by the phones and e-mails of their contact, so a
+//! new appeal of someone known is told from a first one. One small item per (person key,
+//! appeal), written blind (idempotent), read as the partition of that person.
+
+use super::Store;
+use super::kv::{Condition, Index, Key, Query, StoreError};
+use super::record::Record;
+use crate::domain::ids::{AccountId, AppealId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A person's partition is read up to this many appeals (in appeal-id order, not time order):
+/// enough for any real person; a shop's own test phone with more may be judged first where it
+/// is a repeat.
+const READ_AT_MOST: usize = 500;
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    account_id: AccountId,
+    person: String,
+    appeal_id: AppealId,
+    created_at: DateTime<Utc>,
+}
+
+fn partition(account: &AccountId, person: &str) -> String {
+    format!("PERSON#{}#{person}", account.as_str())
+}
+
+impl Record for Entry {
+    fn key(&self) -> Key {
+        Key::new(
+            partition(&self.account_id, &self.person),
+            self.appeal_id.as_str(),
+        )
+    }
+}
+
+impl Store {
+    /// Records that `appeal`, made at `created_at`, is one of `person`'s.
+    pub async fn index_person(
+        &self,
+        account: &AccountId,
+        person: &str,
+        appeal: &AppealId,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let entry = Entry {
+            account_id: account.clone(),
+            person: person.to_owned(),
+            appeal_id: appeal.clone(),
+            created_at,
+        };
+        self.put_record(&entry, Condition::Always).await
+    }
+
+    /// `person`'s appeals and when each was made.
+    pub async fn person_appeals(
+        &self,
+        account: &AccountId,
+        person: &str,
+    ) -> Result<Vec<(AppealId, DateTime<Utc>)>, StoreError> {
+        let mut query = Query::new(Index::Primary, partition(account, person));
+        query.limit = READ_AT_MOST;
+        let entries: Vec<Entry> = self.query_records(&query).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.appeal_id, e.created_at))
+            .collect())
+    }
+}
