@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::domain::ids::AccountId;
 use shared::domain::rollup::{self, Dim, Filter};
-use shared::store::Store;
+use shared::store::{Counters, Store};
 use shared::store::sqlite::SqliteKv;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -65,9 +65,11 @@ fn bench(c: &mut Criterion) {
         rt.block_on(store.rollup_counters(&account, start, stop - Duration::seconds(1)))
             .expect("counters")
     };
-    let sum = |counters: &[(DateTime<Utc>, String, i64)]| {
+    let sum = |counters: &[(DateTime<Utc>, Counters)]| {
         rollup::report(
-            counters.iter().map(|(h, n, v)| (*h, n.as_str(), *v)),
+            counters
+                .iter()
+                .flat_map(|(h, c)| c.iter().map(move |(n, v)| (*h, n, v))),
             &[Dim::Day, Dim::Source],
             &Filter::default(),
             days,
@@ -76,12 +78,12 @@ fn bench(c: &mut Criterion) {
     };
     let counters = read();
     let report = sum(&counters);
-    let hours: std::collections::BTreeSet<_> = counters.iter().map(|(h, _, _)| *h).collect();
+    let hours: std::collections::BTreeSet<_> = counters.iter().map(|(h, _)| *h).collect();
     eprintln!(
         "report: {} to {}: {} counters in {} hours, {} rows, {} appeals",
         days.0,
         days.1,
-        counters.len(),
+        counters.iter().map(|(_, c)| c.len()).sum::<usize>(),
         hours.len(),
         report.rows.len(),
         report.totals.count

@@ -159,7 +159,9 @@ pub async fn compute(call: &Call<'_>, ask: &Ask) -> Result<Report, ApiError> {
         .rollup_counters(&call.account.id, start, end - Duration::seconds(1))
         .await?;
     Ok(rollup::report(
-        counters.iter().map(|(h, n, v)| (*h, n.as_str(), *v)),
+        counters
+            .iter()
+            .flat_map(|(h, c)| c.iter().map(move |(n, v)| (*h, n, v))),
         &ask.group_by,
         &ask.filter,
         (ask.from, ask.to),

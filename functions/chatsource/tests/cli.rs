@@ -230,7 +230,8 @@ fn invoke_runs_the_maintenance_on_a_schedule_event() {
     assert_eq!(
         report,
         serde_json::json!({"refreshed": 0, "needs_reauth": 0, "failed": 0, "reconciled": 0,
-                           "queued": 0, "released": 0, "finished": 0})
+                           "queued": 0, "released": 0, "finished": 0, "metrika_uploads": 0,
+                           "metrika_conversions": 0, "backfills": 0})
     );
 }
 

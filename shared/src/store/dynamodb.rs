@@ -9,7 +9,8 @@
 //! once): a record is readable by id at once, in listings a moment later.
 
 use super::kv::{
-    Condition, CounterPage, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError,
+    Condition, CounterPage, Counters, Index, Item, Key, Kv, Page, Position, Query, SortKey,
+    StoreError,
     Write, check_size, key_fits, now_unix, plan,
 };
 use async_trait::async_trait;
@@ -164,7 +165,7 @@ fn from_attrs(a: &Attrs) -> Result<Item, StoreError> {
     })
 }
 
-fn counters_of(a: &Attrs) -> Result<(Key, BTreeMap<String, i64>), StoreError> {
+fn counters_of(a: &Attrs) -> Result<(Key, Counters), StoreError> {
     let key = index_key(a, Index::Primary)
         .ok_or_else(|| StoreError::Corrupt("counter item without pk/sk".into()))?;
     let mut counters = BTreeMap::new();
@@ -180,7 +181,7 @@ fn counters_of(a: &Attrs) -> Result<(Key, BTreeMap<String, i64>), StoreError> {
             counters.insert(name.to_owned(), value);
         }
     }
-    Ok((key, counters))
+    Ok((key, counters.into_iter().collect()))
 }
 
 fn live(item: &Item) -> bool {

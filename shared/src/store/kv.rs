@@ -210,9 +210,67 @@ pub enum Write {
 /// One page of counter items, as [`Page`] is of items.
 #[derive(Debug, Clone, Default)]
 pub struct CounterPage {
-    pub items: Vec<(Key, BTreeMap<String, i64>)>,
+    pub items: Vec<(Key, Counters)>,
     /// Set when more items may follow.
     pub next: Option<Position>,
+}
+
+/// The counters of one counter item, in name order. The names share one buffer: a report
+/// reads a million counters, and a string of its own for each was a third of its time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    names: String,
+    /// Where each name ends in `names`, and its value.
+    ends: Vec<(usize, i64)>,
+}
+
+impl Counters {
+    /// Adds a counter; names must come in increasing order (as both adapters read them).
+    pub fn push(&mut self, name: &str, value: i64) {
+        self.names.push_str(name);
+        self.ends.push((self.names.len(), value));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(end, value)| {
+            let name = &self.names[start..end];
+            start = end;
+            (name, value)
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<i64> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// As a map (tests, small items).
+    pub fn to_map(&self) -> BTreeMap<String, i64> {
+        self.iter().map(|(n, v)| (n.to_owned(), v)).collect()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<(S, i64)> for Counters {
+    /// In any order: sorted by name here.
+    fn from_iter<I: IntoIterator<Item = (S, i64)>>(pairs: I) -> Counters {
+        let sorted: BTreeMap<String, i64> = pairs
+            .into_iter()
+            .map(|(n, v)| (n.as_ref().to_owned(), v))
+            .collect();
+        let mut counters = Counters::default();
+        for (name, value) in &sorted {
+            counters.push(name, value.to_owned());
+        }
+        counters
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

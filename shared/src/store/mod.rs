@@ -39,7 +39,8 @@ pub use csv_exports::{CsvExport, CsvExportState, CsvProgress};
 pub use directory::DirectoryEntity;
 pub use health::{Health, HealthError};
 pub use kv::{
-    Condition, CounterPage, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError, Write,
+    Condition, CounterPage, Counters, Index, Item, Key, Kv, Page, Position, Query, SortKey,
+    StoreError, Write,
 };
 pub use oauth_states::StateError;
 pub use raw_events::Kept;

@@ -153,7 +153,7 @@ impl Store {
         pk: &str,
         from: &str,
         to: &str,
-    ) -> Result<Vec<(Key, BTreeMap<String, i64>)>, StoreError> {
+    ) -> Result<Vec<(Key, super::kv::Counters)>, StoreError> {
         let mut query = Query::new(Index::Primary, pk);
         query.sort = SortKey::Between(from.to_owned(), to.to_owned());
         let mut out = Vec::new();

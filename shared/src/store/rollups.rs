@@ -3,7 +3,7 @@
 //! its id, so it is always counted, and uncounted, in the same item.
 
 use super::Store;
-use super::kv::{Key, StoreError};
+use super::kv::{Counters, Key, StoreError};
 use super::record::Delta;
 use crate::domain::ids::{AccountId, AppealId};
 use crate::domain::rollup::{self, Change, Counted};
@@ -33,14 +33,15 @@ impl Store {
             .collect()
     }
 
-    /// Every counter of `account` from the hour of `from` to the hour of `to` (both included),
-    /// shards merged: (hour, cell name, count).
+    /// Every counter item of `account` from the hour of `from` to the hour of `to` (both
+    /// included): its hour and its counters (cell name, count). An hour's shards are items of
+    /// their own; sums do not care.
     pub async fn rollup_counters(
         &self,
         account: &AccountId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, String, i64)>, StoreError> {
+    ) -> Result<Vec<(DateTime<Utc>, Counters)>, StoreError> {
         let lo = rollup::hour_key(from);
         // Every shard of the last hour: '~' sorts after the shard digits.
         let hi = format!("{}#~", rollup::hour_key(to));
@@ -53,7 +54,7 @@ impl Store {
                 .next()
                 .and_then(rollup::parse_hour_key)
                 .ok_or_else(|| StoreError::Corrupt(format!("rollup key {}", key.sk)))?;
-            out.extend(counters.into_iter().map(|(name, n)| (hour, name, n)));
+            out.push((hour, counters));
         }
         Ok(out)
     }

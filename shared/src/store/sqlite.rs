@@ -7,13 +7,13 @@
 //! (`chatsource invoke` beside a running `serve`).
 
 use super::kv::{
-    Condition, CounterPage, Index, Item, Key, Kv, Page, Position, Query, SortKey, StoreError,
+    Condition, CounterPage, Counters, Index, Item, Key, Kv, Page, Position, Query, SortKey,
+    StoreError,
     Write, check_size, key_fits, now_unix, plan,
 };
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -284,14 +284,14 @@ impl Kv for SqliteKv {
             let mut rows = stmt
                 .query(rusqlite::params_from_iter(args.iter()))
                 .map_err(unavailable)?;
-            let mut items: Vec<(Key, BTreeMap<String, i64>)> = Vec::new();
+            let mut items: Vec<(Key, Counters)> = Vec::new();
             // The item being read and its counters, in name order; one buffer for every item
             // (a busy hour has a thousand counters: growing a fresh one each hour costs more
             // in the allocator than the rest of the read).
             let mut sk: Option<String> = None;
-            let mut counters: Vec<(String, i64)> = Vec::new();
-            let done = |items: &mut Vec<_>, sk: String, counters: &mut Vec<(String, i64)>| {
-                items.push((Key::new(query.pk.clone(), sk), counters.drain(..).collect()));
+            let mut counters = Counters::default();
+            let done = |items: &mut Vec<_>, sk: String, counters: &mut Counters| {
+                items.push((Key::new(query.pk.clone(), sk), std::mem::take(counters)));
             };
             let mut more = false;
             while let Some(row) = rows.next().map_err(unavailable)? {
@@ -306,8 +306,8 @@ impl Kv for SqliteKv {
                     }
                     sk = Some(row_sk.to_owned());
                 }
-                let name = text(row, 1)?.to_owned();
-                counters.push((name, row.get(2).map_err(unavailable)?));
+                let value = row.get(2).map_err(unavailable)?;
+                counters.push(text(row, 1)?, value);
             }
             if let Some(sk) = sk.take() {
                 done(&mut items, sk, &mut counters);

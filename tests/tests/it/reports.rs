@@ -767,8 +767,10 @@ async fn on_dynamodb_racing_writes_and_duplicate_run_jobs_leave_the_counters_equ
         .await
         .unwrap();
     let mut actual: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, name, n) in counters {
-        *actual.entry(name).or_default() += n;
+    for (_, item) in &counters {
+        for (name, n) in item.iter() {
+            *actual.entry(name.to_owned()).or_default() += n;
+        }
     }
     actual.retain(|_, n| *n != 0);
     assert_eq!(
