@@ -8,8 +8,7 @@
 
 use super::kv::{
     Condition, CounterPage, Counters, Index, Item, Key, Kv, Page, Position, Query, SortKey,
-    StoreError,
-    Write, check_size, key_fits, now_unix, plan,
+    StoreError, Write, check_size, key_fits, now_unix, plan,
 };
 use async_trait::async_trait;
 use rusqlite::types::Value;
