@@ -367,6 +367,18 @@ impl Default for Tally {
     }
 }
 
+impl Tally {
+    /// Adds another tally of the same group (a report summed in parts).
+    pub fn absorb(&mut self, other: &Tally) {
+        self.count += other.count;
+        self.first += other.first;
+        self.repeat += other.repeat;
+        for (via, n) in &other.via {
+            *self.via.entry(via).or_default() += n;
+        }
+    }
+}
+
 /// One group's value: a date or month label for the time dimensions, an id or token (`None`:
 /// nothing assigned, e.g. no campaign) for the others.
 pub type GroupKey = Vec<Option<String>>;
@@ -376,6 +388,22 @@ pub type GroupKey = Vec<Option<String>>;
 pub struct Report {
     pub rows: Vec<(GroupKey, Tally)>,
     pub totals: Tally,
+}
+
+impl Report {
+    /// The report of the counters of both (each summed from a part of one period's counters).
+    pub fn merge(self, other: Report) -> Report {
+        let mut rows: BTreeMap<GroupKey, Tally> = self.rows.into_iter().collect();
+        for (key, tally) in other.rows {
+            rows.entry(key).or_default().absorb(&tally);
+        }
+        let mut totals = self.totals;
+        totals.absorb(&other.totals);
+        Report {
+            rows: rows.into_iter().collect(),
+            totals,
+        }
+    }
 }
 
 /// Sums counters into a report. `counters` are (UTC hour, counter name, value); `local_day`
@@ -583,6 +611,34 @@ impl Hasher for FxHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_summed_in_two_parts_and_merged_is_the_report_of_the_whole() {
+        let t = |h: i64| Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::hours(h);
+        let names = [
+            "1|cmp_a|src_a||site|jivo||chat|int_a|utm|f",
+            "1|cmp_b|src_b||telegram|jivo||chat|int_a|messenger_mapping|r",
+            "1||||site|verbox||chat|int_b|default|f",
+        ];
+        let counters: Vec<(DateTime<Utc>, &str, i64)> = (0..60)
+            .map(|i| (t(i), names[(i % 3) as usize], 1 + i % 4))
+            .collect();
+        let days = (
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(),
+        );
+        let sum = |part: &[(DateTime<Utc>, &str, i64)]| {
+            report(
+                part.iter().copied(),
+                &[Dim::Day, Dim::Source],
+                &Filter::default(),
+                days,
+                local_day(chrono_tz::Europe::Moscow),
+            )
+        };
+        let (a, b) = counters.split_at(25);
+        assert_eq!(sum(a).merge(sum(b)), sum(&counters));
+    }
 
     #[test]
     fn whole_hour_zones_are_told_from_the_others() {

@@ -653,7 +653,7 @@ async fn race_counted_changes(kv: Arc<dyn Kv>, records: &[&str], writers: usize)
             "one version per change"
         );
         assert_eq!(
-            counters.get(*id),
+            counters.get(id),
             Some(record.changes),
             "{id}: counted once per change that landed"
         );
