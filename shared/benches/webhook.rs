@@ -156,8 +156,10 @@ fn bitrix24(c: &mut Criterion) {
                     sessions: &sessions,
                 };
                 let line = read.open_line().unwrap();
+                let conversations = line.conversations(CrmEntity::Lead, 48211);
                 let facts = read.facts(
                     &line,
+                    &conversations[0],
                     bitrix24::history_transcript(black_box(&history)),
                     &settings,
                 );

@@ -507,12 +507,56 @@ impl Bitrix24 {
         self.add_entity(Kind::Contact, fields)
     }
 
+    /// Changes fields of a lead as a portal user does (`crm.lead.update`): `DATE_MODIFY`
+    /// becomes now unless given. The portal would send `ONCRMLEADUPDATE`; the test sends
+    /// [`Bitrix24::event_body`] itself.
+    pub fn update_lead(&self, id: u64, fields: Value) {
+        self.update_entity(Kind::Lead, id, fields);
+    }
+
+    /// As `update_lead`, for a deal.
+    pub fn update_deal(&self, id: u64, fields: Value) {
+        self.update_entity(Kind::Deal, id, fields);
+    }
+
+    fn update_entity(&self, kind: Kind, id: u64, fields: Value) {
+        let Value::Object(given) = fields else {
+            panic!("CRM fields are a JSON object, not {fields}");
+        };
+        let mut data = self.data();
+        let data = &mut *data;
+        let row = data
+            .entities
+            .get_mut(&kind)
+            .and_then(|rows| rows.get_mut(&id))
+            .unwrap_or_else(|| panic!("no entity {id} of that kind to update"));
+        row.insert("DATE_MODIFY".into(), json!(now_iso()));
+        for (field, value) in given {
+            let field = field.to_ascii_uppercase();
+            let value = normalize(&field, value, &mut data.next_multifield_id);
+            row.insert(field, value);
+        }
+    }
+
     /// An open-line session: its messages get increasing ids in the given order, and the
-    /// entity gets an `IMOPENLINES_SESSION` activity.
+    /// entity gets an `IMOPENLINES_SESSION` activity. A session in an entity that exists
+    /// changes it (`DATE_MODIFY` now), as a returning visitor's new session does.
     pub fn add_openline_chat(&self, mut chat: OpenLineChat) {
         let owner_type = chat.owner_type_id();
         let mut data = self.data();
         let now = now_iso();
+        let owner = match chat.entity_type.to_ascii_lowercase().as_str() {
+            "lead" => Some(Kind::Lead),
+            "deal" => Some(Kind::Deal),
+            "contact" => Some(Kind::Contact),
+            _ => None,
+        };
+        if let Some(row) = owner
+            .and_then(|kind| data.entities.get_mut(&kind))
+            .and_then(|rows| rows.get_mut(&chat.entity_id))
+        {
+            row.insert("DATE_MODIFY".into(), json!(now.clone()));
+        }
         let messages: Vec<(u64, ChatMessage)> = std::mem::take(&mut chat.messages)
             .into_iter()
             .map(|mut message| {

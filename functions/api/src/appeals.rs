@@ -4,7 +4,7 @@ use crate::call::Call;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use shared::domain::appeal::{Appeal, Channel, Provider, Status, Via};
+use shared::domain::appeal::{Appeal, Channel, ChannelGroup, Provider, Status, Via};
 use shared::domain::ids::{AppealId, CampaignId, IntegrationId, SourceId};
 use shared::edge::web::{ApiError, Invalid};
 use shared::store::{AppealFilter, cursor, keys};
@@ -16,6 +16,15 @@ const QUERY_CHARS: usize = 200;
 /// Every step of attribution the API has ever named, in order; `vias()` keeps those the
 /// domain knows, so a step added there is accepted here without a second list to update.
 const VIA_TOKENS: [&str; 5] = ["session", "utm", "click_id", "messenger_mapping", "default"];
+const GROUP_TOKENS: [&str; 7] = [
+    "paid",
+    "organic",
+    "social",
+    "referral",
+    "direct",
+    "messenger",
+    "email",
+];
 const STATUS_TOKENS: [&str; 4] = ["in_progress", "pending_enrichment", "complete", "failed"];
 
 /// The `via` values an appeal can have.
@@ -103,6 +112,10 @@ pub fn filter(call: &Call<'_>) -> Result<AppealFilter, ApiError> {
             None => None,
         },
         repeat: call.param("repeat").map(|v| repeat(&v)).transpose()?,
+        channel_group: call
+            .param("channel_group")
+            .map(|v| token::<ChannelGroup>(&v, "channel_group", &GROUP_TOKENS))
+            .transpose()?,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from >= to

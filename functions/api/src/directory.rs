@@ -6,9 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::domain::account::REPEAT_WINDOW_DAYS;
 use shared::domain::contact::normalize_email;
-use shared::domain::directory::{Campaign, Directory, Employee, Site, Source, host_of};
+use shared::domain::directory::{
+    Campaign, Directory, Employee, MAX_SOURCE_RULES, Site, Source, click_id_name, host_of,
+    referrer_domain,
+};
 use shared::domain::ids::{CampaignId, EmployeeId, SiteId, SourceId};
-use shared::domain::utm::Utm;
+use shared::domain::utm::{self, Utm};
 use shared::edge::web::{ApiError, Invalid};
 use std::collections::BTreeMap;
 
@@ -103,6 +106,12 @@ pub struct SourceInput {
     name: String,
     #[serde(default)]
     utm_sources: Vec<String>,
+    /// URL parameters naming a paid click of this source (`gclid`, `yclid`).
+    #[serde(default)]
+    click_ids: Vec<String>,
+    /// Hosts whose visits without tags come from this source; subdomains match.
+    #[serde(default)]
+    referrer_domains: Vec<String>,
 }
 
 impl Resource for Source {
@@ -113,6 +122,8 @@ impl Resource for Source {
         SourceInput {
             name: self.name.clone(),
             utm_sources: self.utm_sources.clone(),
+            click_ids: self.click_ids.clone(),
+            referrer_domains: self.referrer_domains.clone(),
         }
     }
 
@@ -122,21 +133,69 @@ impl Resource for Source {
         input: SourceInput,
         existing: Option<&Source>,
     ) -> Result<Source, ApiError> {
-        let mut utm_sources: Vec<String> = input
-            .utm_sources
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        utm_sources.dedup();
+        // utm_source values stay as typed (matching folds case); a repeat is dropped.
+        let mut utm_sources: Vec<String> = Vec::new();
+        for value in input.utm_sources.iter().map(|s| s.trim()) {
+            if !value.is_empty() && !utm_sources.iter().any(|v| utm::same(v, value)) {
+                utm_sources.push(value.to_owned());
+            }
+        }
+        let click_ids = rule_list(&input.click_ids, "click_ids", click_id_name, |typed| {
+            format!(
+                "click_ids names `{typed}`: use click ids the pages' addresses carry: {}.",
+                shared::domain::utm::CLICK_ID_KEYS.join(", ")
+            )
+        })?;
+        let referrer_domains = rule_list(
+            &input.referrer_domains,
+            "referrer_domains",
+            referrer_domain,
+            |typed| {
+                format!(
+                    "referrer_domains names `{typed}`: give a site's host, like vk.com or yandex.ru."
+                )
+            },
+        )?;
         Ok(Source {
             id: existing.map_or_else(SourceId::generate, |e| e.id.clone()),
             account_id: call.account.id.clone(),
             name: name(&input.name, "source")?,
             utm_sources,
+            click_ids,
+            referrer_domains,
             created_at: existing.map_or(call.now, |e| e.created_at),
         })
     }
+}
+
+/// A source's list of rules, each normalised by `norm` (blank items dropped, repeats once, in
+/// the order typed); the first item `norm` refuses, or a list over `MAX_SOURCE_RULES`, is a
+/// 400 naming `field`.
+fn rule_list(
+    typed: &[String],
+    field: &str,
+    norm: fn(&str) -> Option<String>,
+    refusal: impl Fn(&str) -> String,
+) -> Result<Vec<String>, ApiError> {
+    let mut list: Vec<String> = Vec::new();
+    for item in typed.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        // What was typed is echoed in the message, cut short: a list item may be any size.
+        let shown = |item: &str| item.chars().take(80).collect::<String>();
+        let value = norm(item).ok_or_else(|| {
+            ApiError::invalid(field, Invalid::InvalidValue, refusal(&shown(item)))
+        })?;
+        if !list.contains(&value) {
+            list.push(value);
+        }
+    }
+    if list.len() > MAX_SOURCE_RULES {
+        return Err(ApiError::invalid(
+            field,
+            Invalid::TooLong,
+            format!("{field} holds at most {MAX_SOURCE_RULES} values."),
+        ));
+    }
+    Ok(list)
 }
 
 #[derive(Serialize, Deserialize)]

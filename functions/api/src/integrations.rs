@@ -51,6 +51,9 @@ pub struct IntegrationInput {
     amocrm: Option<AmocrmSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bitrix24: Option<Bitrix24Settings>,
+    /// Where every webhook body is relayed verbatim (a bot platform on the same channel).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    forward_urls: Vec<String>,
 }
 
 impl Resource for Integration {
@@ -72,6 +75,7 @@ impl Resource for Integration {
             verbox: self.verbox.clone(),
             amocrm: self.amocrm.clone(),
             bitrix24: self.bitrix24.clone(),
+            forward_urls: self.forward_urls.clone(),
         }
     }
 
@@ -181,6 +185,7 @@ impl Resource for Integration {
             verbox,
             amocrm,
             bitrix24,
+            forward_urls: forward_urls(input.forward_urls, call.app.url_policy)?,
             created_at: existing.map_or(call.now, |e| e.created_at),
             updated_at: call.now,
         })
@@ -250,6 +255,11 @@ impl Resource for Integration {
                     .await
                     .map_err(|e| ApiError::address(field, e))?;
             }
+        }
+        for (i, url) in self.forward_urls.iter().enumerate() {
+            shared::clients::guard::check_address(url, call.app.url_policy)
+                .await
+                .map_err(|e| ApiError::address(&format!("forward_urls[{i}]"), e))?;
         }
         Ok(self)
     }
@@ -393,6 +403,36 @@ async fn health(integration: &Integration, call: &Call<'_>) -> Result<Value, Api
 
 /// Validates the Verbox block. The token reads back as "set": sending that (or leaving the
 /// token out of a PATCH) keeps the stored one; "unset" or null removes it.
+/// Forward URLs follow the provider address rules (https, public); at most a few, no repeats.
+fn forward_urls(urls: Vec<String>, policy: UrlPolicy) -> Result<Vec<String>, ApiError> {
+    if urls.len() > Integration::MAX_FORWARD_URLS {
+        return Err(ApiError::invalid(
+            "forward_urls",
+            Invalid::TooLong,
+            format!(
+                "forward_urls: at most {} URLs; each body is relayed to every one.",
+                Integration::MAX_FORWARD_URLS
+            ),
+        ));
+    }
+    let mut checked: Vec<String> = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let field = format!("forward_urls[{i}]");
+        let url = check_provider_url(url.trim(), policy)
+            .map_err(|e| ApiError::address(&field, e))?
+            .to_string();
+        if checked.contains(&url) {
+            return Err(ApiError::invalid(
+                field,
+                Invalid::InvalidValue,
+                format!("forward_urls: {url} is listed twice."),
+            ));
+        }
+        checked.push(url);
+    }
+    Ok(checked)
+}
+
 fn verbox_settings(
     mut v: VerboxSettings,
     existing: Option<&VerboxSettings>,

@@ -149,5 +149,6 @@ fn scope(call: &Call<'_>) -> Result<Scope, ApiError> {
         status: filter.status,
         q: as_journal.param("q"),
         repeat: filter.repeat,
+        channel_group: filter.channel_group,
     })
 }

@@ -160,6 +160,10 @@ const APPEALS: &[Param] = &[
     ),
     LIMIT,
     CURSOR,
+    param(
+        "channel_group",
+        "paid, organic, social, referral, direct, messenger or email: the group of the chat's traffic",
+    ),
 ];
 
 const RAW_EVENTS: &[Param] = &[
@@ -190,7 +194,7 @@ const REPORT: &[Param] = &[
     ),
     param(
         "group_by",
-        "One or two of day, week, month, campaign, source, site, channel, provider, employee, kind (one time at most); default: day",
+        "One or two of day, week, month, campaign, source, site, channel, provider, employee, kind, channel_group (one time at most); default: day",
     ),
     param("integration_id", "Only this integration's appeals"),
     param("site_id", "Only appeals attributed to this site"),

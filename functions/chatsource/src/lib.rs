@@ -78,6 +78,10 @@ impl Function {
     }
 
     pub async fn handle(self, app: &App, req: Request) -> HttpResponse {
+        shared::edge::web::even_a_panic(self.dispatch(app, req)).await
+    }
+
+    async fn dispatch(self, app: &App, req: Request) -> HttpResponse {
         match self {
             Function::JivoWebhook => jivo_webhook::handler(app, req).await,
             Function::VerboxWebhook => verbox_webhook::handler(app, req).await,

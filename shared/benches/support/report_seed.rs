@@ -237,6 +237,8 @@ async fn directory(
             id: SourceId::parse(&id("src", i)).expect("valid id"),
             name: format!("Source {i}"),
             utm_sources: vec![format!("source{i}")],
+            click_ids: Vec::new(),
+            referrer_domains: Vec::new(),
             ..source.clone()
         };
         store.put_entity(&s).await?;
@@ -336,7 +338,8 @@ fn appeal(
         )
     };
     let (campaign, source, site) = match via {
-        Via::Session | Via::Utm => {
+        // (The generator draws no click-id answers: the data predates that step.)
+        Via::Session | Via::Utm | Via::ClickId => {
             let c = &dir.campaigns[skewed(rng, dir.campaigns.len())];
             (Some(c.id.clone()), c.source_id.clone(), c.site_id.clone())
         }
@@ -370,6 +373,7 @@ fn appeal(
         kind,
         provider_ref,
         channel: Channel::parse(channel).expect("valid channel"),
+        channel_group: None,
         created_at: at,
         updated_at: at + Duration::minutes(12),
         contact: Contact {
@@ -410,6 +414,7 @@ fn appeal(
             site_id: site,
             session_lookup: None,
             detail: "Generated for the report benchmark.".into(),
+            evidence: None,
         },
         status: Status::Complete,
         status_reason: None,

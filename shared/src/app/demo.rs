@@ -63,18 +63,53 @@ pub async fn seed(
         repeat_window_days: None,
         created_at: now,
     };
+    let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let source = |sid: &str, name: &str, utm: &[&str]| Source {
         id: id(SourceId::parse, sid),
         account_id: account.clone(),
         name: name.into(),
-        utm_sources: utm.iter().map(|s| s.to_string()).collect(),
+        utm_sources: list(utm),
+        click_ids: Vec::new(),
+        referrer_domains: Vec::new(),
         created_at: now,
     };
+    // What a careful marketer's account holds: the ad platforms' click ids (a visit with no
+    // tags but a `gclid` is still a Google Ads click), the search engines and social networks
+    // whose untagged visits are organic or social traffic; what is left is direct or unknown.
     let sources = [
-        source("src_demo_yandex", "Yandex Direct", &["yandex"]),
-        source("src_demo_google", "Google Ads", &["google"]),
+        Source {
+            click_ids: list(&["yclid"]),
+            ..source("src_demo_yandex", "Yandex Direct", &["yandex"])
+        },
+        Source {
+            click_ids: list(&["gclid", "gbraid", "wbraid"]),
+            ..source("src_demo_google", "Google Ads", &["google"])
+        },
         source("src_demo_telegram", "Telegram", &[]),
-        source("src_demo_organic", "Organic and direct", &[]),
+        source("src_demo_organic", "Direct and unknown", &[]),
+        Source {
+            referrer_domains: list(&[
+                "yandex.ru",
+                "ya.ru",
+                "google.com",
+                "google.ru",
+                "bing.com",
+                "duckduckgo.com",
+                "go.mail.ru",
+            ]),
+            ..source("src_demo_search", "Organic search", &[])
+        },
+        Source {
+            referrer_domains: list(&[
+                "vk.com",
+                "ok.ru",
+                "t.me",
+                "facebook.com",
+                "instagram.com",
+                "dzen.ru",
+            ]),
+            ..source("src_demo_social", "Social", &[])
+        },
     ];
     let campaign = |cid: &str, name: &str, src: &str, tags: &str| Campaign {
         id: id(CampaignId::parse, cid),

@@ -106,7 +106,15 @@ pub async fn receive(
         attempts: 0,
         handled_at: None,
     };
-    let raw = match app.store.keep_raw_event(&raw, d.body).await? {
+    let kept = app.store.keep_raw_event(&raw, d.body).await?;
+    // Relayed to the forward URLs whatever we make of it, once, on first keeping; queued
+    // only, never failing nor slowing this delivery (see `app::forward`).
+    if let Kept::New(raw) = &kept
+        && !integration.forward_urls.is_empty()
+    {
+        super::forward::enqueue(app, &integration, raw, now).await;
+    }
+    let raw = match kept {
         Kept::New(raw) => raw,
         // Still `received`: an earlier attempt stopped half-way, or runs right now. Handling
         // is idempotent, so finishing it again is safe.

@@ -9,6 +9,7 @@ pub mod appeals_csv;
 pub mod config;
 pub mod demo;
 pub mod exports;
+pub mod forward;
 pub mod ingest;
 pub mod jobs;
 pub mod runs;

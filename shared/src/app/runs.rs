@@ -197,6 +197,7 @@ fn filter_of(scope: &Scope) -> AppealFilter {
         status: scope.status,
         search: scope.q.as_deref().and_then(Search::parse),
         repeat: scope.repeat,
+        channel_group: scope.channel_group,
     }
 }
 

@@ -10,6 +10,7 @@
 use crate::app::App;
 use crate::domain::appeal::{Appeal, Author, LookupSource, SessionLookup};
 use crate::domain::attribution::{attribute, evidence, why_again};
+use crate::domain::channel_group;
 use crate::domain::deeplink::{Code, find_session_id};
 use crate::domain::directory::Directory;
 use crate::domain::ids::AccountId;
@@ -94,6 +95,12 @@ pub async fn settle(
         }
     }
     stored.evidence = Some(basis);
+    let own_hosts: Vec<&str> = dir.sites.iter().map(|s| s.domain.as_str()).collect();
+    appeal.channel_group = Some(channel_group::of(
+        &appeal.session,
+        &appeal.channel,
+        &own_hosts,
+    ));
     appeal.bound();
     repeat(app, dir, stored, matches!(occasion, Occasion::Run(_))).await?;
     stored.counted = Some(Cell::counted(&stored.appeal));

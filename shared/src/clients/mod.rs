@@ -3,6 +3,7 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+pub mod forward;
 pub mod guard;
 pub mod metrika;
 pub mod verbox;

@@ -2,9 +2,12 @@
 //! reconciliation) named read with the open-line chat behind it (providers.md 4.5), and
 //! reconciliation for a CRM that never sends an event twice.
 //!
-//! Reading an entity: one `batch` reads the entity, its chats and its session activities; a
-//! deal's contact is one more call; then the history of each session. The appeal is made from
-//! them. An entity no open line made is recorded as skipped, as is one that no longer exists.
+//! Reading an entity: one `batch` reads the entity, its chats and its session activities. Each
+//! Open Lines session is a conversation and so an appeal (the first keeps the entity's ref,
+//! `lead:48211`; a later one, a returning visitor's, is `lead:48211:session:<id>`); the ones
+//! already appeals are left alone, so an update event with no new session costs that one
+//! batch. For each new one: a deal's contact (one call), then its session's history. An entity
+//! no open line made is recorded as skipped, as is one that no longer exists.
 //! Every portal call goes through the integration's [`Session`] (2 requests/s per portal);
 //! `QUERY_LIMIT_EXCEEDED` is retried on the worker's schedule.
 
@@ -17,16 +20,18 @@ use crate::domain::ids::AppealId;
 use crate::domain::integration::{Bitrix24Settings, CrmEntity, Integration};
 use crate::domain::job::{Failure, Task};
 use crate::domain::providers::bitrix24::{
-    OpenLine, Read, Transcript, dialog_transcript, entity_ref, history_transcript, owner_type_id,
-    parse_entity_ref,
+    Conversation, OpenLine, Read, Transcript, dialog_transcript, entity_ref, history_transcript,
+    owner_type_id, parse_entity_ref,
 };
 use crate::store::{SkipKind, Skipped, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::time::Duration;
 
-/// Sessions of one entity whose history is read (a lead is normally one chat, one session).
+/// New conversations of one entity read per job (a lead is normally one chat, one session);
+/// more wait for the entity's next event or reconciliation.
 const MAX_SESSIONS: usize = 10;
 /// `im.dialog.messages.get` pages (of 50) read when there is no session to ask for.
 const MAX_DIALOG_PAGES: usize = 10;
@@ -265,11 +270,37 @@ async fn read(
         chats: &chats,
         sessions: &sessions,
     };
+    let modified = field(&fields, "DATE_MODIFY")
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
     let Some(line) = read.open_line() else {
+        seen(session, entity, id, modified).await?;
         return Ok(Some(format!(
             "{kind} {id} was not made by an open line (no chat, no session, no OPENLINE value)"
         )));
     };
+    // Conversations already appeals are done: only new ones cost more calls.
+    let store = &session.app().store;
+    let mut new = Vec::new();
+    for conversation in line.conversations(entity, id) {
+        let appeal_id = AppealId::derive(
+            &integration.id,
+            integration.provider.as_str(),
+            &conversation.provider_ref,
+        );
+        let known = store
+            .appeal(&appeal_id)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        if known.is_none() {
+            new.push(conversation);
+        }
+    }
+    if new.is_empty() {
+        tracing::debug!(integration_id = %integration.id, entity = %entity_ref(entity, id), "no new conversation");
+        seen(session, entity, id, modified).await?;
+        return Ok(None);
+    }
     let contact = match read.contact_to_read() {
         Some(contact_id) => match call(session, "crm.contact.get", json!({"id": contact_id})).await
         {
@@ -281,23 +312,57 @@ async fn read(
         None => None,
     };
     read.contact = contact.as_ref();
-    let transcript = transcript(session, &line).await?;
-    let facts = read.facts(&line, transcript, settings);
-    let appeal = ingest::apply(session.app(), integration, &facts, Utc::now())
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?;
-    tracing::info!(integration_id = %integration.id, appeal_id = %appeal.id, channel = %facts.channel.as_str(), "Bitrix24 open-line chat read");
+    for conversation in new.iter().take(MAX_SESSIONS) {
+        let transcript = transcript(session, &line, conversation).await?;
+        let facts = read.facts(&line, conversation, transcript, settings);
+        let appeal = ingest::apply(session.app(), integration, &facts, Utc::now())
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        tracing::info!(integration_id = %integration.id, appeal_id = %appeal.id, channel = %facts.channel.as_str(), first = conversation.first, "Bitrix24 open-line chat read");
+    }
+    if new.len() <= MAX_SESSIONS {
+        seen(session, entity, id, modified).await?;
+    }
     Ok(None)
 }
 
-/// The chat's messages: each session's history (it needs the session id, else ACCESS_DENIED),
-/// else the chat's own messages.
-async fn transcript(session: &Session<'_>, line: &OpenLine) -> Result<Transcript, Failure> {
+/// Records the entity's `DATE_MODIFY` as read: reconciling by modification skips it until it
+/// changes again.
+async fn seen(
+    session: &Session<'_>,
+    entity: CrmEntity,
+    id: u64,
+    modified: Option<DateTime<Utc>>,
+) -> Result<(), Failure> {
+    let Some(modified) = modified else {
+        return Ok(());
+    };
+    let integration = session.integration();
+    session
+        .app()
+        .store
+        .mark_seen(
+            &integration.id,
+            &entity_ref(entity, id),
+            modified,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))
+}
+
+/// One conversation's messages: its session's history (it needs the session id, else
+/// ACCESS_DENIED); for the first conversation, else the chat's own messages.
+async fn transcript(
+    session: &Session<'_>,
+    line: &OpenLine,
+    conversation: &Conversation,
+) -> Result<Transcript, Failure> {
     let fail = |e| super::failure(session.integration(), e);
     let mut out = Transcript::default();
-    for id in line.session_ids.iter().take(MAX_SESSIONS) {
-        let mut params = json!({"SESSION_ID": id});
-        if let Some(chat) = line.chat_id {
+    if let Some(s) = &conversation.session {
+        let mut params = json!({"SESSION_ID": s.id});
+        if let Some(chat) = s.chat_id.or(line.chat_id) {
             params["CHAT_ID"] = json!(chat);
         }
         match call(session, "imopenlines.session.history.get", params).await {
@@ -307,7 +372,8 @@ async fn transcript(session: &Session<'_>, line: &OpenLine) -> Result<Transcript
             Err(e) => return Err(fail(e)),
         }
     }
-    if !out.messages.is_empty() {
+    // The chat's messages are every session's: only the first conversation falls back to them.
+    if !out.messages.is_empty() || !conversation.first {
         return Ok(out);
     }
     let Some(chat) = line.chat_id else {
@@ -370,6 +436,8 @@ pub struct Reconciled {
     pub listed: usize,
     /// Of them, the ones never seen, now queued.
     pub queued: usize,
+    /// Entities modified since the `DATE_MODIFY` watermark (less the overlap).
+    pub modified: usize,
     /// Entities whose reading had failed, queued again.
     pub retried: usize,
     /// Entities created up to this moment have been listed.
@@ -390,9 +458,11 @@ pub enum ReconcileError {
 
 /// Reconciliation (providers.md 4.4): the leads (or deals) created since the watermark are
 /// listed, and each one we have not seen (no appeal, not skipped) is queued to be read, so an
-/// event lost while we were down, or dropped on the way, still becomes an appeal. Running it
-/// again queues nothing new; an entity queued twice makes one appeal all the same (its appeal
-/// id is derived from it).
+/// event lost while we were down, or dropped on the way, still becomes an appeal. Then the ones
+/// modified since the other watermark: each known one changed since it was last read is
+/// queued, so a lost update event (a returning visitor's new session) is recovered the same
+/// way. Running it again queues nothing new; an entity queued twice makes one appeal per
+/// conversation all the same (their appeal ids are derived from them).
 pub async fn reconcile(
     session: &Session<'_>,
     run: Run,
@@ -417,6 +487,7 @@ pub async fn reconcile(
         ..Reconciled::default()
     };
     let mut newest: Option<DateTime<Utc>> = None;
+    let mut queued = HashSet::new();
     let mut start = 0u64;
     for page in 0..MAX_PAGES {
         let body = call(
@@ -459,6 +530,7 @@ pub async fn reconcile(
             }
             let task = Task::Bitrix24Entity { entity, id };
             jobs::enqueue(app, integration, &appeal_id, task, now).await?;
+            queued.insert(id);
             report.queued += 1;
         }
         match body["next"].as_u64() {
@@ -474,6 +546,7 @@ pub async fn reconcile(
                 .await?,
         );
     }
+    reconcile_modified(session, watermark, &mut queued, &mut report, now).await?;
     report.retried = retry_failed(session, run, now).await?;
     tracing::info!(
         integration_id = %integration.id,
@@ -482,6 +555,96 @@ pub async fn reconcile(
         "Bitrix24 reconciled"
     );
     Ok(report)
+}
+
+/// The modified half of [`reconcile`]: entities we know (an appeal of their first
+/// conversation, or read and found no chat) whose `DATE_MODIFY` is later than when we read
+/// them. Unknown ones are the creation listing's, failed ones [`retry_failed`]'s.
+async fn reconcile_modified(
+    session: &Session<'_>,
+    created_watermark: DateTime<Utc>,
+    queued: &mut HashSet<u64>,
+    report: &mut Reconciled,
+    now: DateTime<Utc>,
+) -> Result<(), ReconcileError> {
+    let integration = session.integration();
+    let app = session.app();
+    let Some(settings) = &integration.bitrix24 else {
+        return Err(ReconcileError::NotReconciled);
+    };
+    let entity = settings.entity;
+    let watermark = app
+        .store
+        .modified_watermark(&integration.id)
+        .await?
+        .unwrap_or(created_watermark);
+    let since = watermark - chrono::Duration::from_std(OVERLAP).unwrap_or_default();
+    let method = format!("crm.{}.list", entity.as_str());
+    let mut newest: Option<DateTime<Utc>> = None;
+    let mut start = 0u64;
+    for page in 0..MAX_PAGES {
+        let body = call(
+            session,
+            &method,
+            json!({
+                "filter": {">DATE_MODIFY": since.to_rfc3339()},
+                "order": {"DATE_MODIFY": "ASC", "ID": "ASC"},
+                "select": ["ID", "DATE_MODIFY"],
+                "start": start,
+            }),
+        )
+        .await?;
+        for row in body["result"].as_array().into_iter().flatten() {
+            let Some(id) = field(row, "ID").and_then(|id| id.parse::<u64>().ok()) else {
+                continue;
+            };
+            report.modified += 1;
+            let modified = field(row, "DATE_MODIFY")
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            newest = newest.max(modified);
+            if queued.contains(&id) {
+                continue;
+            }
+            let provider_ref = entity_ref(entity, id);
+            let seen = app
+                .store
+                .seen_modified(&integration.id, &provider_ref)
+                .await?;
+            if seen.is_some_and(|seen| modified.is_none_or(|m| m <= seen)) {
+                continue;
+            }
+            let appeal_id = AppealId::derive(
+                &integration.id,
+                integration.provider.as_str(),
+                &provider_ref,
+            );
+            let known = app.store.appeal(&appeal_id).await?.is_some()
+                || app
+                    .store
+                    .skipped_entity(&integration.id, &provider_ref)
+                    .await?
+                    .is_some_and(|s| s.kind == SkipKind::NotAChat);
+            if !known {
+                continue;
+            }
+            let task = Task::Bitrix24Entity { entity, id };
+            jobs::enqueue(app, integration, &appeal_id, task, now).await?;
+            queued.insert(id);
+            report.queued += 1;
+        }
+        match body["next"].as_u64() {
+            Some(next) if next > start => start = next,
+            _ => break,
+        }
+        report.more |= page + 1 == MAX_PAGES;
+    }
+    if let Some(newest) = newest {
+        app.store
+            .advance_modified_watermark(&integration.id, newest, created_watermark, now)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Queues the failed readings due again (all of them on demand). Each is moved an hour on

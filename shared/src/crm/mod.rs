@@ -46,6 +46,9 @@ pub async fn run(app: &App, job: &Job, deadline: Deadline, timing: Timing) -> Re
                 bitrix24::ReconcileError::Crm(e) => failure(&integration, e),
                 bitrix24::ReconcileError::Store(e) => Failure::Retry(e.to_string()),
             }),
+        Task::Forward { raw_event_id, url } => {
+            crate::app::forward::run(app, &integration, raw_event_id, url).await
+        }
         // The worker runs an account's own jobs itself (`app::jobs::run_account_job`).
         Task::ExportAppeals { .. } | Task::Run { .. } => {
             Err(Failure::GiveUp("an account's own job is no CRM job".into()))

@@ -269,7 +269,11 @@ impl SessionInfo {
         fill(&mut self.started_at, &other.started_at);
         fill(&mut self.metrika_client_id, &other.metrika_client_id);
         fill(&mut self.ga_client_id, &other.ga_client_id);
-        self.utm.fill_from(&other.utm);
+        // A tag set is taken whole or not at all: filling one's gaps from another would make a
+        // set neither visit had (a session's source with a payload's campaign).
+        if self.utm.is_empty() {
+            self.utm.clone_from(&other.utm);
+        }
         for (k, v) in &other.click_ids {
             self.click_ids.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -281,18 +285,26 @@ impl SessionInfo {
 pub enum Via {
     Session,
     Utm,
+    ClickId,
     MessengerMapping,
     Default,
 }
 
 impl Via {
     /// Every step, in the order attribution tries them (reports show one column each).
-    pub const ALL: [Via; 4] = [Via::Session, Via::Utm, Via::MessengerMapping, Via::Default];
+    pub const ALL: [Via; 5] = [
+        Via::Session,
+        Via::Utm,
+        Via::ClickId,
+        Via::MessengerMapping,
+        Via::Default,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Via::Session => "session",
             Via::Utm => "utm",
+            Via::ClickId => "click_id",
             Via::MessengerMapping => "messenger_mapping",
             Via::Default => "default",
         }
@@ -314,6 +326,70 @@ pub struct Attribution {
     pub session_lookup: Option<SessionLookup>,
     /// One sentence on how the decision was made, for the person reading the report.
     pub detail: String,
+    /// What decided inside the step `via` names (a session's UTM tags, its click ids or its
+    /// referrer); `None` for a mapping or a default, and for answers made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+}
+
+/// The piece of evidence that decided an attribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    Utm,
+    ClickId,
+    Referrer,
+}
+
+impl Evidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Utm => "utm",
+            Evidence::ClickId => "click_id",
+            Evidence::Referrer => "referrer",
+        }
+    }
+}
+
+/// How the visit's traffic is grouped, the way web analytics groups it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelGroup {
+    Paid,
+    Organic,
+    Social,
+    Referral,
+    Direct,
+    Messenger,
+    Email,
+}
+
+impl ChannelGroup {
+    pub const ALL: [ChannelGroup; 7] = [
+        ChannelGroup::Paid,
+        ChannelGroup::Organic,
+        ChannelGroup::Social,
+        ChannelGroup::Referral,
+        ChannelGroup::Direct,
+        ChannelGroup::Messenger,
+        ChannelGroup::Email,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelGroup::Paid => "paid",
+            ChannelGroup::Organic => "organic",
+            ChannelGroup::Social => "social",
+            ChannelGroup::Referral => "referral",
+            ChannelGroup::Direct => "direct",
+            ChannelGroup::Messenger => "messenger",
+            ChannelGroup::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelGroup> {
+        ChannelGroup::ALL.into_iter().find(|g| g.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,6 +431,9 @@ pub struct Appeal {
     pub kind: Kind,
     pub provider_ref: String,
     pub channel: Channel,
+    /// How its visit's traffic is grouped (`None`: made before groups existed, until a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_group: Option<ChannelGroup>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub contact: Contact,
@@ -487,6 +566,7 @@ impl Appeal {
             kind: facts.kind,
             provider_ref: facts.provider_ref.clone(),
             channel: facts.channel.clone(),
+            channel_group: None,
             created_at: facts.occurred_at.unwrap_or(now),
             updated_at: now,
             contact: Contact::default(),
@@ -501,6 +581,7 @@ impl Appeal {
                 site_id: None,
                 session_lookup: None,
                 detail: String::new(),
+                evidence: None,
             },
             status: facts.status,
             status_reason: None,

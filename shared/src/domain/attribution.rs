@@ -3,19 +3,25 @@
 //! A pure function of (the appeal's facts, whether its session was found, the account's
 //! directory, the integration's settings), so it is easy to test and can be re-run when a
 //! mapping changes. The order (DESIGN.md):
-//! 1. `session`: our session was found; its tags pick the campaign (or source), its site stands.
-//! 2. `utm`: tags that came in the payload itself pick the campaign (or source).
-//! 3. `messenger_mapping`: a messenger chat goes where the integration maps its channel.
-//! 4. `default`: the integration's default campaign, or default source plus site.
+//! 1. `session`: our session was found: its UTM tags pick the campaign (or source), else its
+//!    click ids name a source, else its referrer does (`evidence` says which); its site stands.
+//! 2. `utm`: no session: tags that came in the payload itself (the chat page's URL included).
+//! 3. `click_id`: no session and no matching tags: a click id in the chat page's URL.
+//! 4. `messenger_mapping`: a messenger chat goes where the integration maps its channel.
+//! 5. `default`: the integration's default campaign, or default source plus site.
 //!
-//! A found session whose tags match nothing (a direct visit) keeps its site but does not decide
-//! the campaign: the next steps do, and `via` names the step that did.
+//! Evidence of the visit itself comes before what a widget carried. A found session with
+//! none of its own (a direct visit) keeps its site but does not decide the campaign: the next
+//! steps do, and `via` names the step that did. A click id that disagrees with the tags that
+//! decided is said in `detail`.
 
-use crate::domain::appeal::{Appeal, Attribution, LookupSource, SessionLookup, Via};
+use crate::domain::appeal::{
+    Appeal, Attribution, Evidence, LookupSource, SessionInfo, SessionLookup, Via,
+};
 use crate::domain::directory::{Campaign, Directory, Source};
 use crate::domain::ids::SiteId;
 use crate::domain::integration::{Integration, MappingTarget, TrafficType};
-use crate::domain::utm::Utm;
+use crate::domain::utm::{ClickIds, Utm};
 
 pub fn attribute(
     appeal: &Appeal,
@@ -91,27 +97,40 @@ fn decide(
             .map(|s| s.id.clone())
     });
 
-    if session_found
-        && let Some(a) = by_tags(
+    if session_found {
+        // The visit itself: its tags, else its click ids, else where it came from.
+        if let Some(a) = by_tags(
             Via::Session,
             &info.utm,
             known_site.as_ref(),
             dir,
             &looked_for,
-        )
-    {
-        return a;
-    }
-    if !session_found
-        && !info.utm.is_empty()
-        && let Some(a) = by_tags(Via::Utm, &info.utm, known_site.as_ref(), dir, &looked_for)
-    {
-        return a;
-    }
-    let tags_note = if info.utm.is_empty() {
-        "no UTM tags".to_owned()
+        ) {
+            return agreeing(a, info, dir);
+        }
+        if let Some(a) = by_click_ids(Via::Session, info, known_site.as_ref(), dir, &looked_for) {
+            return a;
+        }
+        if let Some(a) = by_referrer(info, known_site.as_ref(), dir, &looked_for) {
+            return a;
+        }
     } else {
-        "UTM tags matched no campaign or source".to_owned()
+        // What the widget carried: the tags of its payload (the chat page's URL included),
+        // else click ids in that URL.
+        if !info.utm.is_empty()
+            && let Some(a) = by_tags(Via::Utm, &info.utm, known_site.as_ref(), dir, &looked_for)
+        {
+            return agreeing(a, info, dir);
+        }
+        if let Some(a) = by_click_ids(Via::ClickId, info, known_site.as_ref(), dir, &looked_for) {
+            return a;
+        }
+    }
+    let tags_note = match (info.utm.is_empty(), info.click_ids.is_empty()) {
+        (true, true) => "no UTM tags or click ids".to_owned(),
+        (false, true) => "UTM tags matched no campaign or source".to_owned(),
+        (true, false) => "click ids named no source".to_owned(),
+        (false, false) => "UTM tags and click ids matched no campaign or source".to_owned(),
     };
     if !appeal.channel.is_site()
         && let Some(target) = integration.messenger_mapping.get(&appeal.channel)
@@ -183,6 +202,80 @@ fn by_tags(
     Some(from_source(via, s, site.cloned(), detail))
 }
 
+/// A paid click's id (`gclid`, `yclid`...) names the source whose rules list it.
+fn by_click_ids(
+    via: Via,
+    info: &SessionInfo,
+    site: Option<&SiteId>,
+    dir: &Directory,
+    looked_for: &str,
+) -> Option<Attribution> {
+    let (param, s) = click_source(dir, &info.click_ids)?;
+    let whose = if via == Via::Session {
+        "the session's"
+    } else {
+        "the chat page's"
+    };
+    let detail = format!(
+        "{looked_for}; no UTM tags matched; {whose} click id {param} names source \"{}\"",
+        s.name
+    );
+    let mut a = from_source(via, s, site.cloned(), detail);
+    a.evidence = Some(Evidence::ClickId);
+    Some(a)
+}
+
+/// A found session with neither tags nor click ids: the site it came from (a search engine,
+/// a social network) names the source whose rules list that domain.
+fn by_referrer(
+    info: &SessionInfo,
+    site: Option<&SiteId>,
+    dir: &Directory,
+    looked_for: &str,
+) -> Option<Attribution> {
+    let referrer = info.referrer.as_deref()?;
+    let s = dir.source_for_referrer(referrer)?;
+    let detail = format!(
+        "{looked_for}; no UTM tags or click ids; the visit came from {} (source \"{}\")",
+        host_of(referrer).unwrap_or(referrer),
+        s.name
+    );
+    let mut a = from_source(Via::Session, s, site.cloned(), detail);
+    a.evidence = Some(Evidence::Referrer);
+    Some(a)
+}
+
+/// An answer by tags, checked against the click ids: a click id of another source is said in
+/// the detail, never silently dropped (the tags, more specific, stand).
+fn agreeing(mut a: Attribution, info: &SessionInfo, dir: &Directory) -> Attribution {
+    a.evidence = Some(Evidence::Utm);
+    if let Some((param, s)) = click_source(dir, &info.click_ids)
+        && a.source_id.as_ref() != Some(&s.id)
+    {
+        a.detail = format!(
+            "{}; but its click id {param} names source \"{}\"",
+            a.detail, s.name
+        );
+    }
+    a
+}
+
+/// The source a click id names (`Directory::source_for_click_ids`), and that click id.
+fn click_source<'d>(dir: &'d Directory, click_ids: &ClickIds) -> Option<(String, &'d Source)> {
+    let s = dir.source_for_click_ids(click_ids)?;
+    let param = click_ids
+        .keys()
+        .find(|k| s.click_ids.contains(&k.to_lowercase()))?;
+    Some((param.clone(), s))
+}
+
+/// The host of a URL (or of a bare host), lower-case as browsers send it.
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?', '#', ':']).next()?;
+    (!host.is_empty()).then_some(host)
+}
+
 fn to_target(
     via: Via,
     target: &MappingTarget,
@@ -203,6 +296,7 @@ fn to_target(
         site_id: known_site.or_else(|| target.site_id.clone()),
         session_lookup: None,
         detail,
+        evidence: None,
     }
 }
 
@@ -214,6 +308,7 @@ fn from_campaign(via: Via, c: &Campaign, site: Option<SiteId>, detail: String) -
         site_id: site.or_else(|| c.site_id.clone()),
         session_lookup: None,
         detail,
+        evidence: None,
     }
 }
 
@@ -225,6 +320,7 @@ fn from_source(via: Via, s: &Source, site: Option<SiteId>, detail: String) -> At
         site_id: site,
         session_lookup: None,
         detail,
+        evidence: None,
     }
 }
 
@@ -318,6 +414,124 @@ mod tests {
         }
     }
 
+    /// The directory with sources whose rules name click ids and referrer domains.
+    fn signals() -> Directory {
+        let mut d = dir();
+        let source = |id: &str, name: &str, clicks: &[&str], domains: &[&str]| Source {
+            id: SourceId::parse(id).unwrap(),
+            account_id: acc(),
+            name: name.into(),
+            utm_sources: vec![],
+            click_ids: clicks.iter().map(|c| c.to_string()).collect(),
+            referrer_domains: domains.iter().map(|c| c.to_string()).collect(),
+            created_at: when(),
+        };
+        d.sources = vec![
+            source(
+                "src_gads",
+                "Google Ads",
+                &["gclid", "gbraid", "wbraid"],
+                &[],
+            ),
+            source("src_direct", "Yandex Direct", &["yclid"], &[]),
+            source(
+                "src_search",
+                "Organic search",
+                &[],
+                &["yandex.ru", "google.com"],
+            ),
+            source("src_social", "Social", &[], &["vk.com", "ok.ru"]),
+        ];
+        d
+    }
+
+    fn visit(clicks: &[(&str, &str)], referrer: Option<&str>) -> SessionInfo {
+        let mut info = tagged("");
+        for (k, v) in clicks {
+            info.click_ids.insert((*k).into(), (*v).into());
+        }
+        info.referrer = referrer.map(str::to_owned);
+        info
+    }
+
+    #[test]
+    fn a_found_session_without_tags_is_decided_by_its_click_id_then_its_referrer() {
+        let clicked = attribute(
+            &appeal(
+                "site",
+                visit(&[("gclid", "Cj0")], Some("https://yandex.ru/")),
+            ),
+            lookup(true),
+            &signals(),
+            &integration(),
+        );
+        assert_eq!(clicked.via, Via::Session);
+        assert_eq!(clicked.evidence, Some(Evidence::ClickId));
+        assert_eq!(clicked.source_id.unwrap().as_str(), "src_gads");
+        assert!(clicked.detail.contains("gclid"), "{}", clicked.detail);
+
+        let searched = attribute(
+            &appeal(
+                "site",
+                visit(&[], Some("https://www.yandex.ru/search/?text=x")),
+            ),
+            lookup(true),
+            &signals(),
+            &integration(),
+        );
+        assert_eq!(searched.via, Via::Session);
+        assert_eq!(searched.evidence, Some(Evidence::Referrer));
+        assert_eq!(searched.source_id.unwrap().as_str(), "src_search");
+        assert_eq!(searched.site_id.unwrap().as_str(), "site_main");
+
+        let social = attribute(
+            &appeal("site", visit(&[], Some("https://m.vk.com/wall"))),
+            lookup(true),
+            &signals(),
+            &integration(),
+        );
+        assert_eq!(social.source_id.unwrap().as_str(), "src_social");
+
+        // A direct visit keeps its site, and the default decides.
+        let direct = attribute(
+            &appeal("site", visit(&[], None)),
+            lookup(true),
+            &signals(),
+            &integration(),
+        );
+        assert_eq!(direct.via, Via::Default);
+        assert_eq!(direct.evidence, None);
+        assert_eq!(direct.site_id.unwrap().as_str(), "site_main");
+    }
+
+    #[test]
+    fn without_a_session_a_click_id_of_the_chat_page_decides_after_its_tags() {
+        let mut info = visit(&[("yclid", "7315542")], None);
+        info.id = None;
+        info.site_id = None;
+        let a = attribute(&appeal("site", info), None, &signals(), &integration());
+        assert_eq!(a.via, Via::ClickId);
+        assert_eq!(a.evidence, Some(Evidence::ClickId));
+        assert_eq!(a.source_id.unwrap().as_str(), "src_direct");
+    }
+
+    #[test]
+    fn tags_that_decide_against_a_click_id_say_so_in_the_detail() {
+        let mut info = tagged("source=yandex|medium=cpc|campaign=spring");
+        info.click_ids.insert("gclid".into(), "Cj0".into());
+        let mut d = signals();
+        d.campaigns = dir().campaigns;
+        let a = attribute(&appeal("site", info), lookup(true), &d, &integration());
+        assert_eq!(a.campaign_id.unwrap().as_str(), "cmp_spring");
+        assert_eq!(a.evidence, Some(Evidence::Utm));
+        assert!(
+            a.detail
+                .contains("click id gclid names source \"Google Ads\""),
+            "{}",
+            a.detail
+        );
+    }
+
     #[test]
     fn a_found_session_decides_by_its_tags() {
         let a = attribute(
@@ -406,6 +620,8 @@ mod tests {
             account_id: acc(),
             name: "VK Ads".into(),
             utm_sources: vec!["vk".into()],
+            click_ids: Vec::new(),
+            referrer_domains: Vec::new(),
             created_at: when(),
         });
         let a = attribute(

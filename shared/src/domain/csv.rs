@@ -159,8 +159,9 @@ fn cell(column: &str, a: &Appeal, dir: &Directory) -> String {
         "gclid" | "yclid" => opt(a.session.click_ids.get(column).map(String::as_str)),
         "session_id" => opt(a.session.id.as_deref()),
         "landing_page" => opt(a.session.landing_page.as_deref()),
-        // `channel_group` and `evidence` come with the appeal's channel group and attribution
-        // evidence; until an appeal has them, they are empty.
+        // Empty for appeals made before groups and evidence existed, until a run.
+        "channel_group" => opt(a.channel_group.map(|g| g.as_str())),
+        "evidence" => opt(attribution.evidence.map(|e| e.as_str())),
         _ => String::new(),
     }
 }
@@ -306,6 +307,7 @@ mod tests {
         assert_eq!(at("session_id"), "ses_1");
         assert_eq!(at("repeat"), "false");
         assert_eq!(at("channel_group"), "");
+        assert_eq!(at("evidence"), "");
     }
 
     /// Splits a row on `sep` outside quotes, keeping each field as written.

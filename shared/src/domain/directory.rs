@@ -3,7 +3,7 @@
 use crate::domain::account::REPEAT_WINDOW_DAYS;
 use crate::domain::appeal::{Agent, EmployeeMatch, EmployeeRef, Provider};
 use crate::domain::ids::{AccountId, CampaignId, EmployeeId, SiteId, SourceId};
-use crate::domain::utm::Utm;
+use crate::domain::utm::{self, ClickIds, Utm};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,6 +31,13 @@ pub struct Source {
     /// campaign matches.
     #[serde(default)]
     pub utm_sources: Vec<String>,
+    /// Click-id parameters that mean a paid click of this source (`gclid`, `gbraid`,
+    /// `wbraid` for Google Ads; `yclid` for Yandex Direct), lower-case.
+    #[serde(default)]
+    pub click_ids: Vec<String>,
+    /// Referrer domains that mean this source (`yandex.ru`, `vk.com`); subdomains match.
+    #[serde(default)]
+    pub referrer_domains: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -59,14 +66,15 @@ pub struct Employee {
 }
 
 /// How many tags a campaign's rule names when all of them equal the given tags
-/// (case-insensitive); `None` when one differs or the rule names none (such a campaign is only
+/// (as `utm::same` compares them: decoded, trimmed, case folded the Unicode way, so a rule's
+/// `Ретаргетинг` matches `ретаргетинг`); `None` when one differs or the rule names none (such a campaign is only
 /// ever a default or a mapping target).
 pub fn rule_matches(rule: &Utm, tags: &Utm) -> Option<usize> {
     let mut named = 0;
     for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
         if let Some(want) = want {
             named += 1;
-            if !have.is_some_and(|have| have.eq_ignore_ascii_case(want)) {
+            if !have.is_some_and(|have| utm::same(have, want)) {
                 return None;
             }
         }
@@ -84,6 +92,55 @@ pub fn host_of(url_or_domain: &str) -> Option<String> {
     let host = host.to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
     (!host.is_empty() && host.contains('.')).then_some(host)
+}
+
+/// Most click ids or referrer domains a source lists: a rule, not a data store.
+pub const MAX_SOURCE_RULES: usize = 50;
+
+/// A click-id parameter name as a source lists it: trimmed, lower-case, one of `utm::CLICK_ID_KEYS`.
+pub fn click_id_name(name: &str) -> Option<String> {
+    let name = name.trim().to_ascii_lowercase();
+    // Only the click ids our readers collect from URLs: any other name could never match.
+    crate::domain::utm::CLICK_ID_KEYS
+        .contains(&name.as_str())
+        .then_some(name)
+}
+
+/// A referrer domain as a source lists it: the host of what was typed (`https://vk.com/`,
+/// `VK.com`, `www.vk.com` are `vk.com`), lower-case, without `www.`, in the ASCII form
+/// browsers send (`яндекс.рф` is `xn--d1acpjx3f.xn--p1ai`). `None` for what is no domain
+/// name: no dot, an IP address, a space, a user or an empty label.
+pub fn referrer_domain(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    let with_scheme = if typed.contains("://") {
+        typed.to_owned()
+    } else {
+        format!("http://{typed}")
+    };
+    let url = url::Url::parse(&with_scheme).ok()?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let url::Host::Domain(host) = url.host()? else {
+        return None;
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    let labels_ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    (host.contains('.') && labels_ok && host.len() <= 253).then(|| host.to_owned())
+}
+
+/// Whether `host` is `domain` or one of its subdomains (`m.vk.com` is `vk.com`'s).
+fn within(host: &str, domain: &str) -> bool {
+    host.strip_suffix(domain)
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 /// Everything attribution and employee mapping look up, loaded in one read per account.
@@ -150,12 +207,48 @@ impl Directory {
         best.map(|(c, _)| c)
     }
 
-    /// The source that lists the tags' `utm_source`.
+    /// The source that lists the tags' `utm_source` (compared as `utm::same` does).
     pub fn source_for(&self, tags: &Utm) -> Option<&Source> {
         let wanted = tags.source.as_deref()?;
         self.sources
             .iter()
-            .find(|s| s.utm_sources.iter().any(|v| v.eq_ignore_ascii_case(wanted)))
+            .find(|s| s.utm_sources.iter().any(|v| utm::same(v, wanted)))
+    }
+
+    /// The source that lists one of the visit's click ids (`gclid` for Google Ads). Only
+    /// names with a value count. Two sources naming ids of one visit: the one whose id comes
+    /// first by name, then the source listed first, so the answer never depends on luck.
+    pub fn source_for_click_ids(&self, click_ids: &ClickIds) -> Option<&Source> {
+        click_ids
+            .iter()
+            .filter(|(_, value)| !value.trim().is_empty())
+            .find_map(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                self.sources.iter().find(|s| s.click_ids.contains(&name))
+            })
+    }
+
+    /// The source whose referrer domains hold the referrer's host (a URL or a bare host):
+    /// `m.vk.com` is `vk.com`'s, `www.` is ignored, and the longest matching domain wins
+    /// (`go.mail.ru` over `mail.ru`); ties go to the source listed first.
+    pub fn source_for_referrer(&self, url_or_host: &str) -> Option<&Source> {
+        let host = referrer_domain(url_or_host)?;
+        let mut best: Option<(&Source, usize)> = None;
+        for source in &self.sources {
+            for domain in &source.referrer_domains {
+                let domain = domain
+                    .trim()
+                    .trim_start_matches("www.")
+                    .to_ascii_lowercase();
+                if !domain.is_empty()
+                    && within(&host, &domain)
+                    && best.is_none_or(|(_, len)| domain.len() > len)
+                {
+                    best = Some((source, domain.len()));
+                }
+            }
+        }
+        best.map(|(s, _)| s)
     }
 
     /// The employee for a provider's agent: by the provider id listed on the employee, then by
@@ -310,6 +403,135 @@ pub(crate) mod tests {
         assert_eq!(by("https://m.example.ru/").as_deref(), Some("site_1"));
         assert_eq!(by("https://notexample.ru/"), None);
         assert_eq!(by("junk"), None);
+    }
+
+    fn source(id: &str, click_ids: &[&str], domains: &[&str]) -> Source {
+        Source {
+            id: SourceId::parse(id).unwrap(),
+            account_id: acc(),
+            name: id.into(),
+            utm_sources: Vec::new(),
+            click_ids: click_ids.iter().map(|c| c.to_string()).collect(),
+            referrer_domains: domains.iter().map(|d| d.to_string()).collect(),
+            created_at: when(),
+        }
+    }
+
+    fn rules() -> Directory {
+        Directory {
+            sources: vec![
+                source("src_google", &["gclid", "gbraid", "wbraid"], &[]),
+                source("src_yandex", &["yclid"], &[]),
+                source("src_organic", &[], &["yandex.ru", "google.com", "mail.ru"]),
+                source("src_mail", &[], &["go.mail.ru"]),
+                source("src_social", &[], &["vk.com", "t.me"]),
+            ],
+            ..Directory::default()
+        }
+    }
+
+    #[test]
+    fn a_click_id_names_the_source_that_lists_it() {
+        let dir = rules();
+        let by = |pairs: &[(&str, &str)]| {
+            let ids: ClickIds = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            dir.source_for_click_ids(&ids)
+                .map(|s| s.id.as_str().to_owned())
+        };
+        assert_eq!(by(&[("wbraid", "x")]).as_deref(), Some("src_google"));
+        assert_eq!(by(&[("yclid", "7315542")]).as_deref(), Some("src_yandex"));
+        assert_eq!(by(&[("fbclid", "x")]), None, "listed by no source");
+        assert_eq!(by(&[("gclid", " ")]), None, "a blank id is no click");
+        assert_eq!(by(&[]), None);
+        // Both: the id first by name decides, whatever the order sources are listed in.
+        let both = by(&[("yclid", "1"), ("gclid", "2")]);
+        assert_eq!(both.as_deref(), Some("src_google"));
+    }
+
+    #[test]
+    fn a_referrer_names_the_source_of_its_longest_matching_domain() {
+        let dir = rules();
+        let by = |r: &str| dir.source_for_referrer(r).map(|s| s.id.as_str().to_owned());
+        assert_eq!(
+            by("https://yandex.ru/search/?text=диван").as_deref(),
+            Some("src_organic")
+        );
+        assert_eq!(by("https://m.vk.com/wall-1").as_deref(), Some("src_social"));
+        assert_eq!(
+            by("https://www.google.com/").as_deref(),
+            Some("src_organic")
+        );
+        assert_eq!(by("t.me").as_deref(), Some("src_social"), "a bare host");
+        assert_eq!(
+            by("https://go.mail.ru/search?q=x").as_deref(),
+            Some("src_mail")
+        );
+        assert_eq!(by("https://e.mail.ru/").as_deref(), Some("src_organic"));
+        assert_eq!(by("https://notvk.com/"), None, "not a subdomain");
+        assert_eq!(by("https://vk.com.evil.ru/"), None);
+        assert_eq!(by("https://shop.example.ru/"), None);
+        assert_eq!(by(""), None);
+        assert_eq!(by("junk"), None);
+    }
+
+    #[test]
+    fn rule_lists_are_normalised_or_refused() {
+        assert_eq!(click_id_name(" GCLID ").as_deref(), Some("gclid"));
+        assert_eq!(click_id_name("MSCLKID").as_deref(), Some("msclkid"));
+        // Metrika's visitor id is no click id, and a name no reader collects never matches.
+        for bad in ["", "g clid", "gclid=1", "клик", "_ym_uid", "myclid", &"x".repeat(65)] {
+            assert_eq!(click_id_name(bad), None, "{bad}");
+        }
+        for (typed, domain) in [
+            ("https://vk.com/", "vk.com"),
+            ("VK.com", "vk.com"),
+            ("www.vk.com", "vk.com"),
+            ("http://go.mail.ru/search?q=1", "go.mail.ru"),
+            ("vk.com.", "vk.com"),
+            ("яндекс.рф", "xn--d1acpjx3f.xn--p1ai"),
+        ] {
+            assert_eq!(referrer_domain(typed).as_deref(), Some(domain), "{typed}");
+        }
+        for bad in [
+            "",
+            "vk",
+            "not a domain",
+            "http://",
+            "192.168.0.1",
+            "user@vk.com",
+            "-vk.com",
+            "vk..com",
+            "https://[::1]/",
+        ] {
+            assert_eq!(referrer_domain(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn utm_rules_match_cyrillic_in_any_case_and_encoded_values() {
+        let dir = Directory {
+            campaigns: vec![campaign(
+                "cmp_r",
+                "source=VK|campaign=Ретаргетинг Весна",
+                None,
+            )],
+            sources: vec![Source {
+                utm_sources: vec!["Яндекс".into()],
+                ..source("src_ya", &[], &[])
+            }],
+            ..Directory::default()
+        };
+        let mut tags = Utm::default();
+        tags.set("source", "vk");
+        tags.set("campaign", "ретаргетинг+весна");
+        assert_eq!(dir.campaign_for(&tags, None).unwrap().id.as_str(), "cmp_r");
+        tags.set("campaign", "ретаргетинг лето");
+        assert!(dir.campaign_for(&tags, None).is_none());
+        tags.set("source", "%D1%8F%D0%BD%D0%B4%D0%B5%D0%BA%D1%81");
+        assert_eq!(dir.source_for(&tags).unwrap().id.as_str(), "src_ya");
     }
 
     #[test]

@@ -245,11 +245,19 @@ pub struct Integration {
     pub amocrm: Option<AmocrmSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitrix24: Option<Bitrix24Settings>,
+    /// Where every authenticated webhook body is relayed verbatim (a bot platform on the same
+    /// Jivo channel, whose one webhook URL field points at us): https, public, the same rules
+    /// as provider addresses. See `app::forward`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_urls: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Integration {
+    /// How many forward URLs an integration may list: each body costs one job per URL.
+    pub const MAX_FORWARD_URLS: usize = 3;
+
     /// A switched-on integration with a fresh webhook secret and no defaults or mappings yet.
     pub fn new(
         id: IntegrationId,
@@ -275,6 +283,7 @@ impl Integration {
             verbox: None,
             amocrm: None,
             bitrix24: None,
+            forward_urls: Vec::new(),
             created_at: now,
             updated_at: now,
         }

@@ -76,6 +76,10 @@ pub enum Task {
     /// Take the next pages of an account's re-attribution run or backfill; its progress is
     /// kept with the run, so it resumes where a cut-off job stopped.
     Run { run_id: crate::domain::ids::RunId },
+    /// Relay a kept webhook body, verbatim, to one of the integration's forward URLs (a bot
+    /// platform on the same Jivo channel). The URL, not its position: a list edited meanwhile
+    /// never sends a body to an address it was not meant for.
+    Forward { raw_event_id: String, url: String },
 }
 
 impl Task {
@@ -87,6 +91,8 @@ impl Task {
             Task::Bitrix24Entity { .. } | Task::Reconcile => Some(Provider::Bitrix24),
             Task::ReleaseWaiting => None,
             Task::ExportAppeals { .. } | Task::Run { .. } => None,
+            // It calls the integration's forward URL, not the provider's API.
+            Task::Forward { .. } => None,
         }
     }
 
@@ -111,6 +117,7 @@ impl Task {
             Task::Reconcile => 1,
             Task::ReleaseWaiting => 0,
             Task::ExportAppeals { .. } | Task::Run { .. } => 0,
+            Task::Forward { .. } => 0,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod appeal;
 pub mod attribution;
+pub mod channel_group;
 pub mod contact;
 pub mod csv;
 pub mod deeplink;

@@ -3,7 +3,7 @@
 //! where; each moved appeal keeps, in its history, what it was and which run moved it, so a
 //! page done twice (a job retried after a crash) counts each move once.
 
-use crate::domain::appeal::{Channel, Decided, Provider, Status, Via};
+use crate::domain::appeal::{Channel, ChannelGroup, Decided, Provider, Status, Via};
 use crate::domain::ids::{AccountId, CampaignId, IntegrationId, RunId, SourceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,8 @@ pub struct Scope {
     pub q: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_group: Option<ChannelGroup>,
 }
 
 /// How many appeals moved from one answer to another.

@@ -6,16 +6,18 @@
 //! appeals themselves. When an appeal changes cell (re-attributed, an earlier message moved its
 //! hour) its old counter loses one and its new one gains one, in the same write as the appeal.
 
-use crate::domain::appeal::{Appeal, Kind, Provider, Via};
+use crate::domain::appeal::{Appeal, ChannelGroup, Kind, Provider, Via};
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// The cell's layout; a new layout gets a new version, and a recount (re-attribution) moves
-/// every appeal into it.
-const VERSION: &str = "1";
+/// The cell's layout. Version 2 adds the channel group (last); names of version 1, written
+/// before groups existed, still read (with no group), so reports stay whole until a
+/// re-attribution run moves each appeal into the new layout.
+const VERSION: &str = "2";
+const VERSION_1: &str = "1";
 const SEP: char = '|';
 
 /// What one appeal is counted as.
@@ -31,6 +33,7 @@ pub struct Cell {
     pub integration: String,
     pub via: Via,
     pub repeat: bool,
+    pub channel_group: Option<ChannelGroup>,
 }
 
 /// Where an appeal was counted: the hour and the counter's name. Kept with the stored appeal,
@@ -57,6 +60,7 @@ impl Cell {
             integration: appeal.integration_id.as_str().to_owned(),
             via: a.via,
             repeat: appeal.repeat,
+            channel_group: appeal.channel_group,
         }
     }
 
@@ -83,6 +87,9 @@ impl Cell {
             self.integration.clone(),
             self.via.as_str().to_owned(),
             if self.repeat { "r" } else { "f" }.to_owned(),
+            self.channel_group
+                .map(|g| g.as_str().to_owned())
+                .unwrap_or_default(),
         ]
         .join(&SEP.to_string())
     }
@@ -103,6 +110,7 @@ impl Cell {
             integration: p.integration.to_owned(),
             via: p.via,
             repeat: p.repeat,
+            channel_group: p.channel_group,
         })
     }
 }
@@ -120,13 +128,14 @@ struct Parts<'a> {
     integration: &'a str,
     via: Via,
     repeat: bool,
+    channel_group: Option<ChannelGroup>,
 }
 
 impl<'a> Parts<'a> {
     fn parse(name: &'a str) -> Option<Parts<'a>> {
         // One pass over the bytes (`|` is ASCII, so it never splits a character): a report
         // reads every counter's name, and this is most of what it does with one.
-        let mut fields = [""; 11];
+        let mut fields = [""; 12];
         let (mut n, mut start) = (0, 0);
         for (i, b) in name.bytes().enumerate() {
             if b == SEP as u8 {
@@ -148,10 +157,21 @@ impl<'a> Parts<'a> {
             integration,
             via,
             repeat,
+            group,
         ] = fields;
-        if n != fields.len() - 1 || version != VERSION {
+        // Version 1 has no group (11 fields), version 2 has it last (12).
+        let whole = match version {
+            VERSION => n == 11,
+            VERSION_1 => n == 10,
+            _ => false,
+        };
+        if !whole {
             return None;
         }
+        let channel_group = match group {
+            "" => None,
+            g => Some(ChannelGroup::parse(g)?),
+        };
         let opt = |v: &'a str| (!v.is_empty()).then_some(v);
         Some(Parts {
             campaign: opt(campaign),
@@ -168,6 +188,7 @@ impl<'a> Parts<'a> {
                 "f" => false,
                 _ => return None,
             },
+            channel_group,
         })
     }
 }
@@ -275,10 +296,11 @@ pub enum Dim {
     Provider,
     Employee,
     Kind,
+    ChannelGroup,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 10] = [
+    pub const ALL: [Dim; 11] = [
         Dim::Day,
         Dim::Week,
         Dim::Month,
@@ -289,6 +311,7 @@ impl Dim {
         Dim::Provider,
         Dim::Employee,
         Dim::Kind,
+        Dim::ChannelGroup,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -303,6 +326,7 @@ impl Dim {
             Dim::Provider => "provider",
             Dim::Employee => "employee",
             Dim::Kind => "kind",
+            Dim::ChannelGroup => "channel_group",
         }
     }
 
@@ -494,7 +518,7 @@ struct Sum {
     count: i64,
     first: i64,
     repeat: i64,
-    via: [i64; 4],
+    via: [i64; Via::ALL.len()],
 }
 
 impl Sum {
@@ -534,6 +558,7 @@ fn group_values<'a>(group_by: &[Dim], p: &Parts<'a>) -> [Option<&'a str>; 2] {
         Dim::Provider => Some(p.provider.as_str()),
         Dim::Employee => p.employee,
         Dim::Kind => Some(p.kind.as_str()),
+        Dim::ChannelGroup => p.channel_group.map(ChannelGroup::as_str),
         Dim::Day | Dim::Week | Dim::Month => None,
     });
     for (slot, value) in out.iter_mut().zip(values) {
@@ -661,7 +686,26 @@ mod tests {
             integration: "int_a".into(),
             via: Via::MessengerMapping,
             repeat: true,
+            channel_group: Some(ChannelGroup::Messenger),
         }
+    }
+
+    #[test]
+    fn names_of_the_first_layout_still_read_with_no_group() {
+        let mut old = cell();
+        old.channel_group = None;
+        let v1 = "1|cmp_a|src_a||telegram|jivo||offline_request|int_a|messenger_mapping|r";
+        assert_eq!(Cell::parse(v1), Some(old));
+        assert_eq!(Cell::parse(&cell().name()), Some(cell()));
+        assert!(cell().name().starts_with("2|"));
+        assert_eq!(
+            Cell::parse("2|cmp_a|src_a||telegram|jivo||chat|int_a|utm|f|nonsense"),
+            None
+        );
+        assert_eq!(
+            Cell::parse("1|cmp_a|src_a||telegram|jivo||chat|int_a|utm|f|paid"),
+            None
+        );
     }
 
     #[test]
@@ -849,9 +893,10 @@ mod tests {
                     Dim::Provider => Some(c.provider.as_str().to_owned()),
                     Dim::Employee => c.employee.clone(),
                     Dim::Kind => Some(c.kind.as_str().to_owned()),
+                    Dim::ChannelGroup => c.channel_group.map(|g| g.as_str().to_owned()),
                 })
                 .collect();
-            let e = out.entry(key).or_insert((0, 0, 0, vec![0; 4]));
+            let e = out.entry(key).or_insert((0, 0, 0, vec![0; Via::ALL.len()]));
             e.0 += n;
             if c.repeat {
                 e.2 += n
@@ -886,8 +931,9 @@ mod tests {
                 employee: (next(2) > 0).then(|| format!("emp_{}", next(3))),
                 kind: Kind::ALL[next(3) as usize],
                 integration: format!("int_{}", next(2)),
-                via: Via::ALL[next(4) as usize],
+                via: Via::ALL[next(5) as usize],
                 repeat: next(2) == 0,
+                channel_group: (next(3) > 0).then(|| ChannelGroup::ALL[next(7) as usize]),
             };
             let name = if i % 97 == 0 {
                 "garbage|x".to_owned()

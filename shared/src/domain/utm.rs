@@ -46,9 +46,15 @@ impl Utm {
     }
 
     /// Sets a tag named `utm_source` or `source` (any case); other keys are not tags.
-    /// Returns whether the key was a tag.
+    /// The value is taken as a widget keeps it: `+` and `%XX` still encoded are decoded
+    /// (`%20YANDEX%20` is `YANDEX`), then trimmed. Returns whether the key was a tag.
     pub fn set(&mut self, key: &str, value: &str) -> bool {
-        let key = key.to_ascii_lowercase();
+        self.put(key, clean(&decode(value)))
+    }
+
+    /// The slot of a tag key, decoded value in hand.
+    fn put(&mut self, key: &str, value: Option<String>) -> bool {
+        let key = key.trim().to_ascii_lowercase();
         let slot = match key.strip_prefix("utm_").unwrap_or(&key) {
             "source" => &mut self.source,
             "medium" => &mut self.medium,
@@ -57,14 +63,17 @@ impl Utm {
             "term" => &mut self.term,
             _ => return false,
         };
-        *slot = clean(value);
+        *slot = value;
         true
     }
 
-    /// Jivo's `session.utm`: `source=yandex|medium=cpc|campaign=...`.
+    /// Jivo's `session.utm`: `source=yandex|medium=cpc|campaign=...`; a widget that wrote
+    /// it as a query string (`utm_source=yandex&utm_medium=cpc`) is read the same.
     pub fn from_pipe_list(list: &str) -> Self {
+        let list = list.trim().trim_start_matches('?');
+        let separator = if list.contains('|') { '|' } else { '&' };
         let mut utm = Utm::default();
-        for pair in list.split('|') {
+        for pair in list.split(separator) {
             if let Some((k, v)) = pair.split_once('=') {
                 utm.set(k.trim(), v);
             }
@@ -88,27 +97,100 @@ impl Utm {
     }
 }
 
-/// Tags and click ids in a URL's query string; an unparseable URL has none.
+/// Tags and click ids of a page URL, from its query and its fragment (`#utm_source=...`,
+/// `#!/page?utm_source=...`, as single-page sites and some ad links put them). Keys are the
+/// `utm_` ones only: a page's own `?source=footer` is no tag, nor is Metrika's `_openstat`.
+/// The query's tags are taken whole, else the fragment's: the two are never mixed into a set
+/// neither carried. Click ids come from both, the query's first. A URL without a scheme
+/// (`shop.ru/?utm_source=x`, as some widgets report pages) is read too; text without a `?` or
+/// `#` part has nothing.
 pub fn from_url(url: &str) -> (Utm, ClickIds) {
+    let url = url.trim();
+    let (before, fragment) = url.split_once('#').unwrap_or((url, ""));
+    let query = before.split_once('?').map_or("", |(_, q)| q);
+    // `#!/page?utm_source=x`: the fragment's own query; `#utm_source=x`: the fragment itself.
+    let fragment = fragment.split_once('?').map_or(fragment, |(_, q)| q);
+    let (utm, mut clicks) = pairs(query);
+    let (fragment_utm, fragment_clicks) = pairs(fragment);
+    for (k, v) in fragment_clicks {
+        clicks.entry(k).or_insert(v);
+    }
+    let utm = if utm.is_empty() { fragment_utm } else { utm };
+    (utm, clicks)
+}
+
+/// Tags and click ids of one `key=value&...` string, decoded once.
+fn pairs(query: &str) -> (Utm, ClickIds) {
     let mut utm = Utm::default();
     let mut clicks = ClickIds::new();
-    if let Ok(parsed) = url::Url::parse(url) {
-        for (k, v) in parsed.query_pairs() {
-            if utm.set(&k, &v) {
-                continue;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let k = k.trim().to_ascii_lowercase();
+        if k.starts_with("utm_") {
+            // A repeated key keeps its first value: what the ad platform wrote comes first.
+            if utm.get(&k).is_none() {
+                utm.put(&k, clean(&v));
             }
-            let k = k.to_ascii_lowercase();
-            if let (true, Some(v)) = (CLICK_ID_KEYS.contains(&k.as_str()), clean(&v)) {
-                clicks.insert(k, v);
-            }
+        } else if let (true, Some(v)) = (CLICK_ID_KEYS.contains(&k.as_str()), clean(&v)) {
+            clicks.entry(k).or_insert(v);
         }
     }
     (utm, clicks)
 }
 
+impl Utm {
+    /// A tag by its key (`utm_source` or `source`).
+    fn get(&self, key: &str) -> Option<&str> {
+        let key = key.strip_prefix("utm_").unwrap_or(key);
+        self.fields()
+            .into_iter()
+            .find(|(name, _)| *name == key)
+            .and_then(|(_, v)| v)
+    }
+}
+
+/// Decodes `+` and `%XX` a widget left encoded in a value. A `%` not followed by two hex
+/// digits (`50%`) stays as written; a value whose escapes do not decode to UTF-8 (`%FF`) is
+/// kept as it came.
+pub fn decode(value: &str) -> String {
+    if !value.contains(['%', '+']) {
+        return value.to_owned();
+    }
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
+}
+
+/// A value as kept: trimmed, at most `MAX_VALUE` characters; blank is none.
 fn clean(value: &str) -> Option<String> {
     let v = value.trim();
     (!v.is_empty()).then(|| v.chars().take(MAX_VALUE).collect())
+}
+
+/// A tag value as matching compares it: decoded, trimmed and lower-cased the Unicode way
+/// (`Ретаргетинг` is `ретаргетинг`; ASCII folding would leave Cyrillic apart).
+pub fn fold(value: &str) -> String {
+    decode(value).trim().to_lowercase()
+}
+
+/// Whether two tag values are the same tag (see `fold`).
+pub fn same(a: &str, b: &str) -> bool {
+    a == b || fold(a) == fold(b)
 }
 
 #[cfg(test)]
@@ -150,5 +232,113 @@ mod tests {
     #[test]
     fn garbage_urls_have_no_tags() {
         assert!(from_url("not a url").0.is_empty());
+    }
+
+    #[test]
+    fn values_are_decoded_once_and_trimmed_in_a_url() {
+        let (utm, _) = from_url(
+            "https://shop.example.ru/?utm_source=%20YANDEX%20&utm_medium=+cpc+&utm_campaign=spring%2Bsale&utm_content=50%25",
+        );
+        assert_eq!(
+            utm.source.as_deref(),
+            Some("YANDEX"),
+            "kept as written, trimmed"
+        );
+        assert_eq!(utm.medium.as_deref(), Some("cpc"));
+        assert_eq!(
+            utm.campaign.as_deref(),
+            Some("spring+sale"),
+            "an encoded + is a +"
+        );
+        assert_eq!(utm.content.as_deref(), Some("50%"));
+    }
+
+    #[test]
+    fn widget_fields_left_encoded_are_decoded() {
+        let utm = Utm::from_pipe_list(
+            "source=%20YANDEX%20|medium=cpc|campaign=spring+sale|term=%D0%B4%D0%B8%D0%B2%D0%B0%D0%BD",
+        );
+        assert_eq!(utm.source.as_deref(), Some("YANDEX"));
+        assert_eq!(utm.campaign.as_deref(), Some("spring sale"));
+        assert_eq!(utm.term.as_deref(), Some("диван"));
+        let mut one = Utm::default();
+        one.set("utm_content", "50% off %FF %zz");
+        assert_eq!(
+            one.content.as_deref(),
+            Some("50% off %FF %zz"),
+            "not UTF-8: as it came"
+        );
+        one.set("term", "  %20 ");
+        assert_eq!(one.term, None, "blank once decoded");
+        let query = Utm::from_pipe_list("?utm_source=vk&utm_medium=social");
+        assert_eq!(
+            query.source.as_deref(),
+            Some("vk"),
+            "a query string in the field"
+        );
+        assert_eq!(query.medium.as_deref(), Some("social"));
+    }
+
+    #[test]
+    fn matching_folds_case_the_unicode_way() {
+        assert!(same("Ретаргетинг", "ретаргетинг"));
+        assert!(same(
+            "РЕТАРГЕТИНГ",
+            "%D1%80%D0%B5%D1%82%D0%B0%D1%80%D0%B3%D0%B5%D1%82%D0%B8%D0%BD%D0%B3"
+        ));
+        assert!(same(" Spring+Sale ", "spring sale"));
+        assert!(same("Ёлка", "ёлка"));
+        assert!(!same("ретаргетинг", "ретаргет"));
+        assert_eq!(fold("%20YANDEX%20"), "yandex");
+    }
+
+    #[test]
+    fn tags_in_the_fragment_count_when_the_query_has_none() {
+        let (utm, clicks) = from_url("https://shop.ru/#utm_source=vk&utm_campaign=Весна&gclid=g1");
+        assert_eq!(utm.source.as_deref(), Some("vk"));
+        assert_eq!(utm.campaign.as_deref(), Some("Весна"));
+        assert_eq!(clicks["gclid"], "g1");
+        let (spa, _) = from_url("https://shop.ru/#!/sofas?utm_source=google&utm_medium=cpc");
+        assert_eq!(spa.source.as_deref(), Some("google"));
+        // Both: the query's set, whole; never a mix of the two.
+        let (both, clicks) = from_url(
+            "https://shop.ru/?utm_source=yandex&yclid=1#utm_source=vk&utm_medium=social&yclid=2",
+        );
+        assert_eq!(both.source.as_deref(), Some("yandex"));
+        assert_eq!(both.medium, None);
+        assert_eq!(clicks["yclid"], "1");
+        assert!(from_url("https://shop.ru/#section-2").0.is_empty());
+    }
+
+    #[test]
+    fn only_utm_keys_are_tags_and_openstat_is_ignored() {
+        let (utm, clicks) = from_url(
+            "https://shop.ru/?_openstat=ZGlyZWN0LnlhbmRleC5ydTsxMjM0NTs2Nzg5MDt5YW5kZXgucnU6cHJlbWl1bQ&source=footer&campaign=x",
+        );
+        assert!(utm.is_empty(), "{utm:?}");
+        assert!(clicks.is_empty());
+        for odd in [
+            "https://shop.ru/?_openstat=direct.yandex.ru;123;456;yandex.ru:premium",
+            "https://shop.ru/?_openstat=%ZZ%;;&utm_source=yandex",
+            "https://shop.ru/?_openstat&utm_source=yandex",
+            "https://shop.ru/?_openstat=&&=&utm_source=yandex#_openstat=x",
+        ] {
+            let (utm, clicks) = from_url(odd);
+            assert!(clicks.is_empty(), "{odd}");
+            assert!(utm.medium.is_none() && utm.campaign.is_none(), "{odd}");
+        }
+        let (utm, _) = from_url("https://shop.ru/?_openstat=%ZZ%;;&utm_source=yandex");
+        assert_eq!(utm.source.as_deref(), Some("yandex"));
+    }
+
+    #[test]
+    fn urls_as_widgets_report_them_are_read() {
+        let (utm, clicks) = from_url(" shop.ru/sofas?UTM_Source=yandex&utm_source=google&YCLID=5 ");
+        assert_eq!(
+            utm.source.as_deref(),
+            Some("yandex"),
+            "the first of a repeated key"
+        );
+        assert_eq!(clicks["yclid"], "5");
     }
 }

@@ -63,7 +63,7 @@ where
     let app: &'static App = Box::leak(Box::new(app_from_env().await?));
     let handler = &handler;
     lambda_http::run(lambda_http::service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(handler(app, req).await)
+        Ok::<_, std::convert::Infallible>(crate::edge::web::even_a_panic(handler(app, req)).await)
     }))
     .await
 }

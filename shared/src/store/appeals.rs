@@ -3,7 +3,7 @@
 use super::kv::{Index, Key, Page, Position, Query, SortKey, StoreError};
 use super::record::{Record, decode};
 use super::{Store, keys};
-use crate::domain::appeal::{Appeal, Channel, Provider, Status, Via};
+use crate::domain::appeal::{Appeal, Channel, ChannelGroup, Provider, Status, Via};
 use crate::domain::contact::{Contact, normalize_phone};
 use crate::domain::ids::{AccountId, AppealId, CampaignId, IntegrationId, SourceId};
 use crate::domain::rollup::Counted;
@@ -88,6 +88,8 @@ pub struct AppealFilter {
     pub search: Option<Search>,
     /// `repeat=`: only repeat appeals (`true`) or only first ones (`false`).
     pub repeat: Option<bool>,
+    /// `channel_group=`: only appeals of this group of traffic.
+    pub channel_group: Option<ChannelGroup>,
 }
 
 impl AppealFilter {
@@ -115,6 +117,9 @@ impl AppealFilter {
             && self.status.is_none_or(|s| s == a.status)
             && self.search.as_ref().is_none_or(|s| s.matches(&a.contact))
             && self.repeat.is_none_or(|r| r == a.repeat)
+            && self
+                .channel_group
+                .is_none_or(|g| a.channel_group == Some(g))
     }
 }
 

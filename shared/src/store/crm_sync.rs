@@ -1,7 +1,9 @@
 //! What reconciliation knows of a CRM's entities: how far it has listed them (the watermark),
 //! the ones read and found to be no chat (so they are not queued again), and the ones whose
-//! reading failed (so they are queued again, on a backoff, until they succeed). An entity that
-//! became an appeal is known by its appeal.
+//! reading failed (so they are queued again, on a backoff, until they succeed), and the
+//! modification time of each entity when it was last read (so reconciling by `DATE_MODIFY`
+//! queues only the ones changed since). An entity that became an appeal is known by its
+//! appeal.
 
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError};
@@ -110,12 +112,39 @@ fn skipped_key(integration: &IntegrationId, entity_ref: &str) -> Key {
     Key::new(format!("SKIPPED#{integration}#{entity_ref}"), "SKIPPED")
 }
 
-/// Entities created up to this moment have been listed.
+/// Entities created up to this moment have been listed (and modified up to the other).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watermark {
     pub integration_id: IntegrationId,
     pub created_up_to: DateTime<Utc>,
+    /// Listed by `DATE_MODIFY` up to this moment; `None` before the first such run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_up_to: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An entity as it was when last read: its `DATE_MODIFY` (the portal's clock, so it compares
+/// with what a listing shows, whatever our clock says).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub integration_id: IntegrationId,
+    /// `lead:48211`
+    pub entity_ref: String,
+    pub modified: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+impl Record for Seen {
+    fn key(&self) -> Key {
+        seen_key(&self.integration_id, &self.entity_ref)
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some((self.at + Duration::days(KEEP_SKIPPED_DAYS)).timestamp())
+    }
+}
+
+fn seen_key(integration: &IntegrationId, entity_ref: &str) -> Key {
+    Key::new(format!("SEEN#{integration}#{entity_ref}"), "SEEN")
 }
 
 impl Record for Watermark {
@@ -200,14 +229,88 @@ impl Store {
     ) -> Result<DateTime<Utc>, StoreError> {
         let saved = self
             .update_record(&watermark_key(integration), |current: Option<Watermark>| {
+                let modified_up_to = current.as_ref().and_then(|w| w.modified_up_to);
                 let created_up_to = current.map_or(to, |w| w.created_up_to.max(to));
                 std::future::ready(Ok::<_, StoreError>(Watermark {
                     integration_id: integration.clone(),
                     created_up_to,
+                    modified_up_to,
                     updated_at: now,
                 }))
             })
             .await?;
         Ok(saved.created_up_to)
+    }
+
+    /// How far entities were listed by `DATE_MODIFY`.
+    pub async fn modified_watermark(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .get_record::<Watermark>(&watermark_key(integration))
+            .await?
+            .and_then(|w| w.modified_up_to))
+    }
+
+    /// Moves the `DATE_MODIFY` watermark to `to`, never back; the creation one stays (at
+    /// `created` when there was none).
+    pub async fn advance_modified_watermark(
+        &self,
+        integration: &IntegrationId,
+        to: DateTime<Utc>,
+        created: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let saved = self
+            .update_record(&watermark_key(integration), |current: Option<Watermark>| {
+                let created_up_to = current.as_ref().map_or(created, |w| w.created_up_to);
+                let modified_up_to = current
+                    .and_then(|w| w.modified_up_to)
+                    .map_or(to, |m| m.max(to));
+                std::future::ready(Ok::<_, StoreError>(Watermark {
+                    integration_id: integration.clone(),
+                    created_up_to,
+                    modified_up_to: Some(modified_up_to),
+                    updated_at: now,
+                }))
+            })
+            .await?;
+        Ok(saved.modified_up_to.unwrap_or(to))
+    }
+
+    /// Records the entity's `DATE_MODIFY` as read (never moved back: reads may race).
+    pub async fn mark_seen(
+        &self,
+        integration: &IntegrationId,
+        entity_ref: &str,
+        modified: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update_record(
+            &seen_key(integration, entity_ref),
+            |current: Option<Seen>| {
+                std::future::ready(Ok::<_, StoreError>(Seen {
+                    integration_id: integration.clone(),
+                    entity_ref: entity_ref.to_owned(),
+                    modified: current.map_or(modified, |c| c.modified.max(modified)),
+                    at: now,
+                }))
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The entity's `DATE_MODIFY` when it was last read.
+    pub async fn seen_modified(
+        &self,
+        integration: &IntegrationId,
+        entity_ref: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .get_record::<Seen>(&seen_key(integration, entity_ref))
+            .await?
+            .map(|s| s.modified))
     }
 }

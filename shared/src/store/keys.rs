@@ -22,6 +22,7 @@
 //! | a message collected for a conversation | `CONVO#<integration>#<conversation>` | `MSG#<at>#<id>` | | | kept + 90 days |
 //! | CRM entity read and skipped | `SKIPPED#<integration>#<entity>` | `SKIPPED` | `SKIPPEDS#<integration>` / `<at>#<entity>` | | skipped + 90 days |
 //! | reconciliation watermark | `WATERMARK#<integration>` | `WATERMARK` | | | |
+//! | a CRM entity as last read (its `DATE_MODIFY`: reconciliation by modification) | `SEEN#<integration>#<entity>` | `SEEN` | | | read + 90 days |
 //! | integration health: last appeal made, last job given up (written blind) | `HEALTH#<integration>` | `APPEAL`, `ERROR` | | | |
 //! | a CRM's custom field list, as last read | `CRMFIELDS#<integration>` | `CRMFIELDS` | | | read + 10 minutes |
 //! | a CSV export made by a job (its filters, progress, outcome) | `EXPORT#<id>` | `EXPORT` | | | created + 2 days (its file: 1 day, the bucket's lifecycle) |

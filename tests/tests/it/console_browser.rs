@@ -625,8 +625,16 @@ async fn settings_and_repeat_appeals(b: &Browser, server: &TestServer) {
     go(b, &format!("{base}/appeals?lang=en")).await;
     pick(b, "#repeat", "Repeat only").await;
     click(b, "form[role=search] button[type=submit]").await;
-    let filtered = arrive(b, "/appeals?").await;
-    assert!(filtered.contains("repeat=true"), "{filtered}");
+    // The page it left is an /appeals? address too: wait for the filtered one.
+    let started = std::time::Instant::now();
+    loop {
+        let here = arrive(b, "/appeals?").await;
+        if here.contains("repeat=true") {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "still on {here}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(count(b, "main table tbody tr").await, 1);
     let row = text(b, "main table tbody tr").await;
     assert!(

@@ -198,13 +198,17 @@ async fn the_reports_page_shows_the_last_30_days_by_source_with_how_each_appeal_
             "Повторные",
             "Сессия на сайте",
             "UTM-метки",
+            "Клик из рекламы",
             "Настройка мессенджеров",
             "Наугад"
         ]
     );
     assert_eq!(rows.len(), 1 + 4 + 1, "{rows:#?}");
     let total = rows.last().unwrap();
-    assert_eq!(total, &["Итого", "4", "3", "1", "0%", "50%", "25%", "25%"]);
+    assert_eq!(
+        total,
+        &["Итого", "4", "3", "1", "0%", "50%", "0%", "25%", "25%"]
+    );
     for row in &rows[1..rows.len() - 1] {
         let shares: u32 = row[5..]
             .iter()
@@ -314,13 +318,14 @@ async fn the_csv_is_the_table_shown_and_excel_gets_a_bom_and_semicolons() {
             "Repeat appeals",
             "Site session %",
             "UTM tags %",
+            "Ad click id %",
             "Messenger mapping %",
             "By a guess %"
         ]
     );
     assert_eq!(
         lines.last().unwrap(),
-        &["Total", "", "4", "3", "1", "0", "50", "25", "25"]
+        &["Total", "", "4", "3", "1", "0", "50", "0", "25", "25"]
     );
     for (line, row) in lines.iter().zip(&shown).skip(1).take(lines.len() - 2) {
         // The same campaign and counts as on the page (dates as ISO dates, shares as numbers).
@@ -352,13 +357,13 @@ async fn the_csv_is_the_table_shown_and_excel_gets_a_bom_and_semicolons() {
     let first = text.lines().next().unwrap();
     assert_eq!(
         first,
-        "Дата;Кампания;Всего;Первичные;Повторные;Сессия на сайте %;UTM-метки %;Настройка мессенджеров %;Наугад %"
+        "Дата;Кампания;Всего;Первичные;Повторные;Сессия на сайте %;UTM-метки %;Клик из рекламы %;Настройка мессенджеров %;Наугад %"
     );
     assert!(
         text.lines()
             .last()
             .unwrap()
-            .starts_with("Итого;;4;3;1;0;50;25;25"),
+            .starts_with("Итого;;4;3;1;0;50;0;25;25"),
         "{text}"
     );
 }

@@ -104,7 +104,7 @@ fn report_cells(report: &Value) -> Recount {
         let steps: Vec<&str> = via.keys().map(String::as_str).collect();
         assert_eq!(
             steps,
-            ["default", "messenger_mapping", "session", "utm"],
+            ["click_id", "default", "messenger_mapping", "session", "utm"],
             "one key per step, zeros included: {row}"
         );
         let count = row["count"].as_i64().unwrap();

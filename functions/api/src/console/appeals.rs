@@ -300,11 +300,12 @@ fn author_name(lang: Lang, token: &str) -> &str {
 // ---- the journal ----
 
 /// The journal's filters, as the URL carries them (the form is a GET form).
-const FILTERS: [&str; 10] = [
+const FILTERS: [&str; 11] = [
     "from",
     "to",
     "provider",
     "channel",
+    "channel_group",
     "campaign_id",
     "source_id",
     "via",
@@ -521,6 +522,16 @@ fn filter_form(
         .into_iter()
         .map(|s| (s.to_owned(), status_name(lang, s).to_owned()))
         .collect();
+    let groups: Vec<(String, String)> = shared::domain::appeal::ChannelGroup::ALL
+        .iter()
+        .map(|g| {
+            let token = g.as_str();
+            (
+                token.to_owned(),
+                super::reports::channel_group_name(lang, token).to_owned(),
+            )
+        })
+        .collect();
     let repeats: Vec<(String, String)> = ["false", "true"]
         .into_iter()
         .map(|value| (value.to_owned(), first_or_repeat(lang, value).to_owned()))
@@ -565,6 +576,7 @@ fn filter_form(
                 (date_field(lang, "to", lang.t("To"), filters, failure))
                 (select("provider", lang.t("Service"), &providers, lang.t("All services")))
                 (select("channel", lang.t("Channel"), &channels, lang.t("All channels")))
+                (select("channel_group", lang.t("Traffic group"), &groups, lang.t("All")))
                 (select("campaign_id", lang.t("Campaign"), dirs.campaigns.options(), lang.t("All campaigns")))
                 (select("source_id", lang.t("Source"), dirs.sources.options(), lang.t("All sources")))
                 (select("via", lang.t("Attributed by"), &vias, lang.t("All")))
@@ -654,7 +666,12 @@ fn row(lang: Lang, appeal: &Value, dirs: &Directories, back: &str) -> Markup {
                 @if !reachable.is_empty() { br; span.muted { (reachable.join(", ")) } }
             }
             td data-label=(lang.t("Integration")) { (dirs.integration(appeal)) }
-            td data-label=(lang.t("Channel")) { (i18n::channel_name(lang, channel)) }
+            td data-label=(lang.t("Channel")) {
+                (i18n::channel_name(lang, channel))
+                @if let Some(group) = appeal["channel_group"].as_str() {
+                    br; span.muted { (super::reports::channel_group_name(lang, group)) }
+                }
+            }
             td data-label=(lang.t("Campaign")) { (dirs.campaigns.show(lang, &attribution["campaign_id"])) }
             td data-label=(lang.t("Source")) { (dirs.sources.show(lang, &attribution["source_id"])) }
             td data-label=(lang.t("Attributed by")) { span.badge { (via_name(lang, via)) } }
@@ -762,6 +779,9 @@ fn attribution_card(lang: Lang, appeal: &Value, dirs: &Directories) -> Markup {
                 dt { (lang.t("Campaign")) } dd { (dirs.campaigns.show(lang, &a["campaign_id"])) }
                 dt { (lang.t("Source")) } dd { (dirs.sources.show(lang, &a["source_id"])) }
                 dt { (lang.t("Site")) } dd { (dirs.sites.show(lang, &a["site_id"])) }
+                @if let Some(group) = appeal["channel_group"].as_str() {
+                    dt { (lang.t("Traffic group")) } dd { (super::reports::channel_group_name(lang, group)) }
+                }
             }
             @if let Some(detail) = a["detail"].as_str().filter(|d| !d.is_empty() && lang != Lang::En) {
                 details {

@@ -21,6 +21,10 @@ pub static RU: &[(&str, &str)] = &[
         "Обращение считается повторным, если тот же человек писал в течение этого числа дней до него. Пусто — как в настройках аккаунта.",
     ),
     (
+        "A click id is a URL parameter name of Latin letters, digits and _, like gclid or yclid.",
+        "Идентификатор клика — это имя параметра URL из латинских букв, цифр и _, например gclid или yclid.",
+    ),
+    (
         "A visit belongs to this campaign when each tag filled in here equals its own (case does not matter); of several such campaigns, the one naming most tags wins. Leave all empty for a campaign used only as a default or in a mapping.",
         "Визит относится к этой кампании, если каждая заполненная здесь метка совпадает с его меткой (регистр не важен); из нескольких подходящих кампаний выигрывает та, где заполнено больше меток. Оставьте все поля пустыми, если кампания нужна только по умолчанию или для сопоставления.",
     ),
@@ -28,6 +32,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Add a site", "Добавить сайт"),
     ("Add a source", "Добавить источник"),
     ("Add an employee", "Добавить сотрудника"),
+    ("At most 50 values.", "Не больше 50 значений."),
     ("Campaigns", "Кампании"),
     ("Cancel", "Отмена"),
     ("Create", "Создать"),
@@ -63,6 +68,10 @@ pub static RU: &[(&str, &str)] = &[
     (
         "Give a whole number of days from 1 to 365, or leave it empty.",
         "Укажите целое число дней от 1 до 365 или оставьте поле пустым.",
+    ),
+    (
+        "Give the sites' hosts, like vk.com or yandex.ru.",
+        "Укажите домены сайтов, например vk.com или yandex.ru.",
     ),
     ("Ids at providers", "ID в сервисах"),
     ("New campaign", "Новая кампания"),
@@ -411,6 +420,13 @@ fn precise(lang: Lang, failure: Failure) -> Failure {
         (Some("repeat_window_days"), "invalid_value") => {
             lang.t("Give a whole number of days from 1 to 365, or leave it empty.")
         }
+        (Some("click_ids"), "invalid_value") => lang.t(
+            "A click id is a URL parameter name of Latin letters, digits and _, like gclid or yclid.",
+        ),
+        (Some("referrer_domains"), "invalid_value") => {
+            lang.t("Give the sites' hosts, like vk.com or yandex.ru.")
+        }
+        (Some("click_ids" | "referrer_domains"), "too_long") => lang.t("At most 50 values."),
         _ => return failure,
     };
     Failure {

@@ -64,6 +64,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Events arrive, but none has made an appeal yet.", "События приходят, но обращений из них пока нет."),
     ("Every event carries it; events without it are refused.", "Он есть в каждом событии; события без него отклоняются."),
     ("Finished dialogs and offline questions from Verbox, Talk-Me or Me-Talk.", "Завершённые диалоги и офлайн-вопросы из Verbox, Talk-Me или Me-Talk."),
+    ("Forward URLs", "Адреса пересылки"),
     ("From Integration and API → REST API in Verbox. With it, a dialog that arrives without its messages gets its transcript.", "В Verbox: «Интеграция и API» → REST API. С ним диалог, пришедший без сообщений, получит переписку."),
     ("From the integration's Keys and access tab in amoCRM.", "На вкладке «Ключи и доступы» интеграции в amoCRM."),
     ("General", "Основное"),
@@ -79,6 +80,7 @@ pub static RU: &[(&str, &str)] = &[
     ("Integration ID (client_id)", "ID интеграции (client_id)"),
     ("It works once the form is saved with offline requests on.", "Адрес заработает, когда форма будет сохранена с включёнными офлайн-заявками."),
     ("Jivo channels", "Каналы Jivo"),
+    ("Jivo has one webhook URL per channel. To keep a bot platform (Metabot24 and the like) on the same channel, paste its webhook URL here, one per line, and ours into Jivo: every body Jivo sends is relayed to it as it came, retried if it fails. What the bot platform answers does not reach Jivo.", "В Jivo у канала один адрес вебхука. Чтобы бот-платформа (Metabot24 и подобные) работала на том же канале, вставьте сюда её адрес вебхука, по одному в строке, а в Jivo — наш: каждое тело, которое присылает Jivo, пересылается ей как есть, с повторами при сбое. Ответ бот-платформы в Jivo не передаётся."),
     ("Jivo sends every chat with the id of its channel (widget_id). Name the messenger of each messenger channel's id, so its chats are told from the site widget's; ids not listed are the site widget. The raw data page shows the ids that came.", "Jivo присылает каждый чат с ID его канала (widget_id). Укажите мессенджер для ID каждого канала-мессенджера, чтобы его чаты отличались от чатов виджета на сайте; ID не из списка считаются виджетом на сайте. Пришедшие ID видны на странице «Сырые данные»."),
     ("Jobs waiting for it", "Ждущих задач"),
     ("Last appeal", "Последнее обращение"),
@@ -386,6 +388,8 @@ struct Draft {
     mapping: Vec<Target>,
     /// Jivo: widget id -> channel.
     widgets: Vec<(String, String)>,
+    /// Forward URLs, one a line.
+    forwards: String,
     offline: bool,
     plain: BTreeMap<&'static str, String>,
     /// Secrets stored (as the API says: set).
@@ -421,6 +425,7 @@ impl Draft {
             site: String::new(),
             mapping: Vec::new(),
             widgets: Vec::new(),
+            forwards: String::new(),
             offline: false,
             plain,
             stored: BTreeSet::new(),
@@ -463,6 +468,13 @@ impl Draft {
             site: text(&view["default_site_id"]),
             mapping,
             widgets,
+            forwards: view["forward_urls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect::<Vec<_>>()
+                .join("\n"),
             offline: view["verbox"]["offline_requests"]
                 .as_bool()
                 .unwrap_or(false),
@@ -519,6 +531,11 @@ impl Draft {
             site: field("default_site_id"),
             mapping,
             widgets,
+            forwards: form
+                .get("forward_urls")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
             offline: form.get("verbox.offline_requests").is_some(),
             plain: plain_fields(provider)
                 .iter()
@@ -625,6 +642,11 @@ impl Draft {
             }
         };
         doc.insert(self.provider.as_str().into(), Value::Object(block));
+        if self.provider == Provider::Jivo
+            && let Some(urls) = self.forward_urls()
+        {
+            doc.insert("forward_urls".into(), urls);
+        }
         Ok(Value::Object(doc))
     }
 
@@ -646,6 +668,17 @@ impl Draft {
         let mut block = Map::new();
         block.insert("channels".into(), Value::Object(channels));
         Ok(block)
+    }
+
+    /// The forward URLs typed, one a line (none: the key is left out, so a patch removes them).
+    fn forward_urls(&self) -> Option<Value> {
+        let urls: Vec<&str> = self
+            .forwards
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        (!urls.is_empty()).then(|| json!(urls))
     }
 
     fn required(&self, name: &str) -> Result<String, Failure> {
@@ -748,7 +781,14 @@ fn patch(saved: &Value, wanted: &Value) -> Value {
 /// The part of a saved integration's view the form owns.
 fn owned(view: &Value, provider: Provider) -> Value {
     let mut out = Map::new();
-    for key in OWNED.iter().copied().chain([provider.as_str()]) {
+    // The Jivo form lists forward URLs; the other forms leave them as the API set them.
+    let forwards = (provider == Provider::Jivo).then_some("forward_urls");
+    for key in OWNED
+        .iter()
+        .copied()
+        .chain([provider.as_str()])
+        .chain(forwards)
+    {
         if let Some(value) = view.get(key) {
             out.insert(key.into(), value.clone());
         }
@@ -1120,7 +1160,7 @@ fn at_a_field(f: &Failure) -> bool {
         "traffic_type",
     ];
     FIELDS.contains(&field)
-        || ["messenger_mapping.", "mm_row.", "jw_row."]
+        || ["messenger_mapping.", "mm_row.", "jw_row.", "forward_urls"]
             .iter()
             .any(|prefix| field.starts_with(prefix))
 }
@@ -1417,6 +1457,37 @@ fn jivo_block(lang: Lang, draft: &Draft, failure: Option<&Failure>) -> Markup {
             }
             div.actions {
                 button.secondary type="button" data-add-row="#jivo-widgets" { (lang.t("Add a widget")) }
+            }
+        }
+        (forward_field(lang, draft, failure))
+    }
+}
+
+/// Jivo's forward URLs (a bot platform on the same channel), one a line.
+fn forward_field(lang: Lang, draft: &Draft, failure: Option<&Failure>) -> Markup {
+    let error = failure.filter(|f| {
+        f.field
+            .as_deref()
+            .is_some_and(|field| field.starts_with("forward_urls"))
+    });
+    let described = match error {
+        Some(_) => "forward_urls-error",
+        None => "forward_urls-hint",
+    };
+    html! {
+        section.card {
+            div.field {
+                label for="forward_urls" { (lang.t("Forward URLs")) }
+                textarea id="forward_urls" name="forward_urls" rows="3"
+                    placeholder="https://bot-platform.example/hook" spellcheck="false"
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=(described) {
+                    (draft.forwards)
+                }
+                @if let Some(e) = error {
+                    p.error id="forward_urls-error" { (e.say(lang)) }
+                } @else {
+                    p.hint id="forward_urls-hint" { (lang.t("Jivo has one webhook URL per channel. To keep a bot platform (Metabot24 and the like) on the same channel, paste its webhook URL here, one per line, and ours into Jivo: every body Jivo sends is relayed to it as it came, retried if it fails. What the bot platform answers does not reach Jivo.")) }
+                }
             }
         }
     }
@@ -1853,6 +1924,39 @@ mod tests {
                    "messenger_mapping": {"telegram": {"campaign_id": null, "source_id": "s1", "site_id": "t1"},
                                          "vk": null}})
         );
+    }
+
+    #[test]
+    fn jivo_forward_urls_are_one_a_line_and_none_leaves_them_to_a_patch_to_remove() {
+        let form = |urls: &str| {
+            Form(
+                [("name", "Jivo"), ("forward_urls", urls)]
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        let typed = Draft::of_form(
+            Provider::Jivo,
+            &form(" https://a.example/1 \r\n\n https://b.example/2"),
+            None,
+        );
+        let input = typed.input(Lang::En).unwrap();
+        assert_eq!(
+            input["forward_urls"],
+            json!(["https://a.example/1", "https://b.example/2"])
+        );
+        let cleared = Draft::of_form(Provider::Jivo, &form("  "), None)
+            .input(Lang::En)
+            .unwrap();
+        assert!(cleared.get("forward_urls").is_none());
+        let saved = json!({"forward_urls": ["https://a.example/1"]});
+        assert_eq!(
+            patch(&owned(&saved, Provider::Jivo), &cleared)["forward_urls"],
+            Value::Null
+        );
+        let shown = Draft::of_view(Provider::Jivo, &saved);
+        assert_eq!(shown.forwards, "https://a.example/1");
     }
 
     #[test]

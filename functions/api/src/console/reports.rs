@@ -20,7 +20,9 @@ use std::collections::HashMap;
 #[rustfmt::skip]
 pub static RU: &[(&str, &str)] = &[
     ("A messenger chat, sent where the integration's settings say.", "Чат из мессенджера отнесён туда, куда указано в интеграции."),
+    ("A paid click's id in the chat page's address named the ad platform's source.", "Идентификатор рекламного клика в адресе страницы чата указал источник рекламной системы."),
     ("A report covers at most {n} days.", "Отчёт охватывает не больше {n} дней."),
+    ("Ad click id", "Клик из рекламы"),
     ("All sites", "Все сайты"),
     ("Appeals by day", "Обращения по дням"),
     ("Appeals by month", "Обращения по месяцам"),
@@ -33,24 +35,32 @@ pub static RU: &[(&str, &str)] = &[
     ("Count", "Всего"),
     ("Days", "Дни"),
     ("Days begin and end in this time zone.", "Дни начинаются и заканчиваются в этом часовом поясе."),
+    ("Direct", "Прямые заходы"),
     ("Download CSV", "Скачать CSV"),
+    ("E-mail newsletters", "Рассылки"),
     ("First appeals", "Первичные"),
     ("How attribution was decided", "Как определялся источник"),
     ("Legend", "Легенда"),
+    ("Messenger", "Мессенджеры"),
     ("Month", "Месяц"),
     ("Months", "Месяцы"),
     ("No appeals in this period.", "За этот период обращений нет."),
     ("No breakdown", "Без разбивки"),
     ("Nothing pointed to an ad, so the appeal went to the integration's default.", "Ничто не указало на рекламу, и обращение отнесено к значению по умолчанию из интеграции."),
+    ("Organic search", "Поиск"),
     ("Other", "Другие"),
     ("Our site script linked the chat to the visit and its ad.", "Наш скрипт на сайте связал чат с визитом и его рекламой."),
+    ("Paid", "Реклама"),
+    ("Referral", "Переходы с сайтов"),
     ("Repeat appeals", "Повторные"),
     ("Shares of appeals by how their source was decided", "Доли обращений по способу определения источника"),
+    ("Social networks", "Соцсети"),
     ("Table", "Таблица"),
     ("The chat's own UTM tags matched a campaign or source.", "UTM-метки из самого чата подошли к кампании или источнику."),
     ("The columns show the appeals of each day, week or month; each colour is one group of the breakdown (the {n} largest; the rest together as “Other”). The table below has the numbers.", "Столбцы показывают обращения за каждый день, неделю или месяц; цвет — группа разбивки ({n} крупнейших, остальные вместе — «Другие»). Точные числа — в таблице ниже."),
     ("Time zone unknown: give an IANA name, like Europe/Moscow.", "Неизвестный часовой пояс: укажите название IANA, например Europe/Moscow."),
     ("Total", "Итого"),
+    ("Traffic group", "Группа трафика"),
     ("Week of", "Неделя с"),
     ("Weeks", "Недели"),
     ("{share}% of these appeals were decided by a guess.", "{share}% этих обращений отнесены наугад."),
@@ -58,11 +68,12 @@ pub static RU: &[(&str, &str)] = &[
 ];
 
 /// What a report can be broken down by, as the form offers it.
-const BREAKDOWNS: [Dim; 7] = [
+const BREAKDOWNS: [Dim; 8] = [
     Dim::Source,
     Dim::Campaign,
     Dim::Site,
     Dim::Channel,
+    Dim::ChannelGroup,
     Dim::Provider,
     Dim::Employee,
     Dim::Kind,
@@ -254,12 +265,12 @@ struct Counts {
     count: i64,
     first: i64,
     repeat: i64,
-    via: [i64; 4],
+    via: [i64; Via::ALL.len()],
 }
 
 impl Counts {
     fn read(v: &Value) -> Counts {
-        let mut via = [0; 4];
+        let mut via = [0; Via::ALL.len()];
         for (slot, step) in via.iter_mut().zip(Via::ALL) {
             *slot = v["via"][step.as_str()].as_i64().unwrap_or(0);
         }
@@ -428,6 +439,7 @@ fn group(lang: Lang, dim: Dim, value: &Value) -> (Option<String>, String) {
             .map(Provider::title)
             .unwrap_or(token)
             .to_owned(),
+        Dim::ChannelGroup => channel_group_name(lang, token).to_owned(),
         Dim::Kind => match token {
             "chat" => lang.t("Chat").to_owned(),
             "offline_request" => lang.t("Offline request").to_owned(),
@@ -437,6 +449,20 @@ fn group(lang: Lang, dim: Dim, value: &Value) -> (Option<String>, String) {
         _ => token.to_owned(),
     };
     (Some(token.to_owned()), name)
+}
+
+/// A channel group (`paid`, `organic`...) in words; the journal and the card say it too.
+pub(super) fn channel_group_name(lang: Lang, token: &str) -> &str {
+    match token {
+        "paid" => lang.t("Paid"),
+        "organic" => lang.t("Organic search"),
+        "social" => lang.t("Social networks"),
+        "referral" => lang.t("Referral"),
+        "direct" => lang.t("Direct"),
+        "messenger" => lang.t("Messenger"),
+        "email" => lang.t("E-mail newsletters"),
+        other => other,
+    }
 }
 
 fn dim_name(lang: Lang, dim: Dim) -> &'static str {
@@ -451,6 +477,7 @@ fn dim_name(lang: Lang, dim: Dim) -> &'static str {
         Dim::Provider => lang.t("Service"),
         Dim::Employee => lang.t("Employee"),
         Dim::Kind => lang.t("Kind"),
+        Dim::ChannelGroup => lang.t("Traffic group"),
     }
 }
 
@@ -458,6 +485,7 @@ fn via_name(lang: Lang, via: Via) -> &'static str {
     match via {
         Via::Session => lang.t("Site session"),
         Via::Utm => lang.t("UTM tags"),
+        Via::ClickId => lang.t("Ad click id"),
         Via::MessengerMapping => lang.t("Messenger mapping"),
         Via::Default => lang.t("By a guess"),
     }
@@ -468,6 +496,9 @@ fn via_explained(lang: Lang, via: Via) -> &'static str {
     match via {
         Via::Session => lang.t("Our site script linked the chat to the visit and its ad."),
         Via::Utm => lang.t("The chat's own UTM tags matched a campaign or source."),
+        Via::ClickId => {
+            lang.t("A paid click's id in the chat page's address named the ad platform's source.")
+        }
         Via::MessengerMapping => {
             lang.t("A messenger chat, sent where the integration's settings say.")
         }
@@ -481,6 +512,7 @@ fn via_color(via: Via) -> &'static str {
     match via {
         Via::Session => "#1f7a4d",
         Via::Utm => "#2456c9",
+        Via::ClickId => "#0e7c86",
         Via::MessengerMapping => "#7a5cd6",
         Via::Default => "#b86e00",
     }

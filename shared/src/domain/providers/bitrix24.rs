@@ -80,10 +80,12 @@ pub fn decide(body: &[u8], integration: &Integration) -> Result<Decision, Unread
     let event = text(&root, "event")
         .ok_or_else(|| Unreadable("the event has no `event` name".into()))?
         .to_ascii_uppercase();
-    if event != entity.add_event() {
-        let wanted = entity.add_event();
+    // An update names an entity a returning visitor may have written into again (a new
+    // session): the worker reads it as it reads a new one, and makes only what is new.
+    if event != entity.add_event() && event != update_event(entity) {
+        let wanted = format!("{} and {}", entity.add_event(), update_event(entity));
         return Ok(Decision::Ignore(match event.as_str() {
-            "ONCRMLEADADD" | "ONCRMDEALADD" => format!(
+            "ONCRMLEADADD" | "ONCRMDEALADD" | "ONCRMLEADUPDATE" | "ONCRMDEALUPDATE" => format!(
                 "{event}: this integration makes appeals from the {}s its open lines create (bitrix24.entity); send {wanted}",
                 entity.as_str()
             ),
@@ -102,9 +104,24 @@ pub fn decide(body: &[u8], integration: &Integration) -> Result<Decision, Unread
     })
 }
 
-/// The appeal of an entity is found by this: `lead:48211`.
+/// The event Bitrix24 sends on every change of an entity (a new open-line session in it too).
+pub fn update_event(entity: CrmEntity) -> &'static str {
+    match entity {
+        CrmEntity::Lead => "ONCRMLEADUPDATE",
+        CrmEntity::Deal => "ONCRMDEALUPDATE",
+    }
+}
+
+/// The entity, and the appeal of its first conversation: `lead:48211`.
 pub fn entity_ref(entity: CrmEntity, id: u64) -> String {
     format!("{}:{id}", entity.as_str())
+}
+
+/// The appeal of a later conversation (an Open Lines session) in the entity:
+/// `lead:48211:session:775`. The first keeps [`entity_ref`], as appeals made before
+/// conversations were told apart did.
+pub fn session_ref(entity: CrmEntity, id: u64, session_id: u64) -> String {
+    format!("{}:session:{session_id}", entity_ref(entity, id))
 }
 
 /// The entity an [`entity_ref`] names.
@@ -201,15 +218,52 @@ pub struct Read<'a> {
 pub struct OpenLine {
     pub connector: String,
     pub chat_id: Option<u64>,
-    /// Its sessions, oldest first: the history is read per session.
-    pub session_ids: Vec<u64>,
+    /// Its sessions, oldest first: each is a conversation, read on its own.
+    pub sessions: Vec<LineSession>,
+}
+
+/// One Open Lines session of the entity (`IMOPENLINES_SESSION` activity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineSession {
+    pub id: u64,
+    /// From its `USER_CODE`: a returning visitor may write from another messenger.
+    pub connector: Option<String>,
+    /// The chat of its connector, when the entity has several.
+    pub chat_id: Option<u64>,
+}
+
+/// One conversation of an entity, and so one appeal: the first (with its session, if the
+/// portal lists one) or a later session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub provider_ref: String,
+    pub first: bool,
+    pub session: Option<LineSession>,
+}
+
+impl OpenLine {
+    /// The entity's conversations, oldest first: the first is the entity's own appeal.
+    pub fn conversations(&self, entity: CrmEntity, id: u64) -> Vec<Conversation> {
+        let mut out = vec![Conversation {
+            provider_ref: entity_ref(entity, id),
+            first: true,
+            session: self.sessions.first().cloned(),
+        }];
+        out.extend(self.sessions.iter().skip(1).map(|s| Conversation {
+            provider_ref: session_ref(entity, id, s.id),
+            first: false,
+            session: Some(s.clone()),
+        }));
+        out
+    }
 }
 
 impl Read<'_> {
     /// The open line behind the entity, if one made it: a chat bound to it, a session
     /// activity, or an `OPENLINE` value among its (or its contact's) messenger fields.
     pub fn open_line(&self) -> Option<OpenLine> {
-        let chat = rows(self.chats).into_iter().next();
+        let chats = rows(self.chats);
+        let chat = chats.first().copied();
         let mut sessions: Vec<(u64, Option<String>)> = rows(self.sessions)
             .into_iter()
             .filter_map(|a| {
@@ -219,6 +273,7 @@ impl Read<'_> {
             })
             .collect();
         sessions.sort_by_key(|(id, _)| *id);
+        sessions.dedup_by_key(|(id, _)| *id);
         let im = [Some(self.fields), self.contact]
             .into_iter()
             .flatten()
@@ -233,17 +288,40 @@ impl Read<'_> {
                     .find_map(|(_, code)| connector_of(code.as_deref()?))
             })
             .or_else(|| connector_of(im.as_deref()?))?;
+        let chat_id = chat.and_then(|c| number(c, "CHAT_ID"));
+        let sessions = sessions
+            .into_iter()
+            .map(|(id, code)| {
+                let connector = code.as_deref().and_then(connector_of);
+                let own_chat = connector.as_deref().and_then(|wanted| {
+                    chats
+                        .iter()
+                        .filter(|c| {
+                            text(c, "CONNECTOR_ID").is_some_and(|c| c.eq_ignore_ascii_case(wanted))
+                        })
+                        .find_map(|c| number(c, "CHAT_ID"))
+                });
+                LineSession {
+                    id,
+                    connector,
+                    chat_id: own_chat.or(chat_id),
+                }
+            })
+            .collect();
         Some(OpenLine {
             connector: connector.to_ascii_lowercase(),
-            chat_id: chat.and_then(|c| number(c, "CHAT_ID")),
-            session_ids: sessions.into_iter().map(|(id, _)| id).collect(),
+            chat_id,
+            sessions,
         })
     }
 
-    /// The appeal's facts, with the transcript the worker read.
+    /// The facts of one conversation's appeal, with the transcript the worker read. The
+    /// entity's tags and session field describe the visit that made it, so only its first
+    /// conversation carries them; a later one is dated by its own first message.
     pub fn facts(
         &self,
         line: &OpenLine,
+        conversation: &Conversation,
         transcript: Transcript,
         settings: &Bitrix24Settings,
     ) -> AppealFacts {
@@ -253,16 +331,32 @@ impl Read<'_> {
         if contact.name.is_none() {
             contact.name = transcript.client_name.as_deref().and_then(normalize_name);
         }
+        let first = conversation.first;
         let session_id = settings
             .session_field
             .as_deref()
+            .filter(|_| first)
             .and_then(|field| first_text(&self.fields[field]));
         let mut utm = Utm::default();
-        for key in ["source", "medium", "campaign", "content", "term"] {
+        for key in ["source", "medium", "campaign", "content", "term"]
+            .into_iter()
+            .filter(|_| first)
+        {
             if let Some(value) = text(self.fields, &format!("UTM_{}", key.to_uppercase())) {
                 utm.set(key, &value);
             }
         }
+        let connector = conversation
+            .session
+            .as_ref()
+            .and_then(|s| s.connector.as_deref())
+            .filter(|_| !first)
+            .unwrap_or(&line.connector);
+        let occurred_at = if first {
+            time(self.fields, "DATE_CREATE")
+        } else {
+            transcript.messages.first().map(|m| m.at)
+        };
         // The operator who answered; else the entity's responsible user.
         let agent = transcript.agent.clone().or_else(|| {
             number(self.fields, "ASSIGNED_BY_ID").map(|id| Agent {
@@ -273,9 +367,9 @@ impl Read<'_> {
         });
         AppealFacts {
             kind: Kind::Chat,
-            provider_ref: entity_ref(self.entity, self.id),
-            channel: channel(&line.connector),
-            occurred_at: time(self.fields, "DATE_CREATE"),
+            provider_ref: conversation.provider_ref.clone(),
+            channel: channel(connector),
+            occurred_at,
             contact,
             agent,
             messages: Some(transcript.messages),
@@ -668,7 +762,13 @@ mod tests {
             "Здравствуйте, Павел!\nЧем помочь?"
         );
         let settings = integration(CrmEntity::Lead).bitrix24.unwrap();
-        let facts = read.facts(&line, transcript, &settings);
+        let conversations = line.conversations(CrmEntity::Lead, 48211);
+        assert_eq!(
+            conversations.len(),
+            1,
+            "no session listed: one conversation"
+        );
+        let facts = read.facts(&line, &conversations[0], transcript, &settings);
         assert_eq!(facts.provider_ref, "lead:48211");
         assert_eq!(facts.channel.as_str(), "telegram");
         assert_eq!(facts.contact.name.as_deref(), Some("Павел"));
@@ -716,5 +816,94 @@ mod tests {
         assert_eq!(t.messages[0].author, Author::Visitor);
         assert_eq!(t.agent.unwrap().name.as_deref(), Some("Ольга"));
         assert_eq!(t.client_name.as_deref(), Some("Павел"));
+    }
+
+    #[test]
+    fn an_update_event_is_read_like_a_new_entity() {
+        let body = event("ONCRMLEADUPDATE", "48211", "t", "d", "m");
+        assert_eq!(
+            decide(&body, &integration(CrmEntity::Lead)).unwrap(),
+            Decision::Fetch {
+                provider_ref: "lead:48211".into(),
+                task: Task::Bitrix24Entity {
+                    entity: CrmEntity::Lead,
+                    id: 48211
+                },
+            }
+        );
+        let deal = event("ONCRMDEALUPDATE", "7301", "t", "d", "m");
+        assert!(matches!(
+            decide(&deal, &integration(CrmEntity::Lead)).unwrap(),
+            Decision::Ignore(_)
+        ));
+        assert!(matches!(
+            decide(&deal, &integration(CrmEntity::Deal)).unwrap(),
+            Decision::Fetch { .. }
+        ));
+    }
+
+    #[test]
+    fn each_session_is_a_conversation_and_the_first_keeps_the_entity_ref() {
+        let fields = json!({"ID": "48211", "UTM_SOURCE": "yandex", "UF_CRM_CS_SESSION": "s_abc",
+                            "DATE_CREATE": "2024-06-03T12:40:00+03:00"});
+        let chats = json!([{"CHAT_ID": "1981", "CONNECTOR_ID": "livechat"},
+                           {"CHAT_ID": "1990", "CONNECTOR_ID": "telegrambot"}]);
+        let sessions = json!([
+            {"ASSOCIATED_ENTITY_ID": "780", "PROVIDER_PARAMS": {"USER_CODE": "imol|telegrambot|2|5|77"}},
+            {"ASSOCIATED_ENTITY_ID": "771", "PROVIDER_PARAMS": {"USER_CODE": "imol|livechat|1|5|77"}}
+        ]);
+        let read = Read {
+            entity: CrmEntity::Lead,
+            id: 48211,
+            fields: &fields,
+            contact: None,
+            chats: &chats,
+            sessions: &sessions,
+        };
+        let line = read.open_line().unwrap();
+        let conversations = line.conversations(CrmEntity::Lead, 48211);
+        let refs: Vec<&str> = conversations
+            .iter()
+            .map(|c| c.provider_ref.as_str())
+            .collect();
+        assert_eq!(refs, ["lead:48211", "lead:48211:session:780"]);
+        assert_eq!(
+            conversations[0].session.as_ref().unwrap().chat_id,
+            Some(1981)
+        );
+        assert_eq!(
+            conversations[1].session.as_ref().unwrap().chat_id,
+            Some(1990)
+        );
+        assert_eq!(parse_entity_ref("lead:48211:session:780"), None);
+        let settings = integration(CrmEntity::Lead).bitrix24.unwrap();
+        let later = Transcript {
+            messages: vec![Message {
+                at: "2024-07-01T10:00:00Z".parse().unwrap(),
+                author: Author::Visitor,
+                author_name: None,
+                text: "Снова я".into(),
+            }],
+            ..Transcript::default()
+        };
+        let facts = read.facts(&line, &conversations[1], later, &settings);
+        assert_eq!(facts.provider_ref, "lead:48211:session:780");
+        assert_eq!(
+            facts.channel.as_str(),
+            "telegram",
+            "the session's own messenger"
+        );
+        assert_eq!(
+            facts.session.id, None,
+            "the lead's session field is the first visit's"
+        );
+        assert_eq!(facts.session.utm, Utm::default());
+        assert_eq!(
+            facts.occurred_at.unwrap().to_rfc3339(),
+            "2024-07-01T10:00:00+00:00"
+        );
+        let first = read.facts(&line, &conversations[0], Transcript::default(), &settings);
+        assert_eq!(first.channel.as_str(), "site");
+        assert_eq!(first.session.id.as_deref(), Some("s_abc"));
     }
 }

@@ -277,23 +277,35 @@ impl Event {
 
     fn session_info(&self) -> SessionInfo {
         let page_url = self.page.as_ref().and_then(|p| p.url.clone());
-        let mut tags = Utm::default();
-        if let Some(s) = &self.session {
-            if let Some(j) = &s.utm_json {
-                tags = Utm {
-                    source: j.source.clone(),
-                    medium: j.medium.clone(),
-                    campaign: j.campaign.clone(),
-                    content: j.content.clone(),
-                    term: j.term.clone(),
-                };
+        // The session's tags as one set, the first a field carries: `utm_json`, else the `utm`
+        // pipe list, else the page URL's. Each decoded and trimmed by `Utm::set`, since Jivo
+        // passes on what the landing URL had (`%20YANDEX%20`, `spring+sale`).
+        let from_json = |j: &UtmJson| {
+            let mut tags = Utm::default();
+            for (key, value) in [
+                ("source", &j.source),
+                ("medium", &j.medium),
+                ("campaign", &j.campaign),
+                ("content", &j.content),
+                ("term", &j.term),
+            ] {
+                tags.set(key, value.as_deref().unwrap_or_default());
             }
-            if let Some(list) = &s.utm {
-                tags.fill_from(&Utm::from_pipe_list(list));
-            }
-        }
+            tags
+        };
+        let session = self.session.as_ref();
         let (page_tags, click_ids) = page_url.as_deref().map(utm::from_url).unwrap_or_default();
-        tags.fill_from(&page_tags);
+        let tags = [
+            session.and_then(|s| s.utm_json.as_ref()).map(from_json),
+            session
+                .and_then(|s| s.utm.as_deref())
+                .map(Utm::from_pipe_list),
+            Some(page_tags),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|tags| !tags.is_empty())
+        .unwrap_or_default();
         SessionInfo {
             id: self.user_token.clone(),
             page_url,
@@ -528,5 +540,24 @@ mod tests {
         assert!(f.contact.is_empty());
         assert_eq!(f.agent.unwrap().name.as_deref(), Some("Ann Lee"));
         assert_eq!(f.provider_ref, ":12");
+    }
+
+    #[test]
+    fn turns_the_payload_marks_as_a_bot_s_are_the_bot_s() {
+        // A bot platform answering on the channel (Metabot24 through Jivo's Bot API).
+        let mut doc: serde_json::Value = serde_json::from_slice(sample!("chat_finished")).unwrap();
+        let bot = "Здравствуйте! Я бот магазина.";
+        doc["chat"]["messages"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(
+            {"message": bot, "timestamp": 1717410001, "type": "bot"}));
+        let messages = facts(&serde_json::to_vec(&doc).unwrap()).messages.unwrap();
+        let turn = messages.iter().find(|m| m.text == bot).unwrap();
+        assert_eq!(
+            (turn.author, turn.author_name.as_deref()),
+            (Author::Bot, None)
+        );
+        assert!(messages.iter().any(|m| m.author == Author::Employee));
     }
 }
