@@ -482,7 +482,15 @@ pub(crate) mod tests {
         assert_eq!(click_id_name(" GCLID ").as_deref(), Some("gclid"));
         assert_eq!(click_id_name("MSCLKID").as_deref(), Some("msclkid"));
         // Metrika's visitor id is no click id, and a name no reader collects never matches.
-        for bad in ["", "g clid", "gclid=1", "клик", "_ym_uid", "myclid", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "g clid",
+            "gclid=1",
+            "клик",
+            "_ym_uid",
+            "myclid",
+            &"x".repeat(65),
+        ] {
             assert_eq!(click_id_name(bad), None, "{bad}");
         }
         for (typed, domain) in [
