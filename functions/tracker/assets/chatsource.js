@@ -106,7 +106,10 @@
     return /^(ru|uk|be|kk)$/.test(lang) ? "Здравствуйте!" : "Hello!";
   }
 
-  // Messenger links carry the session's code: t.me ?start=, vk.me ?ref=, WhatsApp text.
+  // Messenger links carry the session's code where it reaches the chat: t.me ?start= (the
+  // bot's first message is /start <code>) and WhatsApp's prefilled text. Not vk.me: VK hands
+  // ?ref= only to the community's own Callback API, never into the chat text Jivo or Bitrix24
+  // relay, so writing it would promise what cannot arrive (README: deep links).
   var rewrite = safe(function (a) {
     var href = a.getAttribute("href");
     if (!href || !state.code) return;
@@ -117,8 +120,6 @@
     } else if (u.protocol === "tg:") {
       if (!u.searchParams.get("domain")) return;
       u.searchParams.set("start", state.code);
-    } else if (host === "vk.me") {
-      u.searchParams.set("ref", state.code);
     } else if (host === "wa.me" || host === "api.whatsapp.com" || u.protocol === "whatsapp:") {
       var text = u.searchParams.get("text") || greeting();
       if (text.indexOf(state.code) >= 0) return;

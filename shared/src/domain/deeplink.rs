@@ -1,7 +1,8 @@
 //! Messenger deep-link codes: a short code per session that our script writes into
-//! `t.me/<bot>?start=<code>`, `vk.me/<group>?ref=<code>` and the prefilled text of `wa.me`
-//! links, and that we find again in the chat (`/start <code>` is the first thing a Telegram
-//! bot receives; WhatsApp sends the prefilled text as the visitor's first message).
+//! `t.me/<bot>?start=<code>` and the prefilled text of `wa.me` links, and that we find again
+//! in the chat (`/start <code>` is the first thing a Telegram bot receives; WhatsApp sends the
+//! prefilled text as the visitor's first message). Not VK: `vk.me/<group>?ref=` reaches only
+//! the community's Callback API, never the chat text a provider relays.
 //!
 //! Format: `CS` and eight Crockford base32 digits (40 bits). Upper-case and digits only, so it
 //! survives every messenger's start-parameter rules, and unlikely to occur in prose by chance.
