@@ -37,6 +37,10 @@ pub struct Session {
     /// The visitor's Google Analytics client id (from `_ga`: `GA1.1.123.456` is `123.456`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ga_client_id: Option<String>,
+    /// How the visit's traffic is grouped (`paid`, `organic`...), decided when it starts
+    /// (`None`: a session recorded before groups existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_group: Option<crate::domain::appeal::ChannelGroup>,
 }
 
 /// The ad platforms' ids of a visitor's browser, as our script found them on the page.
@@ -170,6 +174,17 @@ pub fn visit(
             return Visit::Continue { session, touched };
         }
     }
+    let first_touch = crate::domain::appeal::SessionInfo {
+        referrer: view.referrer.clone(),
+        utm: view.utm.clone(),
+        click_ids: view.click_ids.clone(),
+        ..crate::domain::appeal::SessionInfo::default()
+    };
+    let channel_group = Some(crate::domain::channel_group::of(
+        &first_touch,
+        &crate::domain::appeal::Channel::site(),
+        &[site.domain.as_str()],
+    ));
     Visit::Start(Session {
         id: SessionId::generate(),
         account_id: site.account_id.clone(),
@@ -184,12 +199,33 @@ pub fn visit(
         last_seen_at: now,
         metrika_client_id: None,
         ga_client_id: None,
+        channel_group,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_visit_is_grouped_by_its_first_touch() {
+        let mut view = PageView::new(&shop(), "https://shop.example.ru/?gclid=abc", None);
+        let Visit::Start(paid) = visit(None, &shop(), "v1", &view, t(0)) else {
+            panic!("a first view starts a visit");
+        };
+        assert_eq!(
+            paid.channel_group,
+            Some(crate::domain::appeal::ChannelGroup::Paid)
+        );
+        view = PageView::new(&shop(), "https://shop.example.ru/", Some("https://ya.ru/"));
+        let Visit::Start(organic) = visit(None, &shop(), "v2", &view, t(0)) else {
+            panic!("a first view starts a visit");
+        };
+        assert_eq!(
+            organic.channel_group,
+            Some(crate::domain::appeal::ChannelGroup::Organic)
+        );
+    }
     use crate::domain::directory::tests::site;
     use chrono::TimeZone;
 

@@ -1335,6 +1335,7 @@ async fn a_session_is_found_until_its_retention_runs_out(kv: Arc<dyn Kv>) {
             last_seen_at: seen,
             metrika_client_id: None,
             ga_client_id: None,
+            channel_group: None,
         }
     };
     let recent = session("ses_recent", 89);
@@ -1364,6 +1365,7 @@ async fn a_started_session_is_found_by_its_deep_link_code_and_codes_stay_unique(
         last_seen_at: Utc::now(),
         metrika_client_id: None,
         ga_client_id: None,
+        channel_group: None,
     };
     store.start_session(&mut first).await.expect("start");
     let code = first.code.clone().expect("code");
