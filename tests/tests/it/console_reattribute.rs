@@ -7,48 +7,14 @@
 
 use chatsource_tests::browser::Browser;
 use chatsource_tests::console::{Console, Page};
-use chatsource_tests::server::{API_KEY, TestServer, jivo_body_with, start};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chatsource_tests::server::{API_KEY, TestServer, start};
+use chrono::{Duration, NaiveDate, Utc};
 use fantoccini::Locator;
 use serde_json::json;
 use shared::app::demo::{JIVO_INTEGRATION_ID, JIVO_TELEGRAM_WIDGET};
 use std::path::PathBuf;
 
-/// A chat as Jivo sends it when it finishes: its own tags (no session of ours), written at
-/// `at`, from `phone`, through `widget` (as in reports.rs).
-fn chat_body(
-    chat_id: u64,
-    at: DateTime<Utc>,
-    utm: Option<&str>,
-    phone: &str,
-    widget: &str,
-) -> Vec<u8> {
-    let ts = at.timestamp();
-    let (utm_text, utm_json) = match utm {
-        Some(source) => (
-            json!(format!("source={source}|medium=cpc")),
-            json!({"source": source, "medium": "cpc"}),
-        ),
-        None => (json!(""), json!({})),
-    };
-    jivo_body_with(
-        "chat_finished",
-        &[
-            ("/chat_id", json!(chat_id)),
-            ("/widget_id", json!(widget)),
-            ("/user_token", json!(format!("not-ours-{chat_id}"))),
-            ("/page/url", json!("https://shop.example.ru/catalog")),
-            ("/session/utm", utm_text),
-            ("/session/utm_json", utm_json),
-            ("/visitor/number", json!(format!("v{chat_id}"))),
-            ("/visitor/phone", json!(phone)),
-            ("/visitor/email", json!(format!("v{chat_id}@example.org"))),
-            ("/chat/messages/0/timestamp", json!(ts)),
-            ("/chat/messages/1/timestamp", json!(ts)),
-            ("/chat/messages/2/timestamp", json!(ts)),
-        ],
-    )
-}
+use crate::reports::chat_body;
 
 /// Three Telegram chats and one from a Yandex ad, two days ago; then the integration's
 /// Telegram mapping changed to the Google campaign (which moves nothing by itself).

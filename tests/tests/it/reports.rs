@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// A chat as Jivo sends it when it finishes: its own tags (no session of ours), written at
 /// `at`, from `phone`, through `widget`.
-fn chat_body(
+pub(crate) fn chat_body(
     chat_id: u64,
     at: DateTime<Utc>,
     utm: Option<&str>,

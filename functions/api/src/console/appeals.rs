@@ -398,20 +398,10 @@ impl Filters {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
-        parse_date(value)
+        widgets::parse_date(value)
             .map(Some)
             .ok_or_else(|| local_failure(name, lang.t("Give a date, like 31.12.2024.")))
     }
-}
-
-/// A date as the date field sends it, or as a person types it where the browser has no
-/// date picker.
-fn parse_date(value: &str) -> Option<chrono::NaiveDate> {
-    use chrono::Datelike;
-    ["%Y-%m-%d", "%d.%m.%Y"]
-        .into_iter()
-        .find_map(|f| chrono::NaiveDate::parse_from_str(value.trim(), f).ok())
-        .filter(|d| (1970..=9999).contains(&d.year()))
 }
 
 /// A field's error found by the page before asking the API.
@@ -500,20 +490,8 @@ fn filter_form(
     failure: Option<&Failure>,
 ) -> Markup {
     let lang = ctx.lang;
-    let providers: Vec<(String, String)> = Provider::ALL
-        .iter()
-        .map(|p| (p.as_str().to_owned(), p.title().to_owned()))
-        .collect();
-    let mut channels: Vec<(String, String)> = i18n::CHANNELS
-        .iter()
-        .map(|c| ((*c).to_owned(), i18n::channel_name(lang, c)))
-        .collect();
-    if let Some(other) = filters
-        .get("channel")
-        .filter(|c| !i18n::CHANNELS.contains(c))
-    {
-        channels.push((other.to_owned(), other.to_owned()));
-    }
+    let providers = widgets::provider_options();
+    let channels = widgets::channel_options(lang, filters.get("channel"));
     let vias: Vec<(String, String)> = crate::appeals::vias()
         .into_iter()
         .map(|v| (v.to_owned(), via_name(lang, v).to_owned()))
@@ -572,8 +550,8 @@ fn filter_form(
                     @if set > 0 { " (" (set) ")" }
                 }
                 div.filters {
-                (date_field(lang, "from", lang.t("From"), filters, failure))
-                (date_field(lang, "to", lang.t("To"), filters, failure))
+                (widgets::period_date(lang, "from", lang.t("From"), filters.get("from").unwrap_or_default(), false, failure))
+                (widgets::period_date(lang, "to", lang.t("To"), filters.get("to").unwrap_or_default(), false, failure))
                 (select("provider", lang.t("Service"), &providers, lang.t("All services")))
                 (select("channel", lang.t("Channel"), &channels, lang.t("All channels")))
                 (select("channel_group", lang.t("Traffic group"), &groups, lang.t("All")))
@@ -602,33 +580,6 @@ fn reattribute_link(filters: &Filters) -> String {
         pairs.push(("tz", "UTC"));
     }
     super::reattribute::href(&pairs)
-}
-
-/// A date of the period (the value as the date field wants it, when it reads as a date).
-fn date_field(
-    lang: Lang,
-    name: &str,
-    label: &str,
-    filters: &Filters,
-    failure: Option<&Failure>,
-) -> Markup {
-    let given = filters.get(name).unwrap_or_default();
-    let value = parse_date(given).map_or_else(|| given.to_owned(), |d| d.to_string());
-    let error = widgets::error_of(failure, name);
-    let described = match error {
-        Some(_) => format!("{name}-error period-hint"),
-        None => "period-hint".to_owned(),
-    };
-    html! {
-        div.field {
-            label for=(name) { (label) }
-            input id=(name) name=(name) type="date" value=(value)
-                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
-            @if let Some(e) = error {
-                p.error id={ (name) "-error" } { (e.say(lang)) }
-            }
-        }
-    }
 }
 
 fn row(lang: Lang, appeal: &Value, dirs: &Directories, back: &str) -> Markup {

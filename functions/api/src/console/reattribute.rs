@@ -6,7 +6,7 @@
 use super::appeals::{self, Names};
 use super::widgets::{self, Text};
 use super::{Ctx, Failure, Form, Lang, api, failed_page, i18n, layout, not_found, redirect};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use http::{HeaderValue, Method};
 use maud::{Markup, html};
 use serde_json::{Map, Value, json};
@@ -94,24 +94,6 @@ const INPUTS: [&str; 12] = [
     "q",
 ];
 
-/// Zones offered in the list (any IANA name may be typed).
-const ZONES: [&str; 14] = [
-    "Europe/Kaliningrad",
-    "Europe/Moscow",
-    "Europe/Samara",
-    "Asia/Yekaterinburg",
-    "Asia/Omsk",
-    "Asia/Novosibirsk",
-    "Asia/Krasnoyarsk",
-    "Asia/Irkutsk",
-    "Asia/Yakutsk",
-    "Asia/Vladivostok",
-    "Asia/Magadan",
-    "Asia/Kamchatka",
-    "Europe/Minsk",
-    "UTC",
-];
-
 /// `GET /reattribute...`: `rest` is the path after `/reattribute`.
 pub async fn get(ctx: &Ctx<'_>, rest: &[&str]) -> HttpResponse {
     match rest {
@@ -178,7 +160,7 @@ impl Values {
         let today = Utc::now().with_timezone(&zone.tz()).date_naive();
         let to = given("to").unwrap_or_else(|| today.to_string());
         let from = given("from").unwrap_or_else(|| {
-            let end = parse_date(&to).unwrap_or(today);
+            let end = widgets::parse_date(&to).unwrap_or(today);
             (end - chrono::Duration::days(29)).to_string()
         });
         Values(
@@ -223,7 +205,7 @@ impl Values {
             let Some(given) = self.get(name) else {
                 return Err(refused(name, "required", lang.t("Fill this in.")));
             };
-            parse_date(given).ok_or_else(|| {
+            widgets::parse_date(given).ok_or_else(|| {
                 refused(
                     name,
                     "invalid_date",
@@ -270,14 +252,6 @@ fn refused(field: &str, code: &str, message: &str) -> Failure {
         message: message.to_owned(),
         field: Some(field.to_owned()),
     }
-}
-
-/// A date as the date field sends it, or as a person types it where there is no picker.
-fn parse_date(value: &str) -> Option<NaiveDate> {
-    ["%Y-%m-%d", "%d.%m.%Y"]
-        .into_iter()
-        .find_map(|f| NaiveDate::parse_from_str(value.trim(), f).ok())
-        .filter(|d| (1970..=9999).contains(&d.year()))
 }
 
 /// The directories a run's scope and moves name.
@@ -359,20 +333,8 @@ async fn page(ctx: &Ctx<'_>, values: &Values, failure: Option<&Failure>) -> Http
 
 fn form(ctx: &Ctx<'_>, values: &Values, dirs: &Directories, failure: Option<&Failure>) -> Markup {
     let lang = ctx.lang;
-    let providers: Vec<(String, String)> = Provider::ALL
-        .iter()
-        .map(|p| (p.as_str().to_owned(), p.title().to_owned()))
-        .collect();
-    let mut channels: Vec<(String, String)> = i18n::CHANNELS
-        .iter()
-        .map(|c| ((*c).to_owned(), i18n::channel_name(lang, c)))
-        .collect();
-    if let Some(other) = values
-        .get("channel")
-        .filter(|c| !i18n::CHANNELS.contains(c))
-    {
-        channels.push((other.to_owned(), other.to_owned()));
-    }
+    let providers = widgets::provider_options();
+    let channels = widgets::channel_options(lang, values.get("channel"));
     let vias: Vec<(String, String)> = crate::appeals::vias()
         .into_iter()
         .map(|v| (v.to_owned(), appeals::via_name(lang, v).to_owned()))
@@ -410,9 +372,9 @@ fn form(ctx: &Ctx<'_>, values: &Values, dirs: &Directories, failure: Option<&Fai
             h2 id="new-h" { (lang.t("New run")) }
             (widgets::csrf(ctx))
             div.filters {
-                (date_field(lang, "from", lang.t("From"), values, failure))
-                (date_field(lang, "to", lang.t("To"), values, failure))
-                (zone_field(lang, values, failure))
+                (widgets::period_date(lang, "from", lang.t("From"), values.get("from").unwrap_or_default(), true, failure))
+                (widgets::period_date(lang, "to", lang.t("To"), values.get("to").unwrap_or_default(), true, failure))
+                (widgets::period_zone(lang, values.get("tz").unwrap_or_default(), failure))
             }
             p.hint id="period-hint" { (lang.t("Dates are whole days in this time zone, both included.")) }
             // On a phone the filters fold away (the script folds them) unless one is set or
@@ -438,56 +400,6 @@ fn form(ctx: &Ctx<'_>, values: &Values, dirs: &Directories, failure: Option<&Fai
             (widgets::form_error(lang, failure, &INPUTS))
             div.actions {
                 button type="submit" { (lang.t("Re-attribute the appeals of this period")) }
-            }
-        }
-    }
-}
-
-/// A date of the period (as the date field wants it, when it reads as a date).
-fn date_field(
-    lang: Lang,
-    name: &str,
-    label: &str,
-    values: &Values,
-    failure: Option<&Failure>,
-) -> Markup {
-    let given = values.get(name).unwrap_or_default();
-    let value = parse_date(given).map_or_else(|| given.to_owned(), |d| d.to_string());
-    let error = widgets::error_of(failure, name);
-    let described = match error {
-        Some(_) => format!("{name}-error period-hint"),
-        None => "period-hint".to_owned(),
-    };
-    html! {
-        div.field {
-            label for=(name) { (label) }
-            input id=(name) name=(name) type="date" value=(value) required
-                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
-            @if let Some(e) = error {
-                p.error id={ (name) "-error" } { (e.say(lang)) }
-            }
-        }
-    }
-}
-
-/// The zone: typed, or picked from the common ones.
-fn zone_field(lang: Lang, values: &Values, failure: Option<&Failure>) -> Markup {
-    let error = widgets::error_of(failure, "tz");
-    let described = match error {
-        Some(_) => "tz-error period-hint",
-        None => "period-hint",
-    };
-    html! {
-        div.field {
-            label for="tz" { (lang.t("Time zone")) }
-            input id="tz" name="tz" type="text" list="zones" required
-                value=(values.get("tz").unwrap_or_default()) autocomplete="off"
-                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
-            datalist id="zones" {
-                @for zone in ZONES { option value=(zone) {} }
-            }
-            @if let Some(e) = error {
-                p.error id="tz-error" { (e.say(lang)) }
             }
         }
     }

@@ -80,22 +80,6 @@ const BREAKDOWNS: [Dim; 8] = [
 ];
 /// The groups the chart colours; the rest are one "other".
 const TOP: usize = chart::PALETTE.len();
-/// The zones people here pick most; any other IANA name may be typed.
-const ZONES: [&str; 13] = [
-    "Europe/Kaliningrad",
-    "Europe/Moscow",
-    "Europe/Samara",
-    "Asia/Yekaterinburg",
-    "Asia/Omsk",
-    "Asia/Novosibirsk",
-    "Asia/Krasnoyarsk",
-    "Asia/Irkutsk",
-    "Asia/Yakutsk",
-    "Asia/Vladivostok",
-    "Asia/Magadan",
-    "Asia/Kamchatka",
-    "UTC",
-];
 /// The fields of the form, as the URL carries them.
 const FIELDS: [&str; 9] = [
     "from",
@@ -136,7 +120,7 @@ impl Fields {
         let today = chrono::Utc::now().with_timezone(&zone.tz()).date_naive();
         let to = given("to").unwrap_or_else(|| today.to_string());
         let from = given("from").unwrap_or_else(|| {
-            let end = parse_date(&to).unwrap_or(today);
+            let end = widgets::parse_date(&to).unwrap_or(today);
             (end - Duration::days(29)).to_string()
         });
         let mut fields = Vec::new();
@@ -172,7 +156,7 @@ impl Fields {
     /// The report asked for, or the first field that is wrong, said in `lang`.
     fn check(&self, lang: Lang) -> Result<Asked, Failure> {
         let date = |name: &str| {
-            parse_date(self.get(name).unwrap_or_default())
+            widgets::parse_date(self.get(name).unwrap_or_default())
                 .ok_or_else(|| refused(name, lang.t("Give a date, like 31.12.2024.")))
         };
         let from = date("from")?;
@@ -238,14 +222,6 @@ impl Fields {
         }
         query.finish()
     }
-}
-
-/// A date as the date field sends it, or as a person types it where there is no picker.
-fn parse_date(value: &str) -> Option<NaiveDate> {
-    ["%Y-%m-%d", "%d.%m.%Y"]
-        .into_iter()
-        .find_map(|f| NaiveDate::parse_from_str(value.trim(), f).ok())
-        .filter(|d| (1970..=9999).contains(&d.year()))
 }
 
 fn refused(field: &str, message: &str) -> Failure {
@@ -529,7 +505,7 @@ fn time_label(lang: Lang, dim: Dim, key: &str, short: bool) -> String {
             Lang::En => d.format("%b %Y").to_string(),
         };
     }
-    let Some(d) = parse_date(key) else {
+    let Some(d) = widgets::parse_date(key) else {
         return key.to_owned();
     };
     match (lang, short) {
@@ -791,20 +767,8 @@ fn form(
             .iter()
             .map(|d| (d.as_str().to_owned(), dim_name(lang, *d).to_owned())),
     );
-    let providers: Vec<(String, String)> = Provider::ALL
-        .iter()
-        .map(|p| (p.as_str().to_owned(), p.title().to_owned()))
-        .collect();
-    let mut channels: Vec<(String, String)> = i18n::CHANNELS
-        .iter()
-        .map(|c| ((*c).to_owned(), i18n::channel_name(lang, c)))
-        .collect();
-    if let Some(other) = fields
-        .get("channel")
-        .filter(|c| !i18n::CHANNELS.contains(c))
-    {
-        channels.push((other.to_owned(), other.to_owned()));
-    }
+    let providers = widgets::provider_options();
+    let channels = widgets::channel_options(lang, fields.get("channel"));
     let select = |name: &str, label: &str, options: &[(String, String)], none: Option<&str>| {
         widgets::select(lang, name, label, options, fields.get(name), none, failure)
     };
@@ -817,9 +781,9 @@ fn form(
     html! {
         form.card method="get" action="/reports" aria-label=(lang.t("Filters")) {
             div.filters {
-                (date_field(lang, "from", lang.t("From"), fields, failure))
-                (date_field(lang, "to", lang.t("To"), fields, failure))
-                (zone_field(lang, fields, failure))
+                (widgets::period_date(lang, "from", lang.t("From"), fields.get("from").unwrap_or_default(), true, failure))
+                (widgets::period_date(lang, "to", lang.t("To"), fields.get("to").unwrap_or_default(), true, failure))
+                (widgets::period_zone(lang, fields.get("tz").unwrap_or_default(), failure))
                 (select("time", lang.t("By time"), &times, None))
                 (select("by", lang.t("Break down by"), &breakdowns, None))
             }
@@ -842,56 +806,6 @@ fn form(
             div.actions {
                 button type="submit" { (lang.t("Show")) }
                 a.button.secondary href="/reports" { (lang.t("Reset")) }
-            }
-        }
-    }
-}
-
-/// A date of the period (as the date field wants it, when it reads as a date).
-fn date_field(
-    lang: Lang,
-    name: &str,
-    label: &str,
-    fields: &Fields,
-    failure: Option<&Failure>,
-) -> Markup {
-    let given = fields.get(name).unwrap_or_default();
-    let value = parse_date(given).map_or_else(|| given.to_owned(), |d| d.to_string());
-    let error = widgets::error_of(failure, name);
-    let described = match error {
-        Some(_) => format!("{name}-error period-hint"),
-        None => "period-hint".to_owned(),
-    };
-    html! {
-        div.field {
-            label for=(name) { (label) }
-            input id=(name) name=(name) type="date" value=(value) required
-                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
-            @if let Some(e) = error {
-                p.error id={ (name) "-error" } { (e.say(lang)) }
-            }
-        }
-    }
-}
-
-/// The zone: typed, or picked from the common ones.
-fn zone_field(lang: Lang, fields: &Fields, failure: Option<&Failure>) -> Markup {
-    let error = widgets::error_of(failure, "tz");
-    let described = match error {
-        Some(_) => "tz-error period-hint",
-        None => "period-hint",
-    };
-    html! {
-        div.field {
-            label for="tz" { (lang.t("Time zone")) }
-            input id="tz" name="tz" type="text" list="zones" required
-                value=(fields.get("tz").unwrap_or_default()) autocomplete="off"
-                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
-            datalist id="zones" {
-                @for zone in ZONES { option value=(zone) {} }
-            }
-            @if let Some(e) = error {
-                p.error id="tz-error" { (e.say(lang)) }
             }
         }
     }
@@ -940,8 +854,8 @@ mod tests {
 
     fn asked(time: Dim, from: &str, to: &str) -> Asked {
         Asked {
-            from: parse_date(from).unwrap(),
-            to: parse_date(to).unwrap(),
+            from: widgets::parse_date(from).unwrap(),
+            to: widgets::parse_date(to).unwrap(),
             tz: TimeZone::parse("UTC").unwrap(),
             time,
             by: Some(Dim::Source),

@@ -51,33 +51,6 @@ pub static RU: &[(&str, &str)] = &[
     ("conversions", "конверсий"),
 ];
 
-/// Zones offered in the list (any IANA name may be typed): Russia's, its neighbours', and a
-/// few common elsewhere.
-const ZONES: [&str; 22] = [
-    "Europe/Kaliningrad",
-    "Europe/Moscow",
-    "Europe/Samara",
-    "Asia/Yekaterinburg",
-    "Asia/Omsk",
-    "Asia/Novosibirsk",
-    "Asia/Krasnoyarsk",
-    "Asia/Irkutsk",
-    "Asia/Yakutsk",
-    "Asia/Vladivostok",
-    "Asia/Magadan",
-    "Asia/Kamchatka",
-    "Europe/Minsk",
-    "Asia/Almaty",
-    "Asia/Tashkent",
-    "Asia/Bishkek",
-    "Asia/Tbilisi",
-    "Asia/Yerevan",
-    "Asia/Baku",
-    "Europe/Istanbul",
-    "Europe/Berlin",
-    "UTC",
-];
-
 /// The form's inputs: also the fields an API failure may be about.
 const INPUTS: [&str; 7] = [
     "name",
@@ -250,7 +223,7 @@ fn time_zone(lang: Lang, value: &str, failure: Option<&Failure>) -> Markup {
                 autocomplete="off" spellcheck="false"
                 aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
             datalist id="zones" {
-                @for zone in ZONES { option value=(zone) {} }
+                @for zone in widgets::ZONES { option value=(zone) {} }
             }
             @if let Some(e) = error {
                 p.error id="time_zone-error" { (e.say(lang)) }

@@ -134,3 +134,112 @@ pub fn copyable(lang: Lang, id: &str, label: &str, value: &str) -> Markup {
 pub fn id_of(name: &str) -> String {
     name.replace(['.', '[', ']'], "-")
 }
+
+/// Zones offered in the time-zone lists (any IANA name may be typed): Russia's, its
+/// neighbours', and a few common elsewhere.
+pub const ZONES: [&str; 22] = [
+    "Europe/Kaliningrad",
+    "Europe/Moscow",
+    "Europe/Samara",
+    "Asia/Yekaterinburg",
+    "Asia/Omsk",
+    "Asia/Novosibirsk",
+    "Asia/Krasnoyarsk",
+    "Asia/Irkutsk",
+    "Asia/Yakutsk",
+    "Asia/Vladivostok",
+    "Asia/Magadan",
+    "Asia/Kamchatka",
+    "Europe/Minsk",
+    "Asia/Almaty",
+    "Asia/Tashkent",
+    "Asia/Bishkek",
+    "Asia/Tbilisi",
+    "Asia/Yerevan",
+    "Asia/Baku",
+    "Europe/Istanbul",
+    "Europe/Berlin",
+    "UTC",
+];
+
+/// A date as the date field sends it, or as a person types it where there is no picker.
+pub fn parse_date(value: &str) -> Option<chrono::NaiveDate> {
+    use chrono::Datelike;
+    ["%Y-%m-%d", "%d.%m.%Y"]
+        .into_iter()
+        .find_map(|f| chrono::NaiveDate::parse_from_str(value.trim(), f).ok())
+        .filter(|d| (1970..=9999).contains(&d.year()))
+}
+
+/// A date of a period form (the journal's, the report's, a run's), described by the form's
+/// `period-hint`; `given` is shown as the date field wants it when it reads as a date.
+pub fn period_date(
+    lang: Lang,
+    name: &str,
+    label: &str,
+    given: &str,
+    required: bool,
+    failure: Option<&Failure>,
+) -> Markup {
+    let value = parse_date(given).map_or_else(|| given.to_owned(), |d| d.to_string());
+    let error = error_of(failure, name);
+    let described = match error {
+        Some(_) => format!("{name}-error period-hint"),
+        None => "period-hint".to_owned(),
+    };
+    html! {
+        div.field {
+            label for=(name) { (label) }
+            input id=(name) name=(name) type="date" value=(value) required[required]
+                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
+            @if let Some(e) = error {
+                p.error id={ (name) "-error" } { (e.say(lang)) }
+            }
+        }
+    }
+}
+
+/// The `tz` of a period form: typed, or picked from [`ZONES`].
+pub fn period_zone(lang: Lang, given: &str, failure: Option<&Failure>) -> Markup {
+    let error = error_of(failure, "tz");
+    let described = match error {
+        Some(_) => "tz-error period-hint",
+        None => "period-hint",
+    };
+    html! {
+        div.field {
+            label for="tz" { (lang.t("Time zone")) }
+            input id="tz" name="tz" type="text" list="zones" required
+                value=(given) autocomplete="off"
+                aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
+            datalist id="zones" {
+                @for zone in ZONES { option value=(zone) {} }
+            }
+            @if let Some(e) = error {
+                p.error id="tz-error" { (e.say(lang)) }
+            }
+        }
+    }
+}
+
+/// The services a filter offers: (token, title).
+pub fn provider_options() -> Vec<(String, String)> {
+    shared::domain::appeal::Provider::ALL
+        .iter()
+        .map(|p| (p.as_str().to_owned(), p.title().to_owned()))
+        .collect()
+}
+
+/// The channels a filter offers, in words, and `current` too when it is none of the known
+/// ones (a channel only seen in the data keeps its choice).
+pub fn channel_options(lang: Lang, current: Option<&str>) -> Vec<(String, String)> {
+    let known = &super::i18n::CHANNELS;
+    let mut channels: Vec<(String, String)> = known
+        .iter()
+        .map(|c| ((*c).to_owned(), super::i18n::channel_name(lang, c)))
+        .collect();
+    if let Some(other) = current.filter(|c| !known.contains(c)) {
+        channels.push((other.to_owned(), other.to_owned()));
+    }
+    channels
+}
