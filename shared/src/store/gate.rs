@@ -3,7 +3,7 @@
 //! interleave exactly as a lost update needs (the first reads, the second writes, the first
 //! writes last). Races that happen rarely by chance then happen every time.
 
-use super::kv::{Condition, CounterPage, Item, Key, Kv, Page, Query, StoreError, Write};
+use super::kv::{Condition, CounterPage, Item, Key, Kv, Page, Query, StoreError, Write, Written};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -46,6 +46,13 @@ impl Gate {
         self.release.notified().await;
     }
 
+    fn catches_any(&self, writes: &[Write]) -> bool {
+        writes.iter().any(|write| match write {
+            Write::Put { item, .. } => self.catches(&item.key),
+            Write::Count { key, .. } => self.catches(key),
+        })
+    }
+
     fn catches(&self, key: &Key) -> bool {
         let mut armed = self.armed.lock().expect("gate lock");
         match armed.as_deref() {
@@ -77,14 +84,16 @@ impl Kv for Gate {
     }
     /// A transaction is a write of each of its items: held whole when one of them is caught.
     async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let caught = writes.iter().any(|write| match write {
-            Write::Put { item, .. } => self.catches(&item.key),
-            Write::Count { key, .. } => self.catches(key),
-        });
-        if caught {
+        if self.catches_any(writes) {
             self.wait_for_release().await;
         }
         self.inner.transact(writes).await
+    }
+    async fn write(&self, writes: &[Write]) -> Result<Written, StoreError> {
+        if self.catches_any(writes) {
+            self.wait_for_release().await;
+        }
+        self.inner.write(writes).await
     }
     async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError> {
         self.inner.counters(query).await

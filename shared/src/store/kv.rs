@@ -273,6 +273,18 @@ impl<S: AsRef<str>> FromIterator<(S, i64)> for Counters {
     }
 }
 
+/// What [`Kv::write`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// Every write landed.
+    Done,
+    /// Nothing landed: a condition failed, or (DynamoDB) the transaction collided with another.
+    /// When the first write is a put whose condition failed on an item that exists, that item,
+    /// so a create-if-absent that finds one needs no second read; else `None` (read it if
+    /// needed).
+    Refused(Option<Item>),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the stored item changed or exists already")]
@@ -310,6 +322,28 @@ pub trait Kv: Send + Sync {
     /// each with its counters. On a secondary index there are none: counter items have no
     /// index keys.
     async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError>;
+    /// As `transact` (one put alone is one conditional put), but a refusal is an answer, not
+    /// an error, and carries the item that refused the first write when the store can say
+    /// (DynamoDB returns it with the refusal: `ReturnValuesOnConditionCheckFailure`). This is
+    /// how a write is tried first and a read paid only when it is refused. The default reads
+    /// the item after a refusal.
+    async fn write(&self, writes: &[Write]) -> Result<Written, StoreError> {
+        match self.transact(writes).await {
+            Ok(()) => Ok(Written::Done),
+            Err(StoreError::ConditionFailed) => {
+                let first = match writes.first() {
+                    Some(Write::Put { item, .. }) => Some(&item.key),
+                    _ => None,
+                };
+                let found = match first {
+                    Some(key) => self.get(key).await?,
+                    None => None,
+                };
+                Ok(Written::Refused(found))
+            }
+            Err(e) => Err(e),
+        }
+    }
     /// Into how many counter items one hot counter is spread: on DynamoDB concurrent
     /// transactions on one item cancel each other, so a busy account's counters are split
     /// (see `keys.rs`); a store that serializes its writes anyway needs one.

@@ -40,7 +40,7 @@ pub use directory::DirectoryEntity;
 pub use health::{Health, HealthError};
 pub use kv::{
     Condition, CounterPage, Counters, Index, Item, Key, Kv, Page, Position, Query, SortKey,
-    StoreError, Write,
+    StoreError, Write, Written,
 };
 pub use oauth_states::StateError;
 pub use raw_events::Kept;
