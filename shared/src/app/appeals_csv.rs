@@ -49,7 +49,7 @@ pub struct CsvWriter {
     filter: AppealFilter,
     dialect: Dialect,
     /// Read once, so every row names things alike.
-    directory: Option<Directory>,
+    directory: Option<std::sync::Arc<Directory>>,
     after: Option<Position>,
     started: bool,
     done: bool,

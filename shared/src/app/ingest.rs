@@ -2,14 +2,14 @@
 //! record the outcome. Replay of a kept event runs the same [`handle`].
 
 use crate::app::App;
-use crate::app::settle::{Occasion, counts, settle};
+use crate::app::settle::{Occasion, after_made, counts, settle};
 use crate::domain::appeal::{Appeal, AppealFacts, Provider};
 use crate::domain::directory::Directory;
 use crate::domain::ids::AppealId;
 use crate::domain::integration::Integration;
 use crate::domain::providers::{self, Decision, Unreadable};
 use crate::domain::raw_event::{RawEvent, RawStatus};
-use crate::store::{Kept, StoreError, StoredAppeal, keys};
+use crate::store::{Kept, StoreError, StoredAppeal, Write, keys};
 use chrono::{DateTime, Utc};
 
 /// Bodies above this are refused (413) before anything is stored.
@@ -223,27 +223,47 @@ async fn handle_as(
 ) -> Result<Receipt, IngestError> {
     raw.attempts += 1;
     raw.handled_at = Some(now);
+    // Whether the event's outcome was written with the appeal, in its transaction.
+    let mut saved = false;
     let outcome = match decide(integration, &raw, body).map(Decision::bounded) {
         Err(Unreadable(reason)) => Ok((RawStatus::Quarantined, Some(reason), Vec::new())),
+        // The usual event: one appeal, its outcome known before the write, so the event is
+        // marked handled in the appeal's own transaction (one request, not two more).
+        Ok(Decision::Appeal(facts)) => {
+            let mut handled = raw.clone();
+            handled.status = RawStatus::Processed;
+            handled.reason = None;
+            handled.appeal_ids = vec![appeal_id(integration, &facts)];
+            let also = app.store.raw_outcome_write(&handled, body)?;
+            saved = also.is_some();
+            apply_as(app, integration, &facts, now, later, also.as_slice())
+                .await
+                .map(|appeal| (RawStatus::Processed, None, vec![appeal.id]))
+        }
         Ok(decision) => apply_all(app, integration, decision, now, later).await,
     };
     let (status, reason, appeal_ids) = match outcome {
         Ok(outcome) => outcome,
         // Every stored text is bounded, so this is a bug of ours or a body no provider sends:
         // kept for replay with the reason, never a loop of provider retries.
-        Err(StoreError::TooLarge(n)) => (
-            RawStatus::Quarantined,
-            Some(format!(
-                "what this event says would take {n} bytes, more than one appeal can hold"
-            )),
-            Vec::new(),
-        ),
+        Err(StoreError::TooLarge(n)) => {
+            saved = false;
+            (
+                RawStatus::Quarantined,
+                Some(format!(
+                    "what this event says would take {n} bytes, more than one appeal can hold"
+                )),
+                Vec::new(),
+            )
+        }
         Err(e) => return Err(e.into()),
     };
     raw.status = status;
     raw.reason = reason.clone();
     raw.appeal_ids = appeal_ids.clone();
-    app.store.save_raw_outcome(&raw).await?;
+    if !saved {
+        app.store.save_raw_outcome(&raw).await?;
+    }
     tracing::info!(
         provider = %integration.provider,
         integration_id = %integration.id,
@@ -317,11 +337,11 @@ async fn apply_decision(
     Ok(match decision {
         Decision::Ignore(reason) => (RawStatus::Ignored, Some(reason), Vec::new()),
         Decision::Appeal(facts) => {
-            let appeal = apply_as(app, integration, &facts, now, later).await?;
+            let appeal = apply_as(app, integration, &facts, now, later, &[]).await?;
             (RawStatus::Processed, None, vec![appeal.id])
         }
         Decision::Enrich(facts, task) => {
-            let appeal = apply_as(app, integration, &facts, now, later).await?;
+            let appeal = apply_as(app, integration, &facts, now, later, &[]).await?;
             // Queued after the appeal exists, so the worker always finds it; a lost send
             // leaves the raw event `received` (this returns an error), and a replay queues again.
             super::jobs::enqueue(app, integration, &appeal.id, task, now).await?;
@@ -432,31 +452,39 @@ pub async fn apply(
     facts: &AppealFacts,
     now: DateTime<Utc>,
 ) -> Result<Appeal, StoreError> {
-    apply_as(app, integration, facts, now, Occasion::Changed).await
+    apply_as(app, integration, facts, now, Occasion::Changed, &[]).await
 }
 
+fn appeal_id(integration: &Integration, facts: &AppealFacts) -> AppealId {
+    AppealId::derive(
+        &integration.id,
+        integration.provider.as_str(),
+        &facts.provider_ref,
+    )
+}
+
+/// `also`: written in the appeal's transaction (the event's outcome).
 async fn apply_as(
     app: &App,
     integration: &Integration,
     facts: &AppealFacts,
     now: DateTime<Utc>,
     later: Occasion<'static>,
+    also: &[Write],
 ) -> Result<Appeal, StoreError> {
-    let id = AppealId::derive(
-        &integration.id,
-        integration.provider.as_str(),
-        &facts.provider_ref,
-    );
+    let id = appeal_id(integration, facts);
     let dir = app.directory(&integration.account_id).await?;
     let key = keys::entity("APPEAL", id.as_str());
-    let (id, dir) = (&id, &dir);
+    let (id, dir) = (&id, &*dir);
     use std::sync::atomic::{AtomicBool, Ordering};
     // Whether the attempt that wrote made the appeal (an attempt may run again on a lost race).
     let created = AtomicBool::new(false);
     let created_ref = &created;
+    // Created if absent first: most events make their appeal, and one that finds it gets it
+    // back with the refusal, for what a read would have cost.
     let stored = app
         .store
-        .update_record_counted(
+        .create_or_update_counted(
             &key,
             |current: Option<StoredAppeal>| async move {
                 created_ref.store(current.is_none(), Ordering::Relaxed);
@@ -482,17 +510,15 @@ async fn apply_as(
                 Ok(stored)
             },
             counts(&app.store),
+            also,
         )
         .await?;
-    let appeal = stored.appeal;
-    // The integration's health shows its last appeal: one blind write per appeal made, none
-    // for the events that only change one. Not worth failing the delivery over.
-    if created.load(Ordering::Relaxed)
-        && let Err(e) = app.store.mark_appeal(&integration.id, now).await
-    {
-        tracing::warn!(error = %e, "could not mark the integration's last appeal");
+    if !created.load(Ordering::Relaxed) {
+        return Ok(stored.appeal);
     }
-    Ok(appeal)
+    app.mark_appeal(&integration.id, now).await;
+    // Whether it is a repeat is decided once it exists (see `settle::after_made`).
+    Ok(after_made(app, dir, stored).await?.appeal)
 }
 
 /// Changes an existing appeal and settles it again (the enrichment worker's way in).

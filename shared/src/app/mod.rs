@@ -16,8 +16,9 @@ pub mod runs;
 pub mod settle;
 
 use crate::clients::guard::http_client;
+use crate::domain::account::Account;
 use crate::domain::directory::{Directory, Site};
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, IntegrationId};
 use crate::domain::integration::Integration;
 use crate::domain::net::UrlPolicy;
 use crate::queue::Queue;
@@ -57,8 +58,15 @@ pub struct App {
     cache_ttl: Duration,
     integrations: EntityCache<Integration>,
     sites: EntityCache<Site>,
-    directories: Mutex<HashMap<AccountId, (Instant, Directory)>>,
+    directories: Mutex<HashMap<AccountId, (Instant, Arc<Directory>)>>,
+    accounts: Mutex<HashMap<AccountId, (Instant, Account)>>,
+    /// When this process last marked each integration's last appeal (see `mark_appeal`).
+    marked: Mutex<HashMap<IntegrationId, Instant>>,
 }
+
+/// How often one process marks an integration's last appeal: a health view reads it to the
+/// minute, and a busy integration would otherwise pay a write per appeal.
+pub const MARK_EVERY: Duration = Duration::from_secs(30);
 
 impl App {
     pub fn new(store: Store) -> App {
@@ -76,6 +84,8 @@ impl App {
             integrations: Mutex::default(),
             sites: Mutex::default(),
             directories: Mutex::default(),
+            accounts: Mutex::default(),
+            marked: Mutex::default(),
         }
     }
 
@@ -153,13 +163,58 @@ impl App {
         Ok(found)
     }
 
-    pub async fn directory(&self, account: &AccountId) -> Result<Directory, StoreError> {
+    /// The account's attribution directory, shared (every webhook reads it; a copy per
+    /// webhook of 200 campaigns cost more than the rest of deciding).
+    pub async fn directory(&self, account: &AccountId) -> Result<Arc<Directory>, StoreError> {
         if let Some(hit) = fresh(&self.directories, account, self.cache_ttl) {
             return Ok(hit);
         }
-        let dir = self.store.directory(account).await?;
-        remember(&self.directories, account.clone(), dir.clone());
+        let dir = Arc::new(self.store.directory(account).await?);
+        remember(&self.directories, account.clone(), Arc::clone(&dir));
         Ok(dir)
+    }
+
+    /// The account's settings (the repeat window of every new appeal with a contact), cached
+    /// as the directory is.
+    pub async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        if let Some(hit) = fresh(&self.accounts, id, self.cache_ttl) {
+            return Ok(Some(hit));
+        }
+        let account = self.store.account(id).await?;
+        if let Some(account) = &account {
+            remember(&self.accounts, id.clone(), account.clone());
+        }
+        Ok(account)
+    }
+
+    /// Records that an appeal of `integration` was made at `at`, at most once per
+    /// [`MARK_EVERY`] in this process: one blind write, not worth failing a delivery over.
+    pub async fn mark_appeal(
+        &self,
+        integration: &IntegrationId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let due = match self.marked.lock() {
+            Ok(mut marked) => {
+                let due = marked
+                    .get(integration)
+                    .is_none_or(|last| last.elapsed() >= MARK_EVERY);
+                if due {
+                    if marked.len() > 10_000 {
+                        marked.clear();
+                    }
+                    marked.insert(integration.clone(), Instant::now());
+                }
+                due
+            }
+            Err(_) => true,
+        };
+        if due && let Err(e) = self.store.mark_appeal(integration, at).await {
+            tracing::warn!(error = %e, "could not mark the integration's last appeal");
+            if let Ok(mut marked) = self.marked.lock() {
+                marked.remove(integration);
+            }
+        }
     }
 
     /// Drops what is cached for the account: call after changing its settings.
@@ -171,6 +226,9 @@ impl App {
             map.retain(|_, (_, s)| &s.account_id != account);
         }
         if let Ok(mut map) = self.directories.lock() {
+            map.remove(account);
+        }
+        if let Ok(mut map) = self.accounts.lock() {
             map.remove(account);
         }
     }

@@ -13,7 +13,6 @@ use crate::domain::attribution::{attribute, evidence, why_again};
 use crate::domain::channel_group;
 use crate::domain::deeplink::{Code, find_session_id};
 use crate::domain::directory::Directory;
-use crate::domain::ids::AccountId;
 use crate::domain::integration::Integration;
 use crate::domain::rollup::Cell;
 use crate::domain::session::Session;
@@ -102,9 +101,82 @@ pub async fn settle(
         &own_hosts,
     ));
     appeal.bound();
-    repeat(app, dir, stored, matches!(occasion, Occasion::Run(_))).await?;
+    match occasion {
+        // Decided once the appeal exists: see `after_made`.
+        Occasion::Made => {
+            let keys = stored.appeal.contact.person_keys();
+            stored.appeal.repeat = false;
+            stored.repeat_decided = !keys.is_empty();
+            stored.people = keys;
+        }
+        _ => repeat(app, dir, stored, matches!(occasion, Occasion::Run(_))).await?,
+    }
     stored.counted = Some(Cell::counted(&stored.appeal));
     Ok(())
+}
+
+/// Decides whether an appeal just made is a repeat, now that it exists: its person keys into
+/// the index (one write), then each person's appeals read (one query each); a repeat is
+/// written back (one more write, with its counters moved). Done after the appeal's own write,
+/// not inside it, so an event that only updates an appeal pays none of this, and an appeal's
+/// index entries precede its decision: of two appeals of one person made at once, each sees
+/// the other and the earlier one stays the first. A process killed between the two writes
+/// leaves a repeat counted as a first one (a re-attribution run decides it again).
+pub async fn after_made(
+    app: &App,
+    dir: &Directory,
+    stored: StoredAppeal,
+) -> Result<StoredAppeal, StoreError> {
+    let a = &stored.appeal;
+    if stored.people.is_empty() {
+        return Ok(stored);
+    }
+    app.store
+        .index_people(&a.account_id, &stored.people, &a.id, a.created_at)
+        .await?;
+    if !is_repeat(app, dir, a, &stored.people).await? {
+        return Ok(stored);
+    }
+    let key = crate::store::keys::entity("APPEAL", a.id.as_str());
+    app.store
+        .update_record_counted(
+            &key,
+            |current: Option<StoredAppeal>| async move {
+                let mut stored = current
+                    .ok_or_else(|| StoreError::Corrupt("an appeal just made vanished".into()))?;
+                stored.appeal.repeat = true;
+                stored.repeat_decided = true;
+                stored.counted = Some(Cell::counted(&stored.appeal));
+                Ok(stored)
+            },
+            counts(&app.store),
+        )
+        .await
+}
+
+/// Whether another appeal of one of `people` was made within the window before `a`.
+async fn is_repeat(
+    app: &App,
+    dir: &Directory,
+    a: &Appeal,
+    people: &[String],
+) -> Result<bool, StoreError> {
+    let account_days = app
+        .account(&a.account_id)
+        .await?
+        .map_or(crate::domain::account::DEFAULT_REPEAT_WINDOW_DAYS, |a| {
+            a.repeat_window_days
+        });
+    let days = dir.repeat_window_days(a.attribution.site_id.as_ref(), account_days);
+    let since = a.created_at - Duration::days(i64::from(days));
+    for key in people {
+        for (id, at) in app.store.person_appeals(&a.account_id, key).await? {
+            if id != a.id && at < a.created_at && at >= since {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// A backfill's first pass: the appeal's person keys into the index, nothing else.
@@ -158,31 +230,11 @@ async fn repeat(
         stored.people.extend(fresh.into_iter().cloned());
         return Ok(());
     }
-    let account_days = account_window(&app.store, &a.account_id).await?;
-    let days = dir.repeat_window_days(a.attribution.site_id.as_ref(), account_days);
-    let since = a.created_at - Duration::days(i64::from(days));
-    let mut is_repeat = false;
-    'people: for key in &keys {
-        for (id, at) in app.store.person_appeals(&a.account_id, key).await? {
-            if id != a.id && at < a.created_at && at >= since {
-                is_repeat = true;
-                break 'people;
-            }
-        }
-    }
+    let repeat = is_repeat(app, dir, a, &keys).await?;
     stored.people.extend(fresh.into_iter().cloned());
-    stored.appeal.repeat = is_repeat;
+    stored.appeal.repeat = repeat;
     stored.repeat_decided = true;
     Ok(())
-}
-
-async fn account_window(store: &Store, account: &AccountId) -> Result<u16, StoreError> {
-    Ok(store
-        .account(account)
-        .await?
-        .map_or(crate::domain::account::DEFAULT_REPEAT_WINDOW_DAYS, |a| {
-            a.repeat_window_days
-        }))
 }
 
 /// The counter changes of a write of an appeal: out of where it was counted, into where it is.

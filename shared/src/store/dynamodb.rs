@@ -10,13 +10,16 @@
 
 use super::kv::{
     Condition, CounterPage, Counters, Index, Item, Key, Kv, Page, Position, Query, SortKey,
-    StoreError, Write, check_size, key_fits, now_unix, plan,
+    StoreError, Write, Written, check_size, key_fits, now_unix, plan,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use std::collections::{BTreeMap, HashMap};
 
 type Attrs = HashMap<String, AttributeValue>;
@@ -274,18 +277,131 @@ impl Kv for DynamoKv {
     }
 
     async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let plan = plan(writes)?;
-        let mut items = Vec::with_capacity(plan.puts.len() + plan.counts.len());
-        for (item, condition) in plan.puts {
-            let (expression, values) = condition_expression(condition).unzip();
-            let put = Put::builder()
+        let items = self.transact_items(writes, false)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        // The SDK gives the request an idempotency token, so its own retry after a lost answer
+        // cannot apply the counts twice.
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(transaction_error)?;
+        Ok(())
+    }
+
+    /// One request whatever it finds: a lone put is a `PutItem`, anything more one
+    /// `TransactWriteItems`; either asks for the stored item back when the first put's
+    /// condition fails, so the caller's next step needs no `GetItem`.
+    async fn write(&self, writes: &[Write]) -> Result<Written, StoreError> {
+        if let [Write::Put { item, condition }] = writes {
+            check_size(item)?;
+            let (expression, values) = condition_expression(*condition).unzip();
+            let sent = self
+                .client
+                .put_item()
                 .table_name(&self.table)
                 .set_item(Some(to_attrs(item)))
                 .set_condition_expression(expression)
                 .set_expression_attribute_values(values)
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            return match sent {
+                Ok(_) => Ok(Written::Done),
+                Err(e) => match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                        let found = failed.item().map(from_attrs).transpose()?;
+                        Ok(Written::Refused(found.filter(live)))
+                    }
+                    _ if e.code() == Some("TransactionConflictException") => {
+                        Ok(Written::Refused(None))
+                    }
+                    _ => Err(store_error(e)),
+                },
+            };
+        }
+        let items = self.transact_items(writes, true)?;
+        if items.is_empty() {
+            return Ok(Written::Done);
+        }
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Written::Done),
+            Err(e) => {
+                // The first reason is the first put's (puts go first, in order).
+                let first_refused = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                        if matches!(writes.first(), Some(Write::Put { .. })) =>
+                    {
+                        cancelled
+                            .cancellation_reasons()
+                            .first()
+                            .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+                            .and_then(|r| r.item())
+                            .map(from_attrs)
+                            .transpose()?
+                    }
+                    _ => None,
+                };
+                match transaction_error(e) {
+                    StoreError::ConditionFailed => Ok(Written::Refused(first_refused.filter(live))),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    /// See `keys.rs` (ROLLUP#): four items share an hour's counters.
+    fn counter_shards(&self) -> u32 {
+        4
+    }
+    async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError> {
+        if query.index != Index::Primary {
+            return Ok(CounterPage::default());
+        }
+        let (found, next) = self.query_attrs(query).await?;
+        let items = found.iter().map(counters_of).collect::<Result<_, _>>()?;
+        Ok(CounterPage { items, next })
+    }
+}
+
+impl DynamoKv {
+    /// A transaction's items, puts first in their order; `return_first`: the first put asks
+    /// for the stored item back when its condition fails.
+    fn transact_items(
+        &self,
+        writes: &[Write],
+        return_first: bool,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let plan = plan(writes)?;
+        let mut items = Vec::with_capacity(plan.puts.len() + plan.counts.len());
+        for (i, (item, condition)) in plan.puts.into_iter().enumerate() {
+            let (expression, values) = condition_expression(condition).unzip();
+            let mut put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_attrs(item)))
+                .set_condition_expression(expression)
+                .set_expression_attribute_values(values);
+            if return_first && i == 0 {
+                put = put.return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(build_error)?)
+                    .build(),
+            );
         }
         for (key, counters) in &plan.counts {
             let mut update = Update::builder()
@@ -304,35 +420,9 @@ impl Kv for DynamoKv {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        if items.is_empty() {
-            return Ok(());
-        }
-        // The SDK gives the request an idempotency token, so its own retry after a lost answer
-        // cannot apply the counts twice.
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(transaction_error)?;
-        Ok(())
+        Ok(items)
     }
 
-    /// See `keys.rs` (ROLLUP#): four items share an hour's counters.
-    fn counter_shards(&self) -> u32 {
-        4
-    }
-    async fn counters(&self, query: &Query) -> Result<CounterPage, StoreError> {
-        if query.index != Index::Primary {
-            return Ok(CounterPage::default());
-        }
-        let (found, next) = self.query_attrs(query).await?;
-        let items = found.iter().map(counters_of).collect::<Result<_, _>>()?;
-        Ok(CounterPage { items, next })
-    }
-}
-
-impl DynamoKv {
     /// The attributes of the items of one page of `query`, and where to go on from.
     async fn query_attrs(
         &self,

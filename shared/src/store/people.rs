@@ -3,8 +3,8 @@
 //! appeal), written blind (idempotent), read as the partition of that person.
 
 use super::Store;
-use super::kv::{Condition, Index, Key, Query, StoreError};
-use super::record::Record;
+use super::kv::{Condition, Index, Key, Query, StoreError, Write};
+use super::record::{Record, encode};
 use crate::domain::ids::{AccountId, AppealId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,37 @@ impl Store {
             created_at,
         };
         self.put_record(&entry, Condition::Always).await
+    }
+
+    /// Records that `appeal` is each of `people`'s, in one request.
+    pub async fn index_people(
+        &self,
+        account: &AccountId,
+        people: &[String],
+        appeal: &AppealId,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let writes = people
+            .iter()
+            .map(|person| {
+                let entry = Entry {
+                    account_id: account.clone(),
+                    person: person.clone(),
+                    appeal_id: appeal.clone(),
+                    created_at,
+                };
+                Ok(Write::Put {
+                    item: encode(&entry)?,
+                    condition: Condition::Always,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // A transaction of blind puts cannot fail a condition; it can collide with another
+        // writing the same entry (the same appeal indexed twice at once): that one wrote it.
+        match self.kv.transact(&writes).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `person`'s appeals and when each was made.

@@ -2,8 +2,10 @@
 //! 1 MiB) is split into parts stored under the same partition, written before the event
 //! itself, so an event that exists always has its whole body.
 
-use super::kv::{Condition, Index, Item, Key, Position, Query, SortKey, StoreError};
-use super::record::{Record, decode};
+use super::kv::{
+    Condition, Index, Item, Key, Position, Query, SortKey, StoreError, Write, Written,
+};
+use super::record::{Record, decode, encode};
 use super::{Store, keys};
 use crate::domain::ids::{AccountId, IntegrationId};
 use crate::domain::raw_event::{RawEvent, RawStatus};
@@ -133,16 +135,48 @@ impl Store {
             event: event.clone(),
             inline,
         };
-        match self.put_record(&stored, Condition::NotExists).await {
-            Ok(()) => Ok(Kept::New(event.clone())),
-            Err(StoreError::ConditionFailed) => match self.raw_event(&event.id).await? {
+        // One write: a repeat delivery is answered from the refusal itself (the store hands
+        // the kept event back), so an exact duplicate costs one request.
+        let put = Write::Put {
+            item: encode(&stored)?,
+            condition: Condition::NotExists,
+        };
+        match self.kv.write(&[put]).await? {
+            Written::Done => Ok(Kept::New(event.clone())),
+            Written::Refused(Some(existing)) => {
+                Ok(Kept::Existing(decode::<StoredRaw>(existing)?.event))
+            }
+            // Refused without the item (a collision): read it.
+            Written::Refused(None) => match self.raw_event(&event.id).await? {
                 Some(existing) => Ok(Kept::Existing(existing)),
                 None => Err(StoreError::Unavailable(
                     "raw event vanished while kept".into(),
                 )),
             },
-            Err(e) => Err(e),
         }
+    }
+
+    /// The write of a handled event's outcome when it can go in the same transaction as what
+    /// the event changed (its body inline, so the whole item is known without a read): the
+    /// event as handled, with the body it was kept with. `None` for a body kept in parts: use
+    /// [`Store::save_raw_outcome`].
+    pub fn raw_outcome_write(
+        &self,
+        event: &RawEvent,
+        body: &[u8],
+    ) -> Result<Option<Write>, StoreError> {
+        if body.len() > PART_BYTES {
+            return Ok(None);
+        }
+        let stored = StoredRaw {
+            event: event.clone(),
+            inline: Some(Part::of(body)),
+        };
+        // Unconditional: whoever handles an event writes the same outcome of the same body.
+        Ok(Some(Write::Put {
+            item: encode(&stored)?,
+            condition: Condition::Always,
+        }))
     }
 
     pub async fn raw_event(&self, id: &str) -> Result<Option<RawEvent>, StoreError> {

@@ -2,7 +2,7 @@
 //! optimistic locking (the one place that retries lost races).
 
 use super::Store;
-use super::kv::{Condition, Index, Item, Key, Query, SortKey, StoreError, Write};
+use super::kv::{Condition, Index, Item, Key, Query, SortKey, StoreError, Write, Written};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -111,7 +111,7 @@ impl Store {
     pub async fn update_record_counted<T, E, F, Fut, C>(
         &self,
         key: &Key,
-        mut change: F,
+        change: F,
         counts: C,
     ) -> Result<T, E>
     where
@@ -121,8 +121,58 @@ impl Store {
         Fut: Future<Output = Result<T, E>>,
         C: Fn(Option<&T>, &T) -> Vec<Delta>,
     {
+        self.change_record(key, Start::Read, change, counts, &[])
+            .await
+    }
+
+    /// As `update_record_counted`, but the first attempt assumes the record is new (`change`
+    /// gets `None`) and writes it only if absent: a record that is usually new costs one write
+    /// and no read, and one that exists costs what a read would have (the refusal brings the
+    /// stored item back). `also` is written in the same transaction, whichever attempt lands.
+    pub async fn create_or_update_counted<T, E, F, Fut, C>(
+        &self,
+        key: &Key,
+        change: F,
+        counts: C,
+        also: &[Write],
+    ) -> Result<T, E>
+    where
+        T: Record,
+        E: From<StoreError>,
+        F: FnMut(Option<T>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(Option<&T>, &T) -> Vec<Delta>,
+    {
+        self.change_record(key, Start::Absent, change, counts, also)
+            .await
+    }
+
+    async fn change_record<T, E, F, Fut, C>(
+        &self,
+        key: &Key,
+        start: Start,
+        mut change: F,
+        counts: C,
+        also: &[Write],
+    ) -> Result<T, E>
+    where
+        T: Record,
+        E: From<StoreError>,
+        F: FnMut(Option<T>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(Option<&T>, &T) -> Vec<Delta>,
+    {
+        // What the next attempt starts from: `Some(stored)` when known without a read (assumed
+        // absent, or handed back by a refusal), `None` when it must be read.
+        let mut known: Option<Option<Item>> = match start {
+            Start::Absent => Some(None),
+            Start::Read => None,
+        };
         for attempt in 0..MAX_ATTEMPTS {
-            let stored = self.kv.get(key).await?;
+            let stored = match known.take() {
+                Some(stored) => stored,
+                None => self.kv.get(key).await?,
+            };
             let version = stored.as_ref().map(|item| item.version);
             let current = stored.as_ref().map(|item| decode_ref(item)).transpose()?;
             let next = change(current).await?;
@@ -133,15 +183,21 @@ impl Store {
             let mut item = encode(&next)?;
             item.version = version.map_or(1, |v| v + 1);
             let condition = version.map_or(Condition::NotExists, Condition::Version);
-            let written = if deltas.is_empty() {
-                self.kv.put(&item, condition).await
-            } else {
-                self.kv.transact(&writes(item, condition, deltas)).await
-            };
-            match written {
-                Ok(()) => return Ok(next),
-                Err(StoreError::ConditionFailed) => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
+            match self
+                .kv
+                .write(&writes(item, condition, deltas, also))
+                .await?
+            {
+                Written::Done => return Ok(next),
+                // Refused with the stored item: it is the state to start from, at once (a
+                // create that found the record is no lost race, so no pause either).
+                Written::Refused(Some(found)) => {
+                    if version.is_some() {
+                        backoff(attempt).await;
+                    }
+                    known = Some(Some(found));
+                }
+                Written::Refused(None) => backoff(attempt).await,
             }
         }
         Err(StoreError::Unavailable(format!("{} kept changing under us", key.pk)).into())
@@ -173,9 +229,18 @@ fn decode_ref<T: Record>(item: &Item) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", item.key.pk, item.key.sk)))
 }
 
-/// The put and one count per counter item (the adapters merge deltas of one key anyway; this
-/// keeps the request small).
-fn writes(item: Item, condition: Condition, deltas: Vec<Delta>) -> Vec<Write> {
+/// How a change of a record begins.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// Read the record first.
+    Read,
+    /// Assume it absent and try to create it.
+    Absent,
+}
+
+/// The put, one count per counter item (the adapters merge deltas of one key anyway; this
+/// keeps the request small) and the writes that go with it.
+fn writes(item: Item, condition: Condition, deltas: Vec<Delta>, also: &[Write]) -> Vec<Write> {
     let mut counts: BTreeMap<Key, Vec<(String, i64)>> = BTreeMap::new();
     for delta in deltas {
         counts
@@ -189,6 +254,7 @@ fn writes(item: Item, condition: Condition, deltas: Vec<Delta>) -> Vec<Write> {
             .into_iter()
             .map(|(key, deltas)| Write::Count { key, deltas }),
     );
+    writes.extend_from_slice(also);
     writes
 }
 

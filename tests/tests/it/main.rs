@@ -26,6 +26,7 @@ mod queue_contract;
 mod repeat;
 mod reports;
 mod signals;
+mod store_calls;
 mod store_contract;
 mod template;
 mod utm_input;
