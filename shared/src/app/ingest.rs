@@ -262,7 +262,14 @@ async fn handle_as(
     raw.reason = reason.clone();
     raw.appeal_ids = appeal_ids.clone();
     if !saved {
-        app.store.save_raw_outcome(&raw).await?;
+        // The whole item is known when the body is inline: one blind put, no read.
+        match app.store.raw_outcome_write(&raw, body)? {
+            Some(write) => {
+                // Unconditional, so never refused.
+                app.store.kv().write(&[write]).await?;
+            }
+            None => app.store.save_raw_outcome(&raw).await?,
+        }
     }
     tracing::info!(
         provider = %integration.provider,
