@@ -81,7 +81,7 @@ impl Part {
     /// text full of control characters, and for a piece that splitting cut mid-character.
     fn of(bytes: &[u8]) -> Part {
         match std::str::from_utf8(bytes) {
-            Ok(text) if json!(text).to_string().len() <= bytes.len() / 3 * 4 + 8 => Part {
+            Ok(text) if json_len(text) <= bytes.len() / 3 * 4 + 8 => Part {
                 text: Some(text.into()),
                 base64: None,
             },
@@ -101,6 +101,20 @@ impl Part {
             (None, None) => Ok(Vec::new()),
         }
     }
+}
+
+/// The length of `text` as a JSON string, as serde_json writes it, counted rather than
+/// written (every webhook body passes here).
+fn json_len(text: &str) -> usize {
+    let escapes: usize = text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\t' | b'\r' | 0x08 | 0x0c => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    text.len() + 2 + escapes
 }
 
 /// Whether [`Store::keep_raw_event`] stored a new event or found the same delivery.
@@ -316,5 +330,19 @@ impl Store {
             .map(|i| decode::<StoredRaw>(i).map(|s| s.event))
             .collect::<Result<_, _>>()?;
         Ok((events, page.next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_len;
+
+    #[test]
+    fn a_json_string_is_counted_as_serde_json_writes_it() {
+        let mut every_control: String = (0u8..0x20).map(char::from).collect();
+        every_control.push_str("\"\\/ \u{7f} ё 😀");
+        for text in ["", "plain", "Мария \"К\"\n\tC:\\path", every_control.as_str()] {
+            assert_eq!(json_len(text), serde_json::json!(text).to_string().len(), "{text:?}");
+        }
     }
 }
