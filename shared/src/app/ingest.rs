@@ -2,7 +2,7 @@
 //! record the outcome. Replay of a kept event runs the same [`handle`].
 
 use crate::app::App;
-use crate::app::settle::{Occasion, after_made, counts, settle};
+use crate::app::settle::{Looked, Occasion, after_made, counts, settle};
 use crate::domain::appeal::{Appeal, AppealFacts, Provider};
 use crate::domain::directory::Directory;
 use crate::domain::ids::AppealId;
@@ -487,6 +487,7 @@ async fn apply_as(
     // Whether the attempt that wrote made the appeal (an attempt may run again on a lost race).
     let created = AtomicBool::new(false);
     let created_ref = &created;
+    let looked = &Looked::default();
     // Created if absent first: most events make their appeal, and one that finds it gets it
     // back with the refusal, for what a read would have cost.
     let stored = app
@@ -513,7 +514,7 @@ async fn apply_as(
                     true => Occasion::Made,
                     false => later,
                 };
-                settle(app, integration, dir, &mut stored, occasion, now).await?;
+                settle(app, integration, dir, &mut stored, occasion, now, looked).await?;
                 Ok(stored)
             },
             counts(&app.store),
@@ -568,6 +569,7 @@ async fn update(
 ) -> Result<Appeal, StoreError> {
     let key = keys::entity("APPEAL", id.as_str());
     let change = &change;
+    let looked = &Looked::default();
     app.store
         .update_record_counted(
             &key,
@@ -586,7 +588,16 @@ async fn update(
                 };
                 change(appeal, messages);
                 appeal.updated_at = now;
-                settle(app, integration, dir, &mut stored, Occasion::Changed, now).await?;
+                settle(
+                    app,
+                    integration,
+                    dir,
+                    &mut stored,
+                    Occasion::Changed,
+                    now,
+                    looked,
+                )
+                .await?;
                 Ok(stored)
             },
             counts(&app.store),

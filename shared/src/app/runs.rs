@@ -124,6 +124,7 @@ async fn take(
 ) -> Result<Option<(Decided, Decided)>, StoreError> {
     let key = keys::entity("APPEAL", id.as_str());
     let run_id = run.id.as_str();
+    let looked = &settle::Looked::default();
     let stored = app
         .store
         .update_record_counted(
@@ -140,6 +141,7 @@ async fn take(
                             &mut stored,
                             Occasion::Run(run_id),
                             now,
+                            looked,
                         )
                         .await?
                     }

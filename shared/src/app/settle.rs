@@ -35,8 +35,27 @@ pub enum Occasion<'a> {
     Replay,
 }
 
+/// Sessions looked up for one write of an appeal, by what was looked up: the write may be
+/// attempted again (a create that found the appeal, a lost race), and a session read in the
+/// first attempt a few milliseconds before is as good in the next.
+#[derive(Default)]
+pub struct Looked(std::sync::Mutex<std::collections::HashMap<(bool, String), Option<Session>>>);
+
+impl Looked {
+    fn get(&self, code: bool, key: &str) -> Option<Option<Session>> {
+        self.0.lock().ok()?.get(&(code, key.to_owned())).cloned()
+    }
+
+    fn keep(&self, code: bool, key: &str, found: &Option<Session>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert((code, key.to_owned()), found.clone());
+        }
+    }
+}
+
 /// Settles `stored` for this write (it may run more than once per write: see
-/// `update_record`; its only writes, the person index, are idempotent).
+/// `update_record`; its only writes, the person index, are idempotent). `looked` carries the
+/// sessions read by earlier attempts of the same write.
 pub async fn settle(
     app: &App,
     integration: &Integration,
@@ -44,9 +63,10 @@ pub async fn settle(
     stored: &mut StoredAppeal,
     occasion: Occasion<'_>,
     now: DateTime<Utc>,
+    looked: &Looked,
 ) -> Result<(), StoreError> {
     let appeal = &mut stored.appeal;
-    let (session, lookup) = find_session(app, appeal).await?;
+    let (session, lookup) = find_session(app, appeal, looked).await?;
     if let Some(session) = &session {
         appeal.session = session.overlay(&appeal.session);
     }
@@ -261,6 +281,7 @@ const MESSAGES_SEARCHED: usize = 10;
 async fn find_session(
     app: &App,
     appeal: &Appeal,
+    looked: &Looked,
 ) -> Result<(Option<Session>, Option<SessionLookup>), StoreError> {
     let mut tries: Vec<(String, LookupSource)> = Vec::new();
     if let Some(previous) = appeal
@@ -292,12 +313,22 @@ async fn find_session(
     tries.retain(|(key, _)| seen.insert(key.clone()));
     let mut first_miss = None;
     for (key, source) in tries {
-        let session = match source {
-            LookupSource::DeepLink => match Code::parse(&key) {
-                Some(code) => app.store.session_for_code(&code).await?,
-                None => None,
-            },
-            LookupSource::Payload | LookupSource::Message => app.store.session(&key).await?,
+        let code = source == LookupSource::DeepLink;
+        let session = match looked.get(code, &key) {
+            Some(found) => found,
+            None => {
+                let found = match source {
+                    LookupSource::DeepLink => match Code::parse(&key) {
+                        Some(code) => app.store.session_for_code(&code).await?,
+                        None => None,
+                    },
+                    LookupSource::Payload | LookupSource::Message => {
+                        app.store.session(&key).await?
+                    }
+                };
+                looked.keep(code, &key, &found);
+                found
+            }
         }
         .filter(|s| s.account_id == appeal.account_id);
         let found = session.is_some();

@@ -341,8 +341,17 @@ mod tests {
     fn a_json_string_is_counted_as_serde_json_writes_it() {
         let mut every_control: String = (0u8..0x20).map(char::from).collect();
         every_control.push_str("\"\\/ \u{7f} ё 😀");
-        for text in ["", "plain", "Мария \"К\"\n\tC:\\path", every_control.as_str()] {
-            assert_eq!(json_len(text), serde_json::json!(text).to_string().len(), "{text:?}");
+        for text in [
+            "",
+            "plain",
+            "Мария \"К\"\n\tC:\\path",
+            every_control.as_str(),
+        ] {
+            assert_eq!(
+                json_len(text),
+                serde_json::json!(text).to_string().len(),
+                "{text:?}"
+            );
         }
     }
 }

@@ -208,6 +208,25 @@ async fn each_kind_of_webhook_costs_dynamodb_what_the_table_says() {
         "+1 GetItem: the session (here unknown)",
     ));
 
+    let session_id = shared::domain::ids::SessionId::generate();
+    deliver(
+        &app,
+        &with_session(&chat(7, None, "chat_accepted"), session_id.as_str()),
+    )
+    .await;
+    requests.take();
+    deliver(
+        &app,
+        &with_session(&chat(7, None, "chat_finished"), session_id.as_str()),
+    )
+    .await;
+    let later_session = requests.take();
+    rows.push((
+        "later event of a chat with a session id",
+        later_session.clone(),
+        "the session read once for both attempts (the refused create and the update)",
+    ));
+
     deliver(&app, &chat(5, Some("+79161112233"), "chat_finished")).await;
     let contact = requests.take();
     rows.push((
@@ -266,6 +285,10 @@ async fn each_kind_of_webhook_costs_dynamodb_what_the_table_says() {
     exact(&new_chat, &[("PutItem", 1), ("TransactWriteItems", 1)]);
     assert!(total(&new_chat) <= 3);
     exact(&duplicate, &[("PutItem", 1)]);
+    exact(
+        &later_session,
+        &[("GetItem", 1), ("PutItem", 1), ("TransactWriteItems", 2)],
+    );
     exact(&bitrix24, &[("PutItem", 2)]);
     exact(&later, &[("PutItem", 1), ("TransactWriteItems", 2)]);
     exact(
