@@ -127,6 +127,21 @@ def wrk(path):
     }
 
 
+def cpu_per_request(out, who, c, run):
+    """The server's CPU time (user + system) per request wrk counted, in µs."""
+    try:
+        before, after = (int(x) for x in open(os.path.join(out, f"cpu-{who}-{c}.txt")).read().split())
+    except (OSError, ValueError):
+        return None
+    if not run or not run["requests"]:
+        return None
+    return (after - before) / os.sysconf("SC_CLK_TCK") * 1e6 / run["requests"]
+
+
+def us_text(v):
+    return f"{v:.0f} µs" if v is not None else "?"
+
+
 def runs(out):
     """Connections -> (bare, ours, stored) for every load round found."""
     found = {}
@@ -181,6 +196,15 @@ def load(out):
             f"| {c} | {fmt_int(bare['rps'])} | {fmt_int(ours['rps'])} | **{ratio:.1%}** | {ms_text(bare['p99'])} "
             f"| **{ms_text(ours['p99'])}** | {ms_text(ours['p50'])} | {errors} |"
         )
+    print()
+    print("Server CPU time (user + system, from /proc) per request wrk counted, less disturbed by the")
+    print("other load on the shared cores than throughput is:\n")
+    print("| connections | bare | ours | ours / bare |")
+    print("|---|---|---|---|")
+    for c, (bare, ours, _) in rounds.items():
+        b, o = cpu_per_request(out, "bare", c, bare), cpu_per_request(out, "ours", c, ours)
+        ratio = f"{o / b:.0f}x" if b and o is not None else ""
+        print(f"| {c} | {us_text(b)} | {us_text(o)} | {ratio} |")
     print()
     print("Acknowledged = kept (read back through `GET /api/appeals` and `GET /api/raw-events` once they stopped changing):\n")
     print("| connections | requests wrk counted | 2xx answered | appeals kept (complete) | raw events kept (by status) | appeals − answered | verdict |")
@@ -275,11 +299,14 @@ def summary(out, cdir, parts):
             kept, _ = kept_verdict(LOAD_GOAL_CONNECTIONS, ours, stored)
             clean = ours["non2xx"] == 0 and ours["socket"] == 0
             ok = ratio >= LOAD_RATIO_MIN and (ours["p99"] or 1e9) <= LOAD_P99_MAX_MS and kept and clean
+            c = LOAD_GOAL_CONNECTIONS
+            b_cpu, o_cpu = cpu_per_request(out, "bare", c, bare), cpu_per_request(out, "ours", c, ours)
             print(
                 f"| 1. local durable ingest vs the bare reader, {LOAD_GOAL_CONNECTIONS} connections "
                 f"| {ratio:.1%} ({fmt_int(ours['rps'])} vs {fmt_int(bare['rps'])} req/s), p99 {ms_text(ours['p99'])}, "
                 f"{'every 2xx kept' if kept else 'acknowledged NOT all kept'}, "
-                f"{ours['non2xx']} non-2xx, {ours['socket']} socket errors "
+                f"{ours['non2xx']} non-2xx, {ours['socket']} socket errors; "
+                f"server CPU per request {us_text(o_cpu)} vs {us_text(b_cpu)} "
                 f"| ≥ {LOAD_RATIO_MIN:.0%}, p99 ≤ {LOAD_P99_MAX_MS:.0f} ms, no errors, all kept | {verdict(ok)} |"
             )
         else:
