@@ -49,6 +49,14 @@ enum Command {
         #[arg(long, default_value_t = 3_000)]
         requests_per_kill: usize,
     },
+    /// What a running server kept of the demo Jivo integration, once it stopped changing, as
+    /// one JSON line: appeals (and how many are complete), raw events by status. Read back
+    /// after a load run to check that every acknowledged webhook was kept (`scripts/bench`);
+    /// the server must have been started with the proofs' API key.
+    Stored {
+        #[arg(long)]
+        base: String,
+    },
 }
 
 /// What both proofs share.
@@ -86,6 +94,32 @@ impl Common {
     }
 }
 
+async fn stored(base: &str) -> Result<bool, String> {
+    let kept = api::settled(base).await?;
+    let complete = kept
+        .appeals
+        .iter()
+        .filter(|a| a["status"] == "complete")
+        .count();
+    let mut raw_statuses = serde_json::Map::new();
+    for r in &kept.raw_events {
+        let status = r["status"].as_str().unwrap_or("").to_owned();
+        let n = raw_statuses
+            .get(&status)
+            .and_then(|n| n.as_u64())
+            .unwrap_or(0);
+        raw_statuses.insert(status, (n + 1).into());
+    }
+    let line = serde_json::json!({
+        "appeals": kept.appeals.len(),
+        "complete": complete,
+        "raw_events": kept.raw_events.len(),
+        "raw_statuses": raw_statuses,
+    });
+    println!("{line}");
+    Ok(true)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -101,6 +135,7 @@ async fn main() -> ExitCode {
             kills,
             requests_per_kill,
         } => crash::run(&common, kills, requests_per_kill).await,
+        Command::Stored { base } => stored(&base).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
