@@ -78,7 +78,21 @@ async fn dispatch(State(app): State<Arc<App>>, req: AxumRequest) -> Response {
         tracing::info!(function = function.name(), method = %method, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request (CSV streamed)");
         return response;
     }
-    let response = function.handle(&app, req).await;
+    // On a task of its own: hyper drops a request's future when the client hangs up, which
+    // would stop a webhook between its writes (its body kept `received`, its appeal perhaps
+    // made), finished only by the next start. A task runs to the end whoever waits for it.
+    let handling = Arc::clone(&app);
+    let response = match tokio::spawn(async move { function.handle(&handling, req).await }).await {
+        Ok(response) => response,
+        // `handle` turns a panic into a 500 itself; this is a task the runtime cancelled.
+        Err(e) => {
+            tracing::error!(error = %e, "a request's task ended without an answer");
+            ApiError::from(shared::store::StoreError::Unavailable(
+                "the server is stopping".into(),
+            ))
+            .into_response()
+        }
+    };
     // The path is not logged: webhook paths carry secrets.
     tracing::info!(
         function = function.name(),
