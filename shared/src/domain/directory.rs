@@ -70,11 +70,24 @@ pub struct Employee {
 /// `Ретаргетинг` matches `ретаргетинг`); `None` when one differs or the rule names none (such a campaign is only
 /// ever a default or a mapping target).
 pub fn rule_matches(rule: &Utm, tags: &Utm) -> Option<usize> {
+    matches_folded(rule, &folded(tags))
+}
+
+/// The tags as matching compares them (`utm::fold`), folded once for all the rules.
+fn folded(tags: &Utm) -> [Option<String>; 5] {
+    tags.fields().map(|(_, v)| v.map(utm::fold))
+}
+
+/// `rule_matches` against tags already `folded`.
+fn matches_folded(rule: &Utm, tags: &[Option<String>; 5]) -> Option<usize> {
     let mut named = 0;
-    for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
+    for ((_, want), have) in rule.fields().into_iter().zip(tags) {
         if let Some(want) = want {
             named += 1;
-            if !have.is_some_and(|have| utm::same(have, want)) {
+            if !have
+                .as_deref()
+                .is_some_and(|have| utm::folds_to(want, have))
+            {
                 return None;
             }
         }
@@ -181,16 +194,20 @@ impl Directory {
 
     /// The site whose domain is the URL's host or a parent of it (`m.shop.ru` is `shop.ru`).
     pub fn site_for_url(&self, url: &str) -> Option<&Site> {
+        if self.sites.is_empty() {
+            return None;
+        }
         let host = host_of(url)?;
         self.sites
             .iter()
-            .filter(|s| host == s.domain || host.ends_with(&format!(".{}", s.domain)))
+            .filter(|s| within(&host, &s.domain))
             .max_by_key(|s| s.domain.len())
     }
 
     /// The campaign whose rule matches the tags and names the most of them; a campaign bound
     /// to another site than the known one is not a candidate. Ties go to the older campaign.
     pub fn campaign_for(&self, tags: &Utm, site: Option<&SiteId>) -> Option<&Campaign> {
+        let tags = folded(tags);
         let mut best: Option<(&Campaign, usize)> = None;
         for c in &self.campaigns {
             if let (Some(bound), Some(site)) = (&c.site_id, site)
@@ -198,7 +215,7 @@ impl Directory {
             {
                 continue;
             }
-            if let Some(n) = rule_matches(&c.utm, tags)
+            if let Some(n) = matches_folded(&c.utm, &tags)
                 && best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id))
             {
                 best = Some((c, n));
@@ -582,5 +599,112 @@ pub(crate) mod tests {
             EmployeeMatch::Default
         );
         assert!(dir.employee_for(Provider::Jivo, None, None).is_none());
+    }
+
+    /// `campaign_for` as it was written before issue 14: every rule value and tag folded
+    /// for every comparison.
+    fn campaign_for_as_written<'d>(
+        dir: &'d Directory,
+        tags: &Utm,
+        site: Option<&SiteId>,
+    ) -> Option<&'d Campaign> {
+        let named = |rule: &Utm| {
+            let mut named = 0;
+            for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
+                if let Some(want) = want {
+                    named += 1;
+                    if !have.is_some_and(|have| utm::fold(have) == utm::fold(want)) {
+                        return None;
+                    }
+                }
+            }
+            (named > 0).then_some(named)
+        };
+        let mut best: Option<(&Campaign, usize)> = None;
+        for c in &dir.campaigns {
+            if c.site_id
+                .as_ref()
+                .is_some_and(|b| site.is_some_and(|s| b != s))
+            {
+                continue;
+            }
+            if let Some(n) = named(&c.utm)
+                && best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id))
+            {
+                best = Some((c, n));
+            }
+        }
+        best.map(|(c, _)| c)
+    }
+
+    /// Tags as a visit or a rule may write them: case, spaces, encodings, Cyrillic.
+    fn tag_value() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::strategy::Strategy;
+        proptest::option::of(proptest::sample::select(vec![
+            "yandex",
+            "YANDEX",
+            " Yandex ",
+            "%20yandex",
+            "google",
+            "cpc",
+            "CPC",
+            "spring sale",
+            "spring+sale",
+            "Spring%20Sale",
+            "Ретаргетинг",
+            "ретаргетинг",
+            "%D1%80%D0%B5%D1%82",
+            "рет",
+            "ΣΟΦΑ",
+            "σοφα",
+            "ad42",
+            "",
+        ]))
+        .prop_map(|v| v.map(str::to_owned))
+    }
+
+    fn tags() -> impl proptest::strategy::Strategy<Value = Utm> {
+        use proptest::strategy::Strategy;
+        (
+            tag_value(),
+            tag_value(),
+            tag_value(),
+            tag_value(),
+            tag_value(),
+        )
+            .prop_map(|(source, medium, campaign, content, term)| Utm {
+                source,
+                medium,
+                campaign,
+                content,
+                term,
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matching_campaigns_picks_what_folding_every_value_picked(
+            rules in proptest::collection::vec((tags(), 0..40u8, proptest::option::of(0..3u8)), 0..30),
+            visit in tags(),
+            site in proptest::option::of(0..3u8),
+        ) {
+            let site_id = |n: u8| SiteId::parse(&format!("site_{n}")).unwrap();
+            let dir = Directory {
+                campaigns: rules
+                    .into_iter()
+                    .map(|(utm, id, site)| Campaign {
+                        utm,
+                        site_id: site.map(site_id),
+                        ..campaign(&format!("cmp_{id}"), "", None)
+                    })
+                    .collect(),
+                ..Directory::default()
+            };
+            let site = site.map(site_id);
+            proptest::prop_assert_eq!(
+                dir.campaign_for(&visit, site.as_ref()).map(|c| &c.id),
+                campaign_for_as_written(&dir, &visit, site.as_ref()).map(|c| &c.id)
+            );
+        }
     }
 }
