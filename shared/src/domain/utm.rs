@@ -207,15 +207,14 @@ pub fn same(a: &str, b: &str) -> bool {
 /// building the fold for the common value (issue 14: matching one visit against 200
 /// campaigns folded 800 strings).
 pub fn folds_to(value: &str, folded: &str) -> bool {
+    if value.is_ascii() && !value.bytes().any(|b| b == b'%' || b == b'+') {
+        // `folded` has no capital ASCII letter: comparing bytes case-blind is comparing folds.
+        return value.trim().eq_ignore_ascii_case(folded);
+    }
     if !plain(value) {
         return fold(value) == folded;
     }
-    let value = value.trim();
-    if value.is_ascii() {
-        // `folded` has no capital ASCII letter: comparing bytes case-blind is comparing folds.
-        return value.eq_ignore_ascii_case(folded);
-    }
-    lowered(value).eq(folded.chars())
+    lowered(value.trim()).eq(folded.chars())
 }
 
 /// Whether `fold` of the value is its trimmed text lower-cased char by char: nothing to

@@ -318,17 +318,17 @@ impl Event {
         };
         let session = self.session.as_ref();
         let (page_tags, click_ids) = page_url.as_deref().map(utm::from_url).unwrap_or_default();
-        let tags = [
-            session.and_then(|s| s.utm_json.as_ref()).map(from_json),
-            session
-                .and_then(|s| s.utm.as_deref())
-                .map(Utm::from_pipe_list),
-            Some(page_tags),
-        ]
-        .into_iter()
-        .flatten()
-        .find(|tags| !tags.is_empty())
-        .unwrap_or_default();
+        let tags = session
+            .and_then(|s| s.utm_json.as_ref())
+            .map(from_json)
+            .filter(|tags| !tags.is_empty())
+            .or_else(|| {
+                session
+                    .and_then(|s| s.utm.as_deref())
+                    .map(Utm::from_pipe_list)
+                    .filter(|tags| !tags.is_empty())
+            })
+            .unwrap_or(page_tags);
         SessionInfo {
             id: self.user_token.clone(),
             page_url,
