@@ -681,7 +681,7 @@ pub(crate) mod tests {
             for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
                 if let Some(want) = want {
                     named += 1;
-                    if !have.is_some_and(|have| utm::fold(have) == utm::fold(want)) {
+                    if have.is_none_or(|have| utm::fold(have) != utm::fold(want)) {
                         return None;
                     }
                 }
