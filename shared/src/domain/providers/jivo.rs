@@ -666,6 +666,15 @@ mod tests {
     fn bodies_a_value_reads_otherwise_are_read_through_a_value() {
         let finished = std::str::from_utf8(sample!("chat_finished")).unwrap();
         let first = |field: &str| finished.replacen('{', &format!("{{{field},"), 1);
+        let raw_visitor = |key: &str| {
+            finished
+                .replacen(r#""visitor": {"#, r#""old_visitor": {"#, 1)
+                .replacen(
+                    '{',
+                    &format!(r#"{{"visitor": {{{key}: "{{\"name\": \"Ann\"}}"}},"#),
+                    1,
+                )
+        };
         let cases = [
             // A key twice: a `Value` keeps the last, a struct refuses both.
             first(r#""chat_id": 1"#),
@@ -678,6 +687,9 @@ mod tests {
             first(r#""x": 1e400"#),
             first(&format!(r#""x": {}1{}"#, "[".repeat(130), "]".repeat(130))),
             first(&format!(r#""x": {}"#, "9".repeat(400))),
+            // serde_json's raw-value key: a `Value` reads the object as the JSON it holds.
+            raw_visitor(r#""$serde_json::private::RawValue""#),
+            raw_visitor(r#""\u0024serde_json::private::Raw\u0056alue""#),
             // And what both accept.
             first(r#""x": "\ud83d\ude00", "y": 1e5, "z": [[[[1]]]]"#),
             first(r#""visitor": ["Ann", "a@b.c", "+79161234567", "77"]"#).replacen(
@@ -709,7 +721,14 @@ mod tests {
         // A key twice: the `Value`'s last one decides.
         let twice = decide(cases[1].as_bytes(), &integration(), now()).unwrap();
         assert!(matches!(twice, Decision::Appeal(f) if f.status == Status::Complete));
-        let sequence = decide(cases[10].as_bytes(), &integration(), now()).unwrap();
+        for raw in &cases[9..11] {
+            let read = decide(raw.as_bytes(), &integration(), now()).unwrap();
+            let Decision::Appeal(f) = read else {
+                panic!("{read:?}")
+            };
+            assert_eq!(f.contact.name.as_deref(), Some("Ann"), "{raw}");
+        }
+        let sequence = decide(cases[12].as_bytes(), &integration(), now()).unwrap();
         assert!(matches!(sequence, Decision::Appeal(f) if f.contact.emails == ["a@b.c"]));
     }
 

@@ -103,18 +103,39 @@ fn quiet_run(body: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Whether the four hex digits of a `\\u` escape are neither half of a surrogate pair nor
+/// a character of `RAW_VALUE_KEY`'s kind (see `plain`).
+fn plain_escape(hex: Option<&[u8]>) -> bool {
+    let Some(code) = hex
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| u16::from_str_radix(h, 16).ok())
+    else {
+        // Not four hex digits: the typed read refuses the escape anyway.
+        return true;
+    };
+    let spells = u8::try_from(code)
+        .is_ok_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'$' | b':' | b'_'));
+    !(0xD800..=0xDFFF).contains(&code) && !spells
+}
+
 /// Deepest nesting [`plain`] lets through: below serde_json's limit of 128, which a `Value`
 /// parse enforces everywhere and skipping an unknown field does not.
 const PLAIN_DEPTH: usize = 100;
 
+/// The key that makes serde_json read an object into a `Value` as the JSON text its value
+/// holds (the `raw_value` feature, on in this workspace): such a body reads otherwise.
+const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+
 /// Whether the fields a struct skips hold nothing a `Value` parse refuses: skipping checks
 /// JSON's syntax but not that strings are UTF-8 with paired `\uD8xx` escapes, that numbers
 /// fit an f64, or how deep arrays nest. So: UTF-8 throughout, no surrogate escape at all, no
-/// number with an exponent or of 300 characters, nesting at most `PLAIN_DEPTH`. Assumes the
-/// syntax is valid, which the typed read checks.
+/// number with an exponent or of 300 characters, nesting at most `PLAIN_DEPTH`; and no
+/// `RAW_VALUE_KEY` (nor a letter, `$`, `:` or `_` written as a `\u` escape, which could spell
+/// it). Assumes the syntax is valid, which the typed read checks.
 fn plain(body: &[u8]) -> bool {
-    if std::str::from_utf8(body).is_err() {
-        return false;
+    match std::str::from_utf8(body) {
+        Ok(text) if !text.contains(RAW_VALUE_KEY) => {}
+        _ => return false,
     }
     let (mut depth, mut i) = (0usize, 0);
     while i < body.len() {
@@ -127,13 +148,7 @@ fn plain(body: &[u8]) -> bool {
                         break;
                     }
                     if body[i] == b'\\' {
-                        if body.get(i + 1) == Some(&b'u')
-                            && matches!(body.get(i + 2), Some(b'd' | b'D'))
-                            && matches!(
-                                body.get(i + 3),
-                                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-                            )
-                        {
+                        if body.get(i + 1) == Some(&b'u') && !plain_escape(body.get(i + 2..i + 6)) {
                             return false;
                         }
                         i += 1;
