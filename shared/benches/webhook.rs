@@ -55,32 +55,36 @@ fn directory() -> Directory {
 fn webhook(c: &mut Criterion) {
     let integration = integration();
     let dir = directory();
-    c.bench_function("jivo chat_finished: decide", |b| {
+    // The bare parse is the yardstick of issue 14: decide + appeal + attribute should cost at
+    // most twice reading the same body into a `Value`; one group keeps the three comparable.
+    let mut group = c.benchmark_group("jivo chat_finished");
+    group.bench_function("bare parse (Value)", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(CHAT_FINISHED)).unwrap())
+    });
+    group.bench_function("decide", |b| {
         b.iter(|| jivo::decide(black_box(CHAT_FINISHED), &integration, Utc::now()).unwrap())
     });
-    c.bench_function(
-        "jivo chat_finished: decide + appeal + attribute (200 campaigns)",
-        |b| {
-            b.iter(|| {
-                let Decision::Appeal(facts) =
-                    jivo::decide(black_box(CHAT_FINISHED), &integration, Utc::now()).unwrap()
-                else {
-                    unreachable!()
-                };
-                let id = AppealId::derive(&integration.id, "jivo", &facts.provider_ref);
-                let mut appeal = Appeal::new(
-                    id,
-                    integration.account_id.clone(),
-                    integration.id.clone(),
-                    Provider::Jivo,
-                    &facts,
-                    Utc::now(),
-                );
-                appeal.attribution = attribute(&appeal, None, &dir, &integration);
-                black_box(appeal)
-            })
-        },
-    );
+    group.bench_function("decide + appeal + attribute (200 campaigns)", |b| {
+        b.iter(|| {
+            let Decision::Appeal(facts) =
+                jivo::decide(black_box(CHAT_FINISHED), &integration, Utc::now()).unwrap()
+            else {
+                unreachable!()
+            };
+            let id = AppealId::derive(&integration.id, "jivo", &facts.provider_ref);
+            let mut appeal = Appeal::new(
+                id,
+                integration.account_id.clone(),
+                integration.id.clone(),
+                Provider::Jivo,
+                &facts,
+                Utc::now(),
+            );
+            appeal.attribution = attribute(&appeal, None, &dir, &integration);
+            black_box(appeal)
+        })
+    });
+    group.finish();
 }
 
 /// What the worker reads of an open-line lead: the lead, its chat and session, and a history

@@ -7,6 +7,7 @@ use crate::domain::utm::{self, ClickIds, Utm};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Site {
@@ -70,11 +71,38 @@ pub struct Employee {
 /// `Ретаргетинг` matches `ретаргетинг`); `None` when one differs or the rule names none (such a campaign is only
 /// ever a default or a mapping target).
 pub fn rule_matches(rule: &Utm, tags: &Utm) -> Option<usize> {
+    matches_folded(rule, &folded(tags))
+}
+
+/// The tags as matching compares them (`utm::fold`), folded once for all the rules.
+fn folded(tags: &Utm) -> [Option<String>; 5] {
+    tags.fields().map(|(_, v)| v.map(utm::fold))
+}
+
+/// `rule_matches` of a rule and tags both `folded`.
+fn both_folded(rule: &[Option<String>; 5], tags: &[Option<String>; 5]) -> Option<usize> {
     let mut named = 0;
-    for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
+    for (want, have) in rule.iter().zip(tags) {
         if let Some(want) = want {
             named += 1;
-            if !have.is_some_and(|have| utm::same(have, want)) {
+            if have.as_ref() != Some(want) {
+                return None;
+            }
+        }
+    }
+    (named > 0).then_some(named)
+}
+
+/// `rule_matches` against tags already `folded`.
+fn matches_folded(rule: &Utm, tags: &[Option<String>; 5]) -> Option<usize> {
+    let mut named = 0;
+    for ((_, want), have) in rule.fields().into_iter().zip(tags) {
+        if let Some(want) = want {
+            named += 1;
+            if !have
+                .as_deref()
+                .is_some_and(|have| utm::folds_to(want, have))
+            {
                 return None;
             }
         }
@@ -150,6 +178,42 @@ pub struct Directory {
     pub sources: Vec<Source>,
     pub campaigns: Vec<Campaign>,
     pub employees: Vec<Employee>,
+    /// The campaigns' rules folded for matching, built on first use (construct with
+    /// `..Directory::default()`).
+    pub folded_rules: FoldedRules,
+}
+
+/// The campaigns' rules as matching compares them (`utm::fold`), folded once per directory
+/// rather than for every appeal (issue 14: 200 campaigns cost an appeal more than reading
+/// its webhook). Clones share it: the app reads a directory once and hands out clones for
+/// 30 s. A directory is read whole and then only read: one whose campaigns are changed after
+/// a match must be built anew, though a changed count or a rule that no longer matches is
+/// caught and matched the long way. Equal always: it says nothing of the directory.
+#[derive(Clone, Default)]
+pub struct FoldedRules(Arc<OnceLock<Vec<[Option<String>; 5]>>>);
+
+impl FoldedRules {
+    /// The folded rules of these campaigns, one per campaign in order; `None` when they were
+    /// folded from campaigns of another count.
+    fn of(&self, campaigns: &[Campaign]) -> Option<&[[Option<String>; 5]]> {
+        let rules = self
+            .0
+            .get_or_init(|| campaigns.iter().map(|c| folded(&c.utm)).collect());
+        (rules.len() == campaigns.len()).then_some(rules.as_slice())
+    }
+}
+
+impl PartialEq for FoldedRules {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for FoldedRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let built = self.0.get().map(Vec::len);
+        f.debug_tuple("FoldedRules").field(&built).finish()
+    }
 }
 
 impl Directory {
@@ -181,24 +245,45 @@ impl Directory {
 
     /// The site whose domain is the URL's host or a parent of it (`m.shop.ru` is `shop.ru`).
     pub fn site_for_url(&self, url: &str) -> Option<&Site> {
+        if self.sites.is_empty() {
+            return None;
+        }
         let host = host_of(url)?;
         self.sites
             .iter()
-            .filter(|s| host == s.domain || host.ends_with(&format!(".{}", s.domain)))
+            .filter(|s| within(&host, &s.domain))
             .max_by_key(|s| s.domain.len())
     }
 
     /// The campaign whose rule matches the tags and names the most of them; a campaign bound
     /// to another site than the known one is not a candidate. Ties go to the older campaign.
     pub fn campaign_for(&self, tags: &Utm, site: Option<&SiteId>) -> Option<&Campaign> {
+        let tags = folded(tags);
+        let long_way = || self.best_campaign(site, |_, c| matches_folded(&c.utm, &tags));
+        let Some(rules) = self.folded_rules.of(&self.campaigns) else {
+            return long_way();
+        };
+        match self.best_campaign(site, |i, _| both_folded(&rules[i], &tags)) {
+            // A rule changed since it was folded is no match any more: check the one chosen.
+            Some(c) if matches_folded(&c.utm, &tags).is_none() => long_way(),
+            best => best,
+        }
+    }
+
+    /// The campaign whose rule names the most tags by `named` (by index and campaign).
+    fn best_campaign(
+        &self,
+        site: Option<&SiteId>,
+        named: impl Fn(usize, &Campaign) -> Option<usize>,
+    ) -> Option<&Campaign> {
         let mut best: Option<(&Campaign, usize)> = None;
-        for c in &self.campaigns {
+        for (i, c) in self.campaigns.iter().enumerate() {
             if let (Some(bound), Some(site)) = (&c.site_id, site)
                 && bound != site
             {
                 continue;
             }
-            if let Some(n) = rule_matches(&c.utm, tags)
+            if let Some(n) = named(i, c)
                 && best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id))
             {
                 best = Some((c, n));
@@ -582,5 +667,151 @@ pub(crate) mod tests {
             EmployeeMatch::Default
         );
         assert!(dir.employee_for(Provider::Jivo, None, None).is_none());
+    }
+
+    /// `campaign_for` as it was written before issue 14: every rule value and tag folded
+    /// for every comparison.
+    fn campaign_for_as_written<'d>(
+        dir: &'d Directory,
+        tags: &Utm,
+        site: Option<&SiteId>,
+    ) -> Option<&'d Campaign> {
+        let named = |rule: &Utm| {
+            let mut named = 0;
+            for ((_, want), (_, have)) in rule.fields().into_iter().zip(tags.fields()) {
+                if let Some(want) = want {
+                    named += 1;
+                    if have.is_none_or(|have| utm::fold(have) != utm::fold(want)) {
+                        return None;
+                    }
+                }
+            }
+            (named > 0).then_some(named)
+        };
+        let mut best: Option<(&Campaign, usize)> = None;
+        for c in &dir.campaigns {
+            if c.site_id
+                .as_ref()
+                .is_some_and(|b| site.is_some_and(|s| b != s))
+            {
+                continue;
+            }
+            if let Some(n) = named(&c.utm)
+                && best.is_none_or(|(b, bn)| n > bn || (n == bn && c.id < b.id))
+            {
+                best = Some((c, n));
+            }
+        }
+        best.map(|(c, _)| c)
+    }
+
+    /// Tags as a visit or a rule may write them: case, spaces, encodings, Cyrillic.
+    fn tag_value() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::strategy::Strategy;
+        proptest::option::of(proptest::sample::select(vec![
+            "yandex",
+            "YANDEX",
+            " Yandex ",
+            "%20yandex",
+            "google",
+            "cpc",
+            "CPC",
+            "spring sale",
+            "spring+sale",
+            "Spring%20Sale",
+            "Ретаргетинг",
+            "ретаргетинг",
+            "%D1%80%D0%B5%D1%82",
+            "рет",
+            "ΣΟΦΑ",
+            "σοφα",
+            "ad42",
+            "",
+        ]))
+        .prop_map(|v| v.map(str::to_owned))
+    }
+
+    fn tags() -> impl proptest::strategy::Strategy<Value = Utm> {
+        use proptest::strategy::Strategy;
+        (
+            tag_value(),
+            tag_value(),
+            tag_value(),
+            tag_value(),
+            tag_value(),
+        )
+            .prop_map(|(source, medium, campaign, content, term)| Utm {
+                source,
+                medium,
+                campaign,
+                content,
+                term,
+            })
+    }
+
+    #[test]
+    fn campaigns_changed_after_a_match_are_matched_the_long_way() {
+        let mut dir = Directory {
+            campaigns: vec![campaign("cmp_a", "source=yandex", None)],
+            ..Directory::default()
+        };
+        let yandex = Utm::from_pipe_list("source=Yandex");
+        let google = Utm::from_pipe_list("source=google");
+        assert_eq!(
+            dir.campaign_for(&yandex, None).unwrap().id.as_str(),
+            "cmp_a"
+        );
+        let before = dir.clone();
+        dir.campaigns.push(campaign("cmp_b", "source=google", None));
+        assert_eq!(
+            dir.campaign_for(&google, None).unwrap().id.as_str(),
+            "cmp_b"
+        );
+        let mut changed = before.clone();
+        changed.campaigns[0].utm = google.clone();
+        assert!(changed.campaign_for(&yandex, None).is_none());
+        assert_eq!(
+            before.campaign_for(&yandex, None).unwrap().id.as_str(),
+            "cmp_a"
+        );
+        assert_eq!(
+            before,
+            Directory {
+                folded_rules: FoldedRules::default(),
+                ..before.clone()
+            }
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matching_campaigns_picks_what_folding_every_value_picked(
+            rules in proptest::collection::vec((tags(), 0..40u8, proptest::option::of(0..3u8)), 0..30),
+            visit in tags(),
+            site in proptest::option::of(0..3u8),
+        ) {
+            let site_id = |n: u8| SiteId::parse(&format!("site_{n}")).unwrap();
+            let dir = Directory {
+                campaigns: rules
+                    .into_iter()
+                    .map(|(utm, id, site)| Campaign {
+                        utm,
+                        site_id: site.map(site_id),
+                        ..campaign(&format!("cmp_{id}"), "", None)
+                    })
+                    .collect(),
+                ..Directory::default()
+            };
+            let site = site.map(site_id);
+            let fresh = dir.clone();
+            proptest::prop_assert_eq!(
+                fresh.campaign_for(&visit, site.as_ref()).map(|c| &c.id),
+                campaign_for_as_written(&dir, &visit, site.as_ref()).map(|c| &c.id)
+            );
+            proptest::prop_assert_eq!(
+                dir.campaign_for(&visit, site.as_ref()).map(|c| &c.id),
+                campaign_for_as_written(&dir, &visit, site.as_ref()).map(|c| &c.id)
+            );
+        }
     }
 }

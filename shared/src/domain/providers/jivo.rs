@@ -137,9 +137,14 @@ pub fn decide(
     integration: &Integration,
     received_at: DateTime<Utc>,
 ) -> Result<Decision, Unreadable> {
-    let object = super::json_object(body)?;
-    let event: Event = serde_json::from_value(serde_json::Value::Object(object))
-        .map_err(|e| Unreadable(format!("not a Jivo event: {e}")))?;
+    decide_event(read(body)?, integration, received_at)
+}
+
+fn decide_event(
+    event: Event,
+    integration: &Integration,
+    received_at: DateTime<Utc>,
+) -> Result<Decision, Unreadable> {
     if event.event_type.is_some() {
         return Ok(Decision::Ignore(
             "a Jivo CRM webhook, not a chat event: set this URL in the channel's settings, not under CRM Webhooks".into(),
@@ -244,6 +249,24 @@ pub fn decide(
     Ok(decision)
 }
 
+/// The event, read straight from the bytes (issue 14: a `Value` first cost more than the rest
+/// of the webhook); a body that way cannot vouch for (`lenient::from_body`) is read through a
+/// `Value` as before, which gives the same event or says why there is none.
+fn read(body: &[u8]) -> Result<Event, Unreadable> {
+    match lenient::from_body(body) {
+        Some(event) => Ok(event),
+        None => read_value(body),
+    }
+}
+
+/// The event read through a `Value`: the one way before issue 14, and the reference the
+/// direct read is tested against.
+fn read_value(body: &[u8]) -> Result<Event, Unreadable> {
+    let object = super::json_object(body)?;
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| Unreadable(format!("not a Jivo event: {e}")))
+}
+
 impl Event {
     fn facts(
         &self,
@@ -295,17 +318,17 @@ impl Event {
         };
         let session = self.session.as_ref();
         let (page_tags, click_ids) = page_url.as_deref().map(utm::from_url).unwrap_or_default();
-        let tags = [
-            session.and_then(|s| s.utm_json.as_ref()).map(from_json),
-            session
-                .and_then(|s| s.utm.as_deref())
-                .map(Utm::from_pipe_list),
-            Some(page_tags),
-        ]
-        .into_iter()
-        .flatten()
-        .find(|tags| !tags.is_empty())
-        .unwrap_or_default();
+        let tags = session
+            .and_then(|s| s.utm_json.as_ref())
+            .map(from_json)
+            .filter(|tags| !tags.is_empty())
+            .or_else(|| {
+                session
+                    .and_then(|s| s.utm.as_deref())
+                    .map(Utm::from_pipe_list)
+                    .filter(|tags| !tags.is_empty())
+            })
+            .unwrap_or(page_tags);
         SessionInfo {
             id: self.user_token.clone(),
             page_url,
@@ -540,6 +563,244 @@ mod tests {
         assert!(f.contact.is_empty());
         assert_eq!(f.agent.unwrap().name.as_deref(), Some("Ann Lee"));
         assert_eq!(f.provider_ref, ":12");
+    }
+
+    /// Decides a body read straight from its bytes, when that read vouches for it, and read
+    /// through a `Value`; panics when the two differ.
+    fn both_ways(body: &[u8]) {
+        let through_value = read_value(body);
+        let Some(direct) = lenient::from_body::<Event>(body) else {
+            return;
+        };
+        let through_value = through_value.unwrap_or_else(|e| {
+            panic!(
+                "{e}: read directly, refused through a Value: {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        assert_eq!(format!("{direct:?}"), format!("{through_value:?}"));
+        let decide = |e| decide_event(e, &integration(), now());
+        assert_eq!(
+            decide(direct),
+            decide(through_value),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+
+    const SAMPLES: [&[u8]; 9] = [
+        sample!("call_event"),
+        sample!("chat_accepted"),
+        sample!("chat_finished"),
+        sample!("chat_updated"),
+        sample!("client_attribute_updated"),
+        sample!("client_updated"),
+        sample!("malformed"),
+        sample!("offline_message"),
+        sample!("telegram_chat_finished"),
+    ];
+
+    /// What a provider may put where we expect something else.
+    fn odd_values() -> Vec<serde_json::Value> {
+        use serde_json::json;
+        vec![
+            json!(null),
+            json!(""),
+            json!("  "),
+            json!(" 42 "),
+            json!("1717410042"),
+            json!(42),
+            json!(-7),
+            json!(1.5),
+            json!(18446744073709551615u64),
+            json!(true),
+            json!([]),
+            json!({}),
+            json!([1, "a", null]),
+            json!(["Ann", "a@b.c", "+7 916 123-45-67"]),
+            json!([{"id": 5}, [731, "Олег"], "x"]),
+            json!({"id": 5, "name": ["x"]}),
+            json!("Ретаргетинг Σ 😀"),
+        ]
+    }
+
+    /// Every path of a JSON document to a value.
+    fn paths(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .for_each(|(k, v)| paths(v, format!("{at}/{k}"), out)),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| paths(v, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+        out.push(at);
+    }
+
+    #[test]
+    fn reading_the_bytes_directly_decides_as_reading_a_value_first() {
+        for body in SAMPLES {
+            both_ways(body);
+            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+                continue;
+            };
+            assert!(
+                lenient::from_body::<Event>(body).is_some(),
+                "a sample takes the short way"
+            );
+            let mut all = Vec::new();
+            paths(&doc, String::new(), &mut all);
+            for path in all.iter().filter(|p| !p.is_empty()) {
+                for odd in odd_values() {
+                    let mut changed = doc.clone();
+                    *changed.pointer_mut(path).unwrap() = odd;
+                    both_ways(&serde_json::to_vec(&changed).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_a_value_reads_otherwise_are_read_through_a_value() {
+        let finished = std::str::from_utf8(sample!("chat_finished")).unwrap();
+        let first = |field: &str| finished.replacen('{', &format!("{{{field},"), 1);
+        let raw_visitor = |key: &str| {
+            finished
+                .replacen(r#""visitor": {"#, r#""old_visitor": {"#, 1)
+                .replacen(
+                    '{',
+                    &format!(r#"{{"visitor": {{{key}: "{{\"name\": \"Ann\"}}"}},"#),
+                    1,
+                )
+        };
+        let cases = [
+            // A key twice: a `Value` keeps the last, a struct refuses both.
+            first(r#""chat_id": 1"#),
+            first(r#""event_name": "chat_updated""#),
+            finished.replacen(r#""name": "Мария"#, r#""name": "Анна", "name": "Мария"#, 1),
+            finished.replacen(r#""utm_json": {"#, r#""utm_json": {"source": "vk","#, 1),
+            // What skipping an unknown field lets by and a `Value` refuses.
+            first(r#""x": "\ud800""#),
+            first(r#""x": "\udc00\ud83d\ude00""#),
+            first(r#""x": 1e400"#),
+            first(&format!(r#""x": {}1{}"#, "[".repeat(130), "]".repeat(130))),
+            first(&format!(r#""x": {}"#, "9".repeat(400))),
+            // serde_json's raw-value key: a `Value` reads the object as the JSON it holds.
+            raw_visitor(r#""$serde_json::private::RawValue""#),
+            raw_visitor(r#""\u0024serde_json::private::Raw\u0056alue""#),
+            // And what both accept.
+            first(r#""x": "\ud83d\ude00", "y": 1e5, "z": [[[[1]]]]"#),
+            first(r#""visitor": ["Ann", "a@b.c", "+79161234567", "77"]"#).replacen(
+                r#""visitor": {"#,
+                r#""old_visitor": {"#,
+                1,
+            ),
+        ];
+        for case in &cases {
+            both_ways(case.as_bytes());
+            assert_eq!(
+                decide(case.as_bytes(), &integration(), now()),
+                read_value(case.as_bytes()).and_then(|e| decide_event(e, &integration(), now())),
+                "{case}"
+            );
+        }
+        for refused in &cases[4..9] {
+            assert!(
+                decide(refused.as_bytes(), &integration(), now()).is_err(),
+                "{refused}"
+            );
+        }
+        let mut invalid = first(r#""x": "é""#).into_bytes();
+        let at = invalid.iter().position(|&b| b == 0xc3).unwrap();
+        invalid[at] = 0xff;
+        assert!(lenient::from_body::<Event>(&invalid).is_none());
+        let refusal = decide(&invalid, &integration(), now()).unwrap_err().0;
+        assert!(refusal.contains("not JSON"), "{refusal}");
+        // A key twice: the `Value`'s last one decides.
+        let twice = decide(cases[1].as_bytes(), &integration(), now()).unwrap();
+        assert!(matches!(twice, Decision::Appeal(f) if f.status == Status::Complete));
+        for raw in &cases[9..11] {
+            let read = decide(raw.as_bytes(), &integration(), now()).unwrap();
+            let Decision::Appeal(f) = read else {
+                panic!("{read:?}")
+            };
+            assert_eq!(f.contact.name.as_deref(), Some("Ann"), "{raw}");
+        }
+        let sequence = decide(cases[12].as_bytes(), &integration(), now()).unwrap();
+        assert!(matches!(sequence, Decision::Appeal(f) if f.contact.emails == ["a@b.c"]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_shape_of_event_reads_the_same_both_ways(doc in event_shape()) {
+            both_ways(doc.to_string().as_bytes());
+        }
+    }
+
+    /// Objects made of Jivo's keys and odd values, a few levels deep.
+    fn event_shape() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        const KEYS: [&str; 24] = [
+            "event_name",
+            "event_type",
+            "widget_id",
+            "user_token",
+            "chat_id",
+            "client_id",
+            "offline_message_id",
+            "message",
+            "visitor",
+            "agent",
+            "assigned_agent",
+            "agents",
+            "session",
+            "page",
+            "chat",
+            "call",
+            "name",
+            "email",
+            "phone",
+            "number",
+            "id",
+            "utm_json",
+            "messages",
+            "timestamp",
+        ];
+        let object = |m: std::collections::BTreeMap<&str, serde_json::Value>| {
+            serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        };
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            (-1e6f64..1e6).prop_map(serde_json::Value::from),
+            "[ a-zA-Z0-9_|=:+%.@-]{0,12}".prop_map(serde_json::Value::from),
+            prop::sample::select(
+                &[
+                    "chat_finished",
+                    "chat_updated",
+                    "offline_message",
+                    "call_event",
+                    "client_updated",
+                    "callback",
+                    "agent",
+                    "visitor",
+                    "bot",
+                ][..]
+            )
+            .prop_map(serde_json::Value::from),
+        ];
+        let tree = leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(prop::sample::select(&KEYS[..]), inner, 0..6)
+                    .prop_map(object),
+            ]
+        });
+        prop::collection::btree_map(prop::sample::select(&KEYS[..]), tree, 0..10).prop_map(object)
     }
 
     #[test]
