@@ -43,8 +43,9 @@ macro_rules! id_type {
 
         impl TryFrom<String> for $name {
             type Error = InvalidId;
+            // The string moves in: no copy for each id a stored record holds.
             fn try_from(s: String) -> Result<Self, InvalidId> {
-                Self::parse(&s)
+                if is_safe(&s) { Ok(Self(s)) } else { Err(InvalidId(s)) }
             }
         }
 
