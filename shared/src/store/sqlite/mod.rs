@@ -8,9 +8,11 @@
 //! never re-sends loses an acknowledged event for good otherwise. One fsync per write would
 //! cap a disk at a few hundred writes a second, so writes go to one writer thread that
 //! commits whatever has queued in one transaction (group commit, [`writer`]); reads run on
-//! connections of their own ([`read`]). Every batch is `BEGIN IMMEDIATE`, so conditions hold
+//! connections of their own ([`read`]), and the WAL is checkpointed beside them
+//! ([`checkpoint`]). Every batch is `BEGIN IMMEDIATE`, so conditions hold
 //! across processes too (`chatsource invoke` beside a running `serve`).
 
+mod checkpoint;
 mod read;
 mod writer;
 
@@ -70,11 +72,14 @@ impl SqliteKv {
         // Each request of a batch runs in a savepoint: its journal stays in memory.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(unavailable)?;
+        // Pages the writer keeps between batches (SQLite's default is 2 MB).
+        conn.pragma_update(None, "cache_size", -32 * 1024)
+            .map_err(unavailable)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         let kv = SqliteKv {
             reads: Arc::new(read::Reads::new(path)),
-            writer: Arc::new(writer::Writer::start(conn)?),
+            writer: Arc::new(writer::Writer::start(conn, path)?),
         };
         kv.purge_expired_now()?;
         Ok(kv)

@@ -2,10 +2,11 @@
 //! fsync, each in a savepoint of its own, and each is answered once its batch is durable.
 
 use super::super::kv::{Condition, Item, Key, StoreError, now_unix};
-use super::{row_to_item, unavailable};
+use super::{checkpoint, row_to_item, unavailable};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -108,15 +109,20 @@ pub(super) struct Writer {
     /// `None` only while dropping: closing it ends the thread.
     requests: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
+    checkpointer: Option<checkpoint::Checkpointer>,
     commits: Arc<AtomicU64>,
 }
 
 impl Writer {
     /// Starts the thread that owns `conn` for writing.
-    pub fn start(conn: Connection) -> Result<Writer, StoreError> {
+    pub fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
         conn.set_prepared_statement_cache_capacity(32);
+        // Checkpoints are the checkpointer's (see `checkpoint`), not the committing writer's.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(unavailable)?;
         let (tx, rx) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
+        let checkpointer = checkpoint::start(path, Arc::clone(&commits))?;
         let counted = Arc::clone(&commits);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -125,6 +131,7 @@ impl Writer {
         Ok(Writer {
             requests: Some(tx),
             thread: Some(thread),
+            checkpointer: Some(checkpointer),
             commits,
         })
     }
@@ -170,6 +177,10 @@ impl Drop for Writer {
         self.requests.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        if let Some(checkpointer) = self.checkpointer.take() {
+            drop(checkpointer.stop);
+            let _ = checkpointer.thread.join();
         }
     }
 }
