@@ -133,7 +133,9 @@ impl SqliteKv {
             want_item,
         };
         match self.writer.send(op).await? {
-            Outcome::Refused(found) => Ok(Written::Refused(found.map(with_data).transpose()?)),
+            Outcome::Refused(found) => Ok(Written::Refused(
+                found.map(|found| with_data(*found)).transpose()?,
+            )),
             _ => Ok(Written::Done),
         }
     }

@@ -78,7 +78,7 @@ pub(super) enum Outcome {
     Done,
     /// A condition failed and nothing of the request was written; the stored item (data not
     /// yet parsed) when the first put was refused on an item that exists and it was asked for.
-    Refused(Option<(Item, String)>),
+    Refused(Option<Box<(Item, String)>>),
     Purged(usize),
 }
 
@@ -356,7 +356,7 @@ fn check(
         Condition::Version(v) => version == Some(v as i64),
         Condition::Always => true,
     };
-    Ok((!holds).then_some(Outcome::Refused(found)))
+    Ok((!holds).then(|| Outcome::Refused(found.map(Box::new))))
 }
 
 fn put(conn: &Connection, item: &Encoded) -> Result<(), StoreError> {
