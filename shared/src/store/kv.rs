@@ -116,12 +116,18 @@ impl Item {
 
     /// Bytes the item takes, counted as DynamoDB roughly does: names plus values.
     pub fn encoded_size(&self) -> usize {
+        self.size_with_data(self.data.to_string().len())
+    }
+
+    /// As [`Item::encoded_size`], with `data` already encoded to `data_bytes` (an adapter that
+    /// stores the encoding need not serialize the item twice).
+    pub fn size_with_data(&self, data_bytes: usize) -> usize {
         let keys = [Some(&self.key), self.gsi1.as_ref(), self.gsi2.as_ref()]
             .into_iter()
             .flatten()
             .map(|k| k.pk.len() + k.sk.len() + 12)
             .sum::<usize>();
-        keys + 40 + self.data.to_string().len()
+        keys + 40 + data_bytes
     }
 }
 
@@ -362,8 +368,18 @@ pub(crate) struct Plan<'a> {
 }
 
 /// Merges and checks a transaction against DynamoDB's bounds before either adapter writes.
-#[cfg(any(feature = "sqlite", feature = "aws"))]
+#[cfg(feature = "aws")]
 pub(crate) fn plan(writes: &[Write]) -> Result<Plan<'_>, StoreError> {
+    plan_sized(writes, Item::encoded_size)
+}
+
+/// As `plan`, with each put's size told by `size` (called once per put, in order): an adapter
+/// that encodes the items anyway sizes its encoding instead of serializing each item again.
+#[cfg(any(feature = "sqlite", feature = "aws"))]
+pub(crate) fn plan_sized<'a>(
+    writes: &'a [Write],
+    mut size: impl FnMut(&'a Item) -> usize,
+) -> Result<Plan<'a>, StoreError> {
     let mut plan = Plan {
         puts: Vec::new(),
         counts: BTreeMap::new(),
@@ -372,8 +388,9 @@ pub(crate) fn plan(writes: &[Write]) -> Result<Plan<'_>, StoreError> {
     for write in writes {
         match write {
             Write::Put { item, condition } => {
-                check_size(item)?;
-                bytes += item.encoded_size();
+                let item_bytes = size(item);
+                check_size_of(item, item_bytes)?;
+                bytes += item_bytes;
                 plan.puts.push((item, *condition));
             }
             Write::Count { key, deltas } => {
@@ -423,9 +440,14 @@ pub(crate) fn plan(writes: &[Write]) -> Result<Plan<'_>, StoreError> {
     Ok(plan)
 }
 
-#[cfg(any(feature = "sqlite", feature = "aws"))]
+#[cfg(feature = "aws")]
 pub(crate) fn check_size(item: &Item) -> Result<(), StoreError> {
-    let size = item.encoded_size();
+    check_size_of(item, item.encoded_size())
+}
+
+/// As `check_size`, for an item of `size` encoded bytes.
+#[cfg(any(feature = "sqlite", feature = "aws"))]
+pub(crate) fn check_size_of(item: &Item, size: usize) -> Result<(), StoreError> {
     let keys = [Some(&item.key), item.gsi1.as_ref(), item.gsi2.as_ref()];
     if size > MAX_ITEM_BYTES || !keys.into_iter().flatten().all(key_fits) {
         Err(StoreError::TooLarge(size))

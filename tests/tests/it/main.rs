@@ -21,6 +21,7 @@ mod enrichment;
 mod export_csv;
 mod exports;
 mod forward;
+mod group_commit;
 mod lambda;
 mod queue_contract;
 mod repeat;
