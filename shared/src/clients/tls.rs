@@ -1,0 +1,96 @@
+//! The TLS settings every provider client shares: rustls with the system's root certificates,
+//! as reqwest's own default, but read once per process and only when a first handshake needs
+//! them. Left to reqwest, each client built reads and parses the whole system store (on Debian
+//! the bundle file and every file of /etc/ssl/certs) when it is built: several times over at a
+//! Lambda's cold start, for clients that a webhook answering from its store never uses.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::sync::{Arc, LazyLock, OnceLock};
+
+/// A client configuration for `reqwest::ClientBuilder::tls_backend_preconfigured`; the clones
+/// share one verifier, so the roots are read at most once.
+pub fn config() -> rustls::ClientConfig {
+    static CONFIG: LazyLock<rustls::ClientConfig> = LazyLock::new(|| {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("aws-lc-rs supports the default TLS versions")
+            .dangerous()
+            // Not a weaker check: every decision is the platform verifier's (what reqwest uses
+            // by default), built on first use instead of with the client.
+            .with_custom_certificate_verifier(Arc::new(OnFirstUse {
+                provider,
+                verifier: OnceLock::new(),
+            }))
+            .with_no_client_auth()
+    });
+    CONFIG.clone()
+}
+
+/// The platform verifier, made (the system's roots read) at the first handshake. A failure to
+/// read them fails every handshake, as reqwest's default would fail building the client.
+#[derive(Debug)]
+struct OnFirstUse {
+    provider: Arc<CryptoProvider>,
+    verifier: OnceLock<Result<rustls_platform_verifier::Verifier, rustls::Error>>,
+}
+
+impl OnFirstUse {
+    fn verifier(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+        self.verifier
+            .get_or_init(|| rustls_platform_verifier::Verifier::new(Arc::clone(&self.provider)))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl ServerCertVerifier for OnFirstUse {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        match self.verifier() {
+            Ok(verifier) => verifier.supported_verify_schemes(),
+            // The handshake fails at the certificate anyway.
+            Err(_) => self
+                .provider
+                .signature_verification_algorithms
+                .supported_schemes(),
+        }
+    }
+}
