@@ -94,3 +94,38 @@ impl ServerCertVerifier for OnFirstUse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    /// A self-signed certificate for example.com: no root of the system signed it.
+    const SELF_SIGNED: &str = "MIIBmzCCAUGgAwIBAgIUUbl7RoMamRLsYbo2V3rOAdmQjEYwCgYIKoZIzj0EAwIwFjEUMBIGA1UEAwwLZXhhbXBsZS5jb20wIBcNMjYxMjAxMTI1ODE5WhgPMjEyNjExMDcxMjU4MTlaMBYxFDASBgNVBAMMC2V4YW1wbGUuY29tMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEUET/rRHIT3M++3pRtz+aRdJoe+WbxA+h5QsrvilHJGh4ZYOrEpE0Db6MdUbIYuSxcwacIwjvgUOzBkeGzGHrZqNrMGkwHQYDVR0OBBYEFCPZpA/fN/RzyHQmPltoqa9CuPDhMB8GA1UdIwQYMBaAFCPZpA/fN/RzyHQmPltoqa9CuPDhMA8GA1UdEwEB/wQFMAMBAf8wFgYDVR0RBA8wDYILZXhhbXBsZS5jb20wCgYIKoZIzj0EAwIDSAAwRQIgeJ3szZoku8evryxgLUKzvw6VZlo7GfsYO4PU3hubIOECIQD6lxqXY8OhRHPasIfucNpWcfNRKrV3YAHWWFJAqzCQ8Q==";
+
+    #[test]
+    fn the_roots_are_read_at_the_first_handshake_and_an_unknown_issuer_is_refused() {
+        let on_first_use = OnFirstUse {
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            verifier: OnceLock::new(),
+        };
+        assert!(
+            on_first_use.verifier.get().is_none(),
+            "read before any handshake"
+        );
+        let cert = CertificateDer::from(
+            base64::engine::general_purpose::STANDARD
+                .decode(SELF_SIGNED)
+                .expect("base64"),
+        );
+        let name = ServerName::try_from("example.com").expect("a name");
+        let refused = on_first_use
+            .verify_server_cert(&cert, &[], &name, &[], UnixTime::now())
+            .expect_err("a self-signed certificate is not trusted");
+        assert!(
+            matches!(refused, rustls::Error::InvalidCertificate(_)),
+            "{refused:?}"
+        );
+        assert!(on_first_use.verifier.get().is_some());
+    }
+}
