@@ -119,8 +119,19 @@ impl LambdaProcess {
         }
     }
 
-    /// Everything the function wrote to stdout and stderr so far.
+    /// Everything the function wrote to stdout and stderr so far. A function writes a line
+    /// before it answers, but the threads here that drain its output may not have read it when
+    /// the answer arrives: this waits until no line has come in for a moment (50 ms).
     pub fn logs(&self) -> Vec<String> {
+        let mut seen = self.logs.lock().expect("logs").len();
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.logs.lock().expect("logs").len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         self.logs.lock().expect("logs").clone()
     }
 }

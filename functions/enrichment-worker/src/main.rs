@@ -4,7 +4,9 @@
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
+// Lambda hands a sandbox one event at a time, and the work is waiting on I/O: one thread, not
+// a worker (and an allocator arena) per core, each started at every cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::edge::aws::init_logs();
     // Built once per cold start and borrowed by every invocation.

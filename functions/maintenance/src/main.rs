@@ -3,7 +3,9 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
+// Lambda hands a sandbox one event at a time, and the work is waiting on I/O: one thread, not
+// a worker (and an allocator arena) per core, each started at every cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::edge::aws::init_logs();
     let app: &'static _ = Box::leak(Box::new(shared::edge::aws::app_from_env().await?));

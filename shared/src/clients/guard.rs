@@ -33,6 +33,7 @@ impl Resolve for PublicOnly {
 /// redirects, and (unless the policy allows private targets) public addresses only.
 pub fn http_client(timeout: Duration, policy: UrlPolicy) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(super::tls::config())
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5))
         .user_agent("chatsource")

@@ -6,6 +6,7 @@ pub mod bitrix24;
 pub mod forward;
 pub mod guard;
 pub mod metrika;
+pub mod tls;
 pub mod verbox;
 
 /// A provider call that did not succeed, by what to do next.

@@ -25,8 +25,7 @@ pub fn init_logs() {
 
 pub async fn app_from_env() -> Result<App, ConfigError> {
     let config = Config::from_env()?;
-    // AWS_ENDPOINT_URL, when set, points every client at a local server (moto in tests).
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = sdk_config().await;
     let kv = DynamoKv::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
@@ -50,6 +49,36 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
         )));
     }
     Ok(app)
+}
+
+/// The SDK configuration. On Lambda the role's credentials are in the environment
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and so is the region
+/// (`AWS_REGION`): read from there, as the default chain's first link would, without building
+/// the rest of the chain (profile files, SSO, web identity, the container and instance
+/// metadata endpoints) nor reading the profile for settings the template never makes. Without
+/// them (a developer's profile, `sam local` with one) the default chain decides.
+/// `AWS_ENDPOINT_URL`, when set, points every client at a local server (moto in tests).
+async fn sdk_config() -> aws_config::SdkConfig {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"));
+    let from_env = set("AWS_ACCESS_KEY_ID").is_some() && set("AWS_SECRET_ACCESS_KEY").is_some();
+    match region {
+        Some(region) if from_env => {
+            let mut sdk = aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region))
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(
+                        aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+                    ),
+                );
+            if let Some(url) = set("AWS_ENDPOINT_URL") {
+                sdk = sdk.endpoint_url(url);
+            }
+            sdk.build()
+        }
+        _ => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    }
 }
 
 /// Runs an HTTP handler as this Lambda's function: logs, configuration and clients once per
