@@ -37,7 +37,11 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
         .with_metrika_url(config.metrika_url);
     // The API and the worker are given the export bucket (the API presigns, the worker writes).
     if let Some(bucket) = config.export_bucket {
-        app = app.with_objects(Arc::new(crate::store::s3::S3Objects::new(&sdk, bucket)));
+        app = app.with_objects(Arc::new(crate::store::s3::S3Objects::new(
+            &sdk,
+            bucket,
+            s3_client(),
+        )));
     }
     // Functions that queue or consume jobs are given the queues' URLs by the template.
     if let Some(urls) = config.queues {
@@ -95,4 +99,14 @@ where
         Ok::<_, std::convert::Infallible>(crate::edge::web::even_a_panic(handler(app, req)).await)
     }))
     .await
+}
+
+/// The export bucket's HTTP client: the provider clients' TLS set-up (roots read at the first
+/// handshake), no address guard (the bucket is ours, named by the template).
+fn s3_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::clients::tls::config())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap_or_default()
 }

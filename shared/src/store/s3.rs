@@ -26,12 +26,11 @@ pub struct S3Objects {
 }
 
 impl S3Objects {
-    pub fn new(sdk: &aws_config::SdkConfig, bucket: String) -> S3Objects {
+    /// `http`: the client to S3 (the edge builds it with the process's one TLS set-up, so
+    /// the system roots are read once, at the first handshake, not at every cold start).
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: String, http: reqwest::Client) -> S3Objects {
         S3Objects {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap_or_default(),
+            http,
             bucket,
             region: sdk
                 .region()

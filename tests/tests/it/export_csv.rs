@@ -538,7 +538,11 @@ async fn aws_app(limits: Limits) -> Arc<App> {
                 queue_url,
                 dead_letter_url,
             )))
-            .with_objects(Arc::new(shared::store::s3::S3Objects::new(&sdk, bucket)))
+            .with_objects(Arc::new(shared::store::s3::S3Objects::new(
+                &sdk,
+                bucket,
+                reqwest::Client::new(),
+            )))
             .with_export_limits(limits),
     )
 }
