@@ -43,11 +43,25 @@ impl Intercept for Requests {
             .headers()
             .get("x-amz-target")
             .unwrap_or("unknown");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        let mut operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        // A read of cached settings (the integration: every 0.5 s, issue 8's bound; the
+        // account and its directory: every 30 s) lands on whichever webhook finds the cache
+        // stale, which on a loaded machine is any of them: counted apart.
+        let body = context.request().body().bytes().unwrap_or_default();
+        let body = String::from_utf8_lossy(body);
+        if ["\"INTEGRATION#", "\"ACCOUNT#", "\"DIR#"]
+            .iter()
+            .any(|prefix| body.contains(prefix))
+        {
+            operation.push_str(SETTINGS);
+        }
         *self.0.lock().unwrap().entry(operation).or_default() += 1;
         Ok(())
     }
 }
+
+/// Marks a request that read cached settings.
+const SETTINGS: &str = " (settings, cached)";
 
 /// A store on a fresh moto table, seeded with the demo account, whose requests are counted.
 async fn counted_store() -> (Store, Requests) {
@@ -280,7 +294,12 @@ async fn each_kind_of_webhook_costs_dynamodb_what_the_table_says() {
     let exact = |counts: &BTreeMap<String, usize>, want: &[(&str, usize)]| {
         let want: BTreeMap<String, usize> =
             want.iter().map(|(op, n)| (op.to_string(), *n)).collect();
-        assert_eq!(counts, &want);
+        let counts: BTreeMap<String, usize> = counts
+            .iter()
+            .filter(|(op, _)| !op.ends_with(SETTINGS))
+            .map(|(op, n)| (op.clone(), *n))
+            .collect();
+        assert_eq!(counts, want);
     };
     exact(&new_chat, &[("PutItem", 1), ("TransactWriteItems", 1)]);
     assert!(total(&new_chat) <= 3);
