@@ -202,13 +202,17 @@ async fn is_repeat(
 /// A backfill's first pass: the appeal's person keys into the index, nothing else.
 pub async fn index_people(app: &App, stored: &mut StoredAppeal) -> Result<(), StoreError> {
     let a = &stored.appeal;
-    for key in a.contact.person_keys() {
-        if !stored.people.contains(&key) {
-            app.store
-                .index_person(&a.account_id, &key, &a.id, a.created_at)
-                .await?;
-            stored.people.push(key);
-        }
+    let fresh: Vec<String> = a
+        .contact
+        .person_keys()
+        .into_iter()
+        .filter(|k| !stored.people.contains(k))
+        .collect();
+    if !fresh.is_empty() {
+        app.store
+            .index_people(&a.account_id, &fresh, &a.id, a.created_at)
+            .await?;
+        stored.people.extend(fresh);
     }
     Ok(())
 }
@@ -241,9 +245,10 @@ async fn repeat(
     // Blind, idempotent writes: an attempt that loses its race leaves an entry the winner
     // writes too. An index entry precedes the decision, so of two appeals of one person made
     // at once, each sees the other (and the earlier one is the first).
-    for key in &fresh {
+    if !fresh.is_empty() {
+        let fresh: Vec<String> = fresh.iter().map(|k| (*k).clone()).collect();
         app.store
-            .index_person(&a.account_id, key, &a.id, a.created_at)
+            .index_people(&a.account_id, &fresh, &a.id, a.created_at)
             .await?;
     }
     if keys.is_empty() || (stored.repeat_decided && !again) {

@@ -36,23 +36,6 @@ impl Record for Entry {
 }
 
 impl Store {
-    /// Records that `appeal`, made at `created_at`, is one of `person`'s.
-    pub async fn index_person(
-        &self,
-        account: &AccountId,
-        person: &str,
-        appeal: &AppealId,
-        created_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let entry = Entry {
-            account_id: account.clone(),
-            person: person.to_owned(),
-            appeal_id: appeal.clone(),
-            created_at,
-        };
-        self.put_record(&entry, Condition::Always).await
-    }
-
     /// Records that `appeal` is each of `people`'s, in one request.
     pub async fn index_people(
         &self,
