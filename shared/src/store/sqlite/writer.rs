@@ -117,6 +117,7 @@ impl Writer {
     /// Starts the thread that owns `conn` for writing.
     pub fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
         conn.set_prepared_statement_cache_capacity(32);
+        super::stable_plans(&conn)?;
         // Checkpoints are the checkpointer's (see `checkpoint`), not the committing writer's.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(unavailable)?;
