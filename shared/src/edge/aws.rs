@@ -66,23 +66,70 @@ async fn sdk_config() -> aws_config::SdkConfig {
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"));
     let from_env = set("AWS_ACCESS_KEY_ID").is_some() && set("AWS_SECRET_ACCESS_KEY").is_some();
+    let endpoint = set("AWS_ENDPOINT_URL");
+    let http = sdk_http_client(endpoint.as_deref());
     match region {
         Some(region) if from_env => {
             let mut sdk = aws_config::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new(region))
+                .http_client(http)
                 .credentials_provider(
                     aws_credential_types::provider::SharedCredentialsProvider::new(
                         aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
                     ),
                 );
-            if let Some(url) = set("AWS_ENDPOINT_URL") {
+            if let Some(url) = endpoint {
                 sdk = sdk.endpoint_url(url);
             }
             sdk.build()
         }
-        _ => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+        _ => {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(http)
+                .load()
+                .await
+        }
     }
+}
+
+/// The roots AWS service endpoints chain to (DynamoDB, SQS and S3 all present Amazon Trust
+/// Services certificates): Amazon Root CA 1 to 4 and the Starfield root that cross-signs them,
+/// the set AWS tells clients to trust. Copied from Debian's ca-certificates (Mozilla's list).
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem");
+
+/// The SDK's HTTPS client: it trusts Amazon's roots alone. With the system's, it read and
+/// decoded every root in the system's store on its first request (some 150 certificates; a
+/// sixth of a cold start's CPU in the profile) to talk to endpoints that chain to these five.
+/// An endpoint override over HTTPS (an emulator with a certificate of its own) keeps the
+/// system's roots; the provider clients keep theirs too (`clients::tls`): they talk to any site.
+fn sdk_http_client(
+    endpoint: Option<&str>,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust = if endpoint
+        .is_some_and(|url| url.trim_start().to_ascii_lowercase().starts_with("https:"))
+    {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES)
+    };
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+    // Building a TLS context only stores what it is given; it cannot fail today.
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        Err(_) => builder.build_https(),
+    }
+}
+
+/// Whether an endpoint override is reached over TLS with a certificate of its own.
+fn needs_system_roots(endpoint: Option<&str>) -> bool {
+    endpoint.is_some_and(|url| {
+        url.trim_start()
+            .get(..6)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
+    })
 }
 
 /// Runs an HTTP handler as this Lambda's function: logs, configuration and clients once per
@@ -109,4 +156,33 @@ fn s3_client() -> reqwest::Client {
         .timeout(std::time::Duration::from_secs(20))
         .build()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AMAZON_TRUST_SERVICES, needs_system_roots};
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    /// The SDK's client panics at its first request on a root it cannot parse: all five must
+    /// be whole certificates that rustls takes as trust anchors.
+    #[test]
+    fn the_sdk_trusts_amazons_five_roots() {
+        let certs = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        assert_eq!(roots.add_parsable_certificates(certs), (5, 0));
+    }
+
+    #[test]
+    fn only_an_https_endpoint_override_keeps_the_systems_roots() {
+        assert!(!needs_system_roots(None));
+        assert!(!needs_system_roots(Some("http://127.0.0.1:5000")));
+        assert!(needs_system_roots(Some(
+            "https://localhost.localstack.cloud:4566"
+        )));
+        assert!(needs_system_roots(Some(" HTTPS://emulator")));
+        assert!(!needs_system_roots(Some("htt")));
+    }
 }
