@@ -107,9 +107,7 @@ fn sdk_http_client(
     endpoint: Option<&str>,
 ) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let trust = if endpoint
-        .is_some_and(|url| url.trim_start().to_ascii_lowercase().starts_with("https:"))
-    {
+    let trust = if needs_system_roots(endpoint) {
         TrustStore::default()
     } else {
         TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES)
