@@ -106,7 +106,18 @@ pub async fn receive(
         attempts: 0,
         handled_at: None,
     };
-    let kept = app.store.keep_raw_event(&raw, d.body).await?;
+    // The directory that attributes what this event makes is read while the body is kept:
+    // on an instance that has not cached it (a cold start, or every 30 s) that is two round
+    // trips at once, not one after the other; otherwise it is a cache hit. A failure here is
+    // met again, and answered, where the directory is used. Bitrix24's webhook only queues a
+    // read (the worker attributes), so it never needs one.
+    let warm = async {
+        if d.provider != Provider::Bitrix24 {
+            let _ = app.directory(&integration.account_id).await;
+        }
+    };
+    let (kept, ()) = tokio::join!(app.store.keep_raw_event(&raw, d.body), warm);
+    let kept = kept?;
     // Relayed to the forward URLs whatever we make of it, once, on first keeping; queued
     // only, never failing nor slowing this delivery (see `app::forward`).
     if let Kept::New(raw) = &kept
@@ -524,9 +535,13 @@ async fn apply_as(
     if !created.load(Ordering::Relaxed) {
         return Ok(stored.appeal);
     }
-    app.mark_appeal(&integration.id, now).await;
-    // Whether it is a repeat is decided once it exists (see `settle::after_made`).
-    Ok(after_made(app, dir, stored).await?.appeal)
+    // Whether it is a repeat is decided once it exists (see `settle::after_made`); the
+    // integration's health mark (a blind write, at most every 30 s) goes out beside it.
+    let (made, ()) = tokio::join!(
+        after_made(app, dir, stored),
+        app.mark_appeal(&integration.id, now)
+    );
+    Ok(made?.appeal)
 }
 
 /// Changes an existing appeal and settles it again (the enrichment worker's way in).
