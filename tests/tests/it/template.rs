@@ -255,3 +255,26 @@ fn the_local_server_routes_every_path_to_the_function_the_template_routes_it_to(
         "the background functions differ"
     );
 }
+
+/// `sam build` (BuildMethod rust-cargolambda) and `scripts/lambda-build` build with
+/// cargo-lambda, which adds `panic = "abort"` to the release profile unless the workspace
+/// manifest names a strategy itself (measured: 51 rustc runs with `-C panic=abort` before).
+/// The deployed functions would then die on a panic instead of answering it
+/// (`edge::web::even_a_panic`), while every test here, built by cargo, unwinds.
+#[test]
+fn the_deployed_functions_unwind_a_panic_as_the_tested_ones_do() {
+    let manifest = template_path().with_file_name("Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest).expect("reading Cargo.toml");
+    let release: Vec<String> = manifest
+        .lines()
+        .skip_while(|line| line.trim() != "[profile.release]")
+        .skip(1)
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .map(|line| line.split('#').next().unwrap_or("").replace(' ', ""))
+        .collect();
+    assert!(
+        release.iter().any(|line| line == "panic=\"unwind\""),
+        "[profile.release] must say panic = \"unwind\", or cargo-lambda builds the functions \
+         with panic = \"abort\"; it has: {release:?}"
+    );
+}
