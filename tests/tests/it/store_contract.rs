@@ -103,6 +103,7 @@ contract_suite!(
     tokens_change_only_on_the_version_read_and_a_needs_reauth_mark_keeps_the_lease,
     a_key_past_dynamodbs_bounds_is_never_found_and_never_written,
     an_integrations_health_keeps_its_last_appeal_and_error_until_it_is_forgotten,
+    a_persons_appeals_are_read_across_pages_up_to_five_hundred,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1571,5 +1572,45 @@ async fn an_integrations_health_keeps_its_last_appeal_and_error_until_it_is_forg
         store.health(&other).await.expect("read").last_appeal_at,
         Some(at),
         "another integration's marks stay"
+    );
+}
+
+/// The repeat lookup reads a person's partition in pages of 100 (the local store reads that
+/// many in place): one with more must still be read whole, up to the 500 it promises.
+async fn a_persons_appeals_are_read_across_pages_up_to_five_hundred(kv: Arc<dyn Kv>) {
+    let store = Store::new(kv);
+    let account = AccountId::parse("acc_people").expect("id");
+    let at = Utc.timestamp_opt(1_717_400_000, 0).unwrap();
+    let person = "phone:79990001122".to_owned();
+    let appeals = |range: std::ops::Range<usize>| {
+        range
+            .map(|i| AppealId::parse(&format!("apl_{i:04}")).expect("id"))
+            .collect::<Vec<_>>()
+    };
+    for id in appeals(0..230) {
+        let people = std::slice::from_ref(&person);
+        store
+            .index_people(&account, people, &id, at)
+            .await
+            .expect("index");
+    }
+    let found = store.person_appeals(&account, &person).await.expect("read");
+    assert_eq!(
+        found.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        appeals(0..230),
+        "three pages, every appeal once, in id order"
+    );
+    for id in appeals(230..520) {
+        let people = std::slice::from_ref(&person);
+        store
+            .index_people(&account, people, &id, at)
+            .await
+            .expect("index");
+    }
+    let found = store.person_appeals(&account, &person).await.expect("read");
+    assert_eq!(found.len(), 500, "read at most 500");
+    assert_eq!(
+        found.last().map(|(id, _)| id.clone()),
+        appeals(499..500).pop()
     );
 }

@@ -12,10 +12,10 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// A query for at most this many items reads on the caller's thread, as a `get` does: a
 /// page of indexed rows costs less than the hop to a blocking thread (a wake-up and a context
-/// switch each way), and its rows are parsed on the caller's thread either way. A person's
-/// partition (`people::READ_AT_MOST`, two reads per webhook with a contact, mostly one row
-/// each) stays in place. Bigger ones hop.
-pub(super) const IN_PLACE_LIMIT: usize = 500;
+/// switch each way). Bigger ones hop: a page of 200 raw events of up to 400 KB each must not
+/// hold one of the runtime's two threads. A person's partition is read in pages of this size
+/// for that reason (`people::PAGE`).
+pub(super) const IN_PLACE_LIMIT: usize = 100;
 
 /// Connections kept open between reads; more are opened while more reads run at once. Opening
 /// one parses the schema again, so the pool keeps enough for a busy server's concurrent reads
