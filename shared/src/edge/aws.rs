@@ -67,7 +67,8 @@ async fn sdk_config() -> aws_config::SdkConfig {
     let region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"));
     let from_env = set("AWS_ACCESS_KEY_ID").is_some() && set("AWS_SECRET_ACCESS_KEY").is_some();
     let endpoint = set("AWS_ENDPOINT_URL");
-    let http = sdk_http_client(endpoint.as_deref());
+    let roots = roots_for(from_env, endpoint.as_deref(), set("AWS_CA_BUNDLE"));
+    let http = sdk_http_client(roots);
     match region {
         Some(region) if from_env => {
             let mut sdk = aws_config::SdkConfig::builder()
@@ -93,24 +94,81 @@ async fn sdk_config() -> aws_config::SdkConfig {
     }
 }
 
-/// The roots AWS service endpoints chain to (DynamoDB, SQS and S3 all present Amazon Trust
-/// Services certificates): Amazon Root CA 1 to 4 and the Starfield root that cross-signs them,
-/// the set AWS tells clients to trust. Copied from Debian's ca-certificates (Mozilla's list).
+/// The roots AWS service endpoints chain to (DynamoDB, SQS, STS and S3 all present Amazon
+/// Trust Services certificates): Amazon Root CA 1 to 4 and the Starfield root that
+/// cross-signs them, the set AWS tells clients to trust. Copied from Debian's ca-certificates
+/// (Mozilla's list).
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem");
 
-/// The SDK's HTTPS client: it trusts Amazon's roots alone. With the system's, it read and
-/// decoded every root in the system's store on its first request (some 150 certificates; a
-/// sixth of a cold start's CPU in the profile) to talk to endpoints that chain to these five.
-/// An endpoint override over HTTPS (an emulator with a certificate of its own) keeps the
-/// system's roots; the provider clients keep theirs too (`clients::tls`): they talk to any site.
-fn sdk_http_client(
-    endpoint: Option<&str>,
-) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// Which roots the SDK's HTTPS client trusts.
+#[derive(Debug, PartialEq)]
+enum Roots {
+    /// Amazon's five alone, on Lambda: the SDK's default read and decoded every root in the
+    /// system's store at its first request (some 150 certificates; a sixth of a cold start's
+    /// CPU in the profile) to talk to endpoints that chain to these five.
+    Amazon,
+    /// The system's store: off Lambda (a developer's machine, `sam local`, where a company's
+    /// TLS-inspecting proxy may have its root installed), or for an endpoint override over
+    /// HTTPS (an emulator with a certificate of its own).
+    System,
+    /// Amazon's five and the PEM bundle at this path (`AWS_CA_BUNDLE`, the variable the AWS
+    /// CLI and the other SDKs read; the Rust SDK itself does not): the way out for a Lambda
+    /// whose egress re-signs TLS (a firewall's inspection).
+    AmazonAnd(String),
+}
+
+/// `on_lambda`: the credentials came from the environment, as Lambda gives them.
+fn roots_for(on_lambda: bool, endpoint: Option<&str>, ca_bundle: Option<String>) -> Roots {
+    let tls_override = endpoint.is_some_and(|url| {
+        url.trim_start()
+            .get(..6)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
+    });
+    match ca_bundle {
+        Some(path) => Roots::AmazonAnd(path),
+        None if on_lambda && !tls_override => Roots::Amazon,
+        None => Roots::System,
+    }
+}
+
+/// The bundle at `path`, once every certificate in it parses: the SDK's client panics on its
+/// first request over a bundle it cannot parse, which would fail every request after it.
+fn read_bundle(path: &str) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bundle = std::fs::read(path).map_err(|e| e.to_string())?;
+    let certs = CertificateDer::pem_slice_iter(&bundle)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM bundle: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in it".into());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match roots.add_parsable_certificates(certs) {
+        (_, 0) => Ok(bundle),
+        (_, bad) => Err(format!("{bad} certificate(s) in it do not parse")),
+    }
+}
+
+/// The SDK's HTTPS client (the provider clients keep the system's roots, `clients::tls`: they
+/// talk to any site).
+fn sdk_http_client(roots: Roots) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let trust = if needs_system_roots(endpoint) {
-        TrustStore::default()
-    } else {
-        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES)
+    let amazon = || TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES);
+    let trust = match roots {
+        Roots::Amazon => amazon(),
+        Roots::System => TrustStore::default(),
+        Roots::AmazonAnd(path) => match read_bundle(&path) {
+            Ok(bundle) => amazon().with_pem_certificate(bundle),
+            Err(why) => {
+                tracing::error!(
+                    path,
+                    why,
+                    "AWS_CA_BUNDLE unusable; trusting the system's roots"
+                );
+                TrustStore::default()
+            }
+        },
     };
     let builder = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
@@ -119,15 +177,6 @@ fn sdk_http_client(
         Ok(context) => builder.tls_context(context).build_https(),
         Err(_) => builder.build_https(),
     }
-}
-
-/// Whether an endpoint override is reached over TLS with a certificate of its own.
-fn needs_system_roots(endpoint: Option<&str>) -> bool {
-    endpoint.is_some_and(|url| {
-        url.trim_start()
-            .get(..6)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
-    })
 }
 
 /// Runs an HTTP handler as this Lambda's function: logs, configuration and clients once per
@@ -158,7 +207,7 @@ fn s3_client() -> reqwest::Client {
 
 #[cfg(test)]
 mod tests {
-    use super::{AMAZON_TRUST_SERVICES, needs_system_roots};
+    use super::{AMAZON_TRUST_SERVICES, Roots, read_bundle, roots_for};
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
@@ -174,13 +223,40 @@ mod tests {
     }
 
     #[test]
-    fn only_an_https_endpoint_override_keeps_the_systems_roots() {
-        assert!(!needs_system_roots(None));
-        assert!(!needs_system_roots(Some("http://127.0.0.1:5000")));
-        assert!(needs_system_roots(Some(
-            "https://localhost.localstack.cloud:4566"
-        )));
-        assert!(needs_system_roots(Some(" HTTPS://emulator")));
-        assert!(!needs_system_roots(Some("htt")));
+    fn a_ca_bundle_is_taken_only_when_every_certificate_in_it_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let good = file("good.pem", AMAZON_TRUST_SERVICES);
+        assert_eq!(read_bundle(&good).unwrap(), AMAZON_TRUST_SERVICES);
+        let text = std::str::from_utf8(AMAZON_TRUST_SERVICES).unwrap();
+        let cut = file("cut.pem", text.replacen("MII", "MIIAAAA", 1).as_bytes());
+        assert!(read_bundle(&cut).is_err(), "a damaged certificate");
+        assert!(read_bundle(&file("empty.pem", b"# nothing\n")).is_err());
+        assert!(read_bundle(&file("der.bin", &[0x30, 0x82, 0x01, 0x0a])).is_err());
+        let missing = dir.path().join("missing.pem");
+        assert!(read_bundle(&missing.to_string_lossy()).is_err());
+    }
+
+    #[test]
+    fn lambda_trusts_amazons_roots_and_everything_else_the_systems_or_a_given_bundle() {
+        let moto = Some("http://127.0.0.1:5000");
+        let emulator = Some(" HTTPS://localhost.localstack.cloud:4566");
+        assert_eq!(roots_for(true, None, None), Roots::Amazon);
+        assert_eq!(roots_for(true, moto, None), Roots::Amazon);
+        assert_eq!(roots_for(true, emulator, None), Roots::System);
+        assert_eq!(roots_for(true, Some("htt"), None), Roots::Amazon);
+        assert_eq!(roots_for(false, None, None), Roots::System);
+        assert_eq!(
+            roots_for(true, None, Some("/opt/ca.pem".into())),
+            Roots::AmazonAnd("/opt/ca.pem".into())
+        );
+        assert_eq!(
+            roots_for(false, emulator, Some("/opt/ca.pem".into())),
+            Roots::AmazonAnd("/opt/ca.pem".into())
+        );
     }
 }
