@@ -104,7 +104,7 @@ const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem")
 #[derive(Debug, PartialEq)]
 enum Roots {
     /// Amazon's five alone, on Lambda: the SDK's default read and decoded every root in the
-    /// system's store at its first request (some 150 certificates; a sixth of a cold start's
+    /// system's store at its first request (some 150 certificates; 15% of a cold start's
     /// CPU in the profile) to talk to endpoints that chain to these five.
     Amazon,
     /// The system's store: off Lambda (a developer's machine, `sam local`, where a company's
