@@ -60,7 +60,8 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
 /// (`AWS_REGION`): read from there, as the default chain's first link would, without building
 /// the rest of the chain (profile files, SSO, web identity, the container and instance
 /// metadata endpoints) nor reading the profile for settings the template never makes. Without
-/// them (a developer's profile, `sam local` with one) the default chain decides.
+/// them (a developer's profile) the default chain decides; `sam local` passes the profile's
+/// credentials in the environment, so it takes the first way, as Lambda does.
 /// `AWS_ENDPOINT_URL`, when set, points every client at a local server (moto in tests).
 async fn sdk_config() -> aws_config::SdkConfig {
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -107,9 +108,10 @@ enum Roots {
     /// system's store at its first request (some 150 certificates; 15% of a cold start's
     /// CPU in the profile) to talk to endpoints that chain to these five.
     Amazon,
-    /// The system's store: off Lambda (a developer's machine, `sam local`, where a company's
-    /// TLS-inspecting proxy may have its root installed), or for an endpoint override over
-    /// HTTPS (an emulator with a certificate of its own).
+    /// The system's store: off Lambda (a developer's profile, perhaps behind a company's
+    /// TLS-inspecting proxy whose root is installed), or for an endpoint override over HTTPS
+    /// (an emulator with a certificate of its own). `sam local` looks like Lambda here: its
+    /// credentials come in the environment; `AWS_CA_BUNDLE` covers it behind such a proxy.
     System,
     /// Amazon's five and the PEM bundle at this path (`AWS_CA_BUNDLE`, the variable the AWS
     /// CLI and the other SDKs read; the Rust SDK itself does not): the way out for a Lambda

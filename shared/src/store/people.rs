@@ -4,7 +4,7 @@
 
 use super::Store;
 use super::kv::{Condition, Index, Key, Query, StoreError, Write};
-use super::record::{Record, decode, encode};
+use super::record::{Record, encode};
 use crate::domain::ids::{AccountId, AppealId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,22 +77,13 @@ impl Store {
         person: &str,
     ) -> Result<Vec<(AppealId, DateTime<Utc>)>, StoreError> {
         let mut query = Query::new(Index::Primary, partition(account, person));
-        query.limit = PAGE;
-        let mut appeals = Vec::new();
         // Almost every person has one or two appeals: one page, one request, read in place on
         // the local store (a bigger page would hop to a blocking thread, twice per webhook).
-        while appeals.len() < READ_AT_MOST {
-            let page = self.kv.query(&query).await?;
-            for item in page.items {
-                let e: Entry = decode(item)?;
-                appeals.push((e.appeal_id, e.created_at));
-            }
-            match page.next {
-                Some(next) => query.after = Some(next),
-                None => break,
-            }
-        }
-        appeals.truncate(READ_AT_MOST);
-        Ok(appeals)
+        query.limit = PAGE;
+        let entries: Vec<Entry> = self.records_up_to(query, READ_AT_MOST).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.appeal_id, e.created_at))
+            .collect())
     }
 }

@@ -68,18 +68,28 @@ impl Store {
     }
 
     /// The records of every page of `query`.
-    pub async fn all_records<T: Record>(&self, mut query: Query) -> Result<Vec<T>, StoreError> {
+    pub async fn all_records<T: Record>(&self, query: Query) -> Result<Vec<T>, StoreError> {
+        self.records_up_to(query, usize::MAX).await
+    }
+
+    /// The first `at_most` records of `query`, read a page (`query.limit`) at a time.
+    pub async fn records_up_to<T: Record>(
+        &self,
+        mut query: Query,
+        at_most: usize,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
-        loop {
+        while out.len() < at_most {
             let page = self.kv.query(&query).await?;
-            for item in page.items {
+            for item in page.items.into_iter().take(at_most - out.len()) {
                 out.push(decode(item)?);
             }
             match page.next {
                 Some(next) => query.after = Some(next),
-                None => return Ok(out),
+                None => break,
             }
         }
+        Ok(out)
     }
 
     pub async fn put_record<T: Record>(

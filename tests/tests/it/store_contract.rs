@@ -1587,26 +1587,23 @@ async fn a_persons_appeals_are_read_across_pages_up_to_five_hundred(kv: Arc<dyn 
             .map(|i| AppealId::parse(&format!("apl_{i:04}")).expect("id"))
             .collect::<Vec<_>>()
     };
-    for id in appeals(0..230) {
-        let people = std::slice::from_ref(&person);
-        store
-            .index_people(&account, people, &id, at)
-            .await
-            .expect("index");
-    }
+    let index = |ids: Vec<AppealId>| async {
+        for id in ids {
+            let people = std::slice::from_ref(&person);
+            store
+                .index_people(&account, people, &id, at)
+                .await
+                .expect("index");
+        }
+    };
+    index(appeals(0..230)).await;
     let found = store.person_appeals(&account, &person).await.expect("read");
     assert_eq!(
         found.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
         appeals(0..230),
         "three pages, every appeal once, in id order"
     );
-    for id in appeals(230..520) {
-        let people = std::slice::from_ref(&person);
-        store
-            .index_people(&account, people, &id, at)
-            .await
-            .expect("index");
-    }
+    index(appeals(230..520)).await;
     let found = store.person_appeals(&account, &person).await.expect("read");
     assert_eq!(found.len(), 500, "read at most 500");
     assert_eq!(
