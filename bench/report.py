@@ -6,6 +6,7 @@ counts, the test's and lambda-init's Markdown); this reads them back, so the sum
 of the same numbers as the tables above it.
   report.py criterion OUT CRITERION_DIR   medians of the benches run since OUT/started
   report.py load OUT                      bare reader vs chatsource, and acknowledged = kept
+  report.py floor OUT                     store-floor's table and its ratios
   report.py summary OUT CRITERION_DIR PART...   the four goals, PASS/FAIL
 """
 import glob
@@ -227,6 +228,44 @@ def load(out):
     )
 
 
+def floor_rows(out):
+    """Step name -> (webhooks/s, CPU µs per webhook, p99 ms) from store-floor's table."""
+    rows = {}
+    try:
+        lines = open(os.path.join(out, "floor.md")).read().splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[1] and cells[1][0].isdigit():
+            # A step with failures measured less work than the webhooks make: no floor.
+            if not cells[5].startswith("0 of"):
+                continue
+            rows["alone" if "alone" in cells[0] else "ingest"] = (number(cells[1]), number(cells[2]), number(cells[4]))
+    return rows
+
+
+def floor(out):
+    print(open(os.path.join(out, "floor.md")).read())
+    bare = runs(out).get(LOAD_GOAL_CONNECTIONS, (None, None, None))[0]
+    rows = floor_rows(out)
+    if "alone" not in rows:
+        print("(no replay without failures: no floor to compare)\n")
+        return
+    if not bare:
+        print(f"(no bare-reader round at {LOAD_GOAL_CONNECTIONS} connections to compare with)\n")
+        return
+    print(f"Against the bare reader's {fmt_int(bare['rps'])} req/s at {LOAD_GOAL_CONNECTIONS} connections:\n")
+    for name, (rps, _, _) in (("in-process ingest", rows.get("ingest", (None,) * 3)), ("the store's writes alone", rows["alone"])):
+        if rps:
+            print(f"- {name}: {rps / bare['rps']:.1%}")
+    goal = LOAD_RATIO_MIN * bare["rps"]
+    print(
+        f"- goal 1's {LOAD_RATIO_MIN:.0%} is {fmt_int(goal)} webhooks/s: "
+        f"{goal / rows['alone'][0]:.1f}x what the store alone commits\n"
+    )
+
+
 # the Lambda init table ------------------------------------------------------------------
 
 
@@ -288,6 +327,13 @@ def verdict(ok):
     return "**PASS**" if ok else "**FAIL**"
 
 
+def floor_note(out, bare):
+    alone = floor_rows(out).get("alone")
+    if not alone or not alone[0]:
+        return ""
+    return f"; the store's writes alone: {fmt_int(alone[0])}/s = {alone[0] / bare['rps']:.1%}"
+
+
 def summary(out, cdir, parts):
     print("| goal | measured (this run) | target | verdict |")
     print("|---|---|---|---|")
@@ -306,7 +352,7 @@ def summary(out, cdir, parts):
                 f"| {ratio:.1%} ({fmt_int(ours['rps'])} vs {fmt_int(bare['rps'])} req/s), p99 {ms_text(ours['p99'])}, "
                 f"{'every 2xx kept' if kept else 'acknowledged NOT all kept'}, "
                 f"{ours['non2xx']} non-2xx, {ours['socket']} socket errors; "
-                f"server CPU per request {us_text(o_cpu)} vs {us_text(b_cpu)} "
+                f"server CPU per request {us_text(o_cpu)} vs {us_text(b_cpu)}{floor_note(out, bare)} "
                 f"| ≥ {LOAD_RATIO_MIN:.0%}, p99 ≤ {LOAD_P99_MAX_MS:.0f} ms, no errors, all kept | {verdict(ok)} |"
             )
         else:
@@ -353,6 +399,8 @@ def main():
         criterion(out, sys.argv[3])
     elif what == "load":
         load(out)
+    elif what == "floor":
+        floor(out)
     elif what == "summary":
         summary(out, sys.argv[3], sys.argv[4:])
     else:
