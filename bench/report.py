@@ -6,7 +6,7 @@ counts, the test's and lambda-init's Markdown); this reads them back, so the sum
 of the same numbers as the tables above it.
   report.py criterion OUT CRITERION_DIR   medians of the benches run since OUT/started
   report.py load OUT                      bare reader vs chatsource, and acknowledged = kept
-  report.py floor OUT                     store-floor's table and its ratios
+  report.py floor OUT                     `chatsource-load floor`'s table and its ratios
   report.py summary OUT CRITERION_DIR PART...   the four goals, PASS/FAIL
 """
 import glob
@@ -229,7 +229,7 @@ def load(out):
 
 
 def floor_rows(out):
-    """Step name -> (webhooks/s, CPU µs per webhook, p99 ms) from store-floor's table."""
+    """Step name -> (webhooks/s, CPU µs per webhook, p99 ms) from `chatsource-load floor`'s table."""
     rows = {}
     try:
         lines = open(os.path.join(out, "floor.md")).read().splitlines()

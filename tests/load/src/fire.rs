@@ -115,10 +115,14 @@ pub fn quantile_ms(outcomes: &[Outcome], q: f64) -> f64 {
         .filter(|o| o.acknowledged())
         .map(|o| o.latency)
         .collect();
-    if times.is_empty() {
-        return 0.0;
-    }
     times.sort();
-    let at = ((times.len() - 1) as f64 * q).round() as usize;
-    times[at].as_secs_f64() * 1000.0
+    quantile(&times, q).as_secs_f64() * 1000.0
+}
+
+/// The `q` quantile (0..=1, nearest rank) of `sorted`; zero when it is empty.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return Duration::ZERO;
+    };
+    sorted[(last as f64 * q.clamp(0.0, 1.0)).round() as usize]
 }

@@ -1,4 +1,5 @@
-//! `chatsource-load`: the two proofs against a real `chatsource serve`, over HTTP only.
+//! `chatsource-load`: the two proofs against a real `chatsource serve`, over HTTP only,
+//! and the floor under its durable ingest (the ingest and the embedded store in-process).
 #![allow(clippy::print_stdout)] // a command-line proof reports on stdout
 
 mod api;
@@ -7,6 +8,7 @@ mod check;
 mod crash;
 mod duplicates;
 mod fire;
+mod floor;
 mod ids;
 mod kill;
 mod plan;
@@ -16,6 +18,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tempfile::TempDir;
+
+// The server's allocator (its `override` also takes SQLite's mallocs), so `floor` measures the
+// store as the server runs it; to the HTTP proofs, clients of a server in its own process, the
+// allocator makes no difference.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(about = "Load and crash proofs of `chatsource serve` (Jivo webhooks to the demo hook)")]
@@ -56,6 +64,14 @@ enum Command {
     Stored {
         #[arg(long)]
         base: String,
+    },
+    /// The floor under the server's durable ingest: the bench's webhooks handled in-process
+    /// without HTTP, then their writes replayed alone onto a fresh store (see `floor`).
+    Floor {
+        #[arg(long, default_value_t = 20_000)]
+        webhooks: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
 }
 
@@ -136,6 +152,10 @@ async fn main() -> ExitCode {
             requests_per_kill,
         } => crash::run(&common, kills, requests_per_kill).await,
         Command::Stored { base } => stored(&base).await,
+        Command::Floor {
+            webhooks,
+            concurrency,
+        } => floor::run(webhooks, concurrency).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

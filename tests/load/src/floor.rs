@@ -1,9 +1,10 @@
-//! The floor under the local server's durable ingest (issue 14, goal 1), in two steps on the
-//! embedded store, with the server's allocator and runtime:
+//! `chatsource-load floor`: the floor under the local server's durable ingest (issue 14, goal
+//! 1), in two steps on the embedded store, in this process (the server's allocator, see
+//! `main`, and runtime):
 //!
 //! 1. **ingest, no HTTP**: the webhooks `bench/jivo_chats.lua` sends (each a distinct finished
 //!    Jivo chat of its own visitor) handled by `ingest::receive`, as `serve` handles them but
-//!    called directly, `--concurrency` at a time. Every write each one makes is recorded.
+//!    called directly, `concurrency` at a time. Every write each one makes is recorded.
 //! 2. **the store's writes alone**: those writes, webhook by webhook in their order, replayed
 //!    as fast as they go onto a fresh store seeded the same way: no HTTP, no parsing, no
 //!    reads, no domain work. What the store commits here is the most the server could ever
@@ -11,9 +12,7 @@
 //!
 //! Prints one table row per step: webhooks/s, process CPU per webhook, p50/p99 of one
 //! webhook's time. `scripts/bench` runs it beside the load runs; it is a benchmark, not a test.
-#![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
-use mimalloc::MiMalloc;
 use shared::app::App;
 use shared::app::ingest::{self, Delivery};
 use shared::domain::appeal::Provider;
@@ -27,15 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-// The load proofs' body maker, so the floor posts what `bench/jivo_chats.lua` posts.
-#[path = "../bodies.rs"]
-#[allow(dead_code)] // only `event` is used here
-mod bodies;
-
-// The server's allocator (its `override` also takes SQLite's mallocs), so the floor is
-// measured with what the server runs with.
-#[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
+use crate::{bodies, fire};
 
 tokio::task_local! {
     /// Which webhook the writes being made belong to.
@@ -109,10 +100,7 @@ struct Step {
 impl Step {
     fn row(&mut self, name: &str) -> String {
         self.times.sort();
-        let at = |q: f64| {
-            let i = ((self.times.len() as f64 - 1.0) * q).round() as usize;
-            self.times.get(i).copied().unwrap_or_default()
-        };
+        let at = |q| fire::quantile(&self.times, q);
         format!(
             "| {name} | {:.0} | {:.0} µs | {:.1} ms | {:.1} ms | {} of {} |",
             self.webhooks as f64 / self.took.as_secs_f64(),
@@ -141,7 +129,7 @@ fn cpu_time() -> Duration {
 }
 
 /// Runs `one(i)` for webhooks `0..count`, `concurrency` at a time, timing each.
-async fn run<F, Fut>(count: usize, concurrency: usize, one: F) -> Step
+async fn timed<F, Fut>(count: usize, concurrency: usize, one: F) -> Step
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
@@ -186,29 +174,19 @@ where
     step
 }
 
-async fn seeded(dir: &Path) -> Result<(Store, Arc<dyn Kv>), StoreError> {
-    let kv: Arc<dyn Kv> = Arc::new(SqliteKv::open(&dir.join("chatsource.db"))?);
-    let store = Store::new(kv.clone());
-    shared::app::demo::seed(&store, None, chrono::Utc::now()).await?;
-    Ok((store, kv))
+async fn seeded(dir: &Path) -> Result<(Store, Arc<dyn Kv>), String> {
+    let seed = async {
+        let kv: Arc<dyn Kv> = Arc::new(SqliteKv::open(&dir.join("chatsource.db"))?);
+        let store = Store::new(kv.clone());
+        shared::app::demo::seed(&store, None, chrono::Utc::now()).await?;
+        Ok::<_, StoreError>((store, kv))
+    };
+    seed.await.map_err(|e| format!("cannot seed a store: {e}"))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let mut count = 20_000;
-    let mut concurrency = 64;
-    while let Some(arg) = args.next() {
-        let value = args.next().and_then(|v| v.parse().ok());
-        match (arg.as_str(), value) {
-            ("--webhooks", Some(v)) => count = v,
-            ("--concurrency", Some(v)) => concurrency = v,
-            _ => {
-                eprintln!("usage: store-floor [--webhooks N] [--concurrency C]");
-                std::process::exit(2);
-            }
-        }
-    }
+/// Both steps, then their table; `Ok(false)` when a step failed any webhook (no floor then).
+pub async fn run(count: usize, concurrency: usize) -> Result<bool, String> {
+    let (count, concurrency) = (count.max(1), concurrency.max(1));
     // Bodies made before the clock starts, as wrk's script makes them in wrk.
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..count)
@@ -216,7 +194,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect(),
     );
 
-    let first = tempfile::tempdir()?;
+    let first = workdir()?;
     let (store, kv) = seeded(first.path()).await?;
     let recording = Arc::new(Recording {
         inner: kv,
@@ -224,7 +202,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let app = Arc::new(App::new(Store::new(recording.clone())));
     drop(store);
-    let mut ingest = run(count, concurrency, {
+    let mut ingest = timed(count, concurrency, {
         let (app, bodies) = (app.clone(), bodies.clone());
         move |i| {
             let (app, bodies) = (app.clone(), bodies.clone());
@@ -257,9 +235,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // replay starts, so they take none of the replay's CPU.
     drop(recording);
 
-    let second = tempfile::tempdir()?;
+    let second = workdir()?;
     let (_, fresh) = seeded(second.path()).await?;
-    let mut alone = run(by_webhook.len(), concurrency, {
+    let mut alone = timed(by_webhook.len(), concurrency, {
         let by_webhook = by_webhook.clone();
         move |i| {
             let (by_webhook, kv) = (by_webhook.clone(), fresh.clone());
@@ -291,5 +269,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|");
     println!("{}", ingest.row("ingest, no HTTP (`ingest::receive`)"));
     println!("{}", alone.row("the store's writes alone (replayed)"));
-    Ok(())
+    Ok(ingest.failures == 0 && alone.failures == 0)
+}
+
+fn workdir() -> Result<tempfile::TempDir, String> {
+    tempfile::tempdir().map_err(|e| format!("cannot make a store dir: {e}"))
 }
